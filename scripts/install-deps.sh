@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs the Debian packages rlvr builds against (design.md "Stack"). Idempotent: quiet when all
+# are present; uses sudo when not root.
+set -euo pipefail
+pkgs=(build-essential cmake pkg-config libtorch-dev libopenblas0-pthread libgloo-dev
+      nlohmann-json3-dev libyaml-cpp-dev libcli11-dev libpcre2-dev libutf8proc-dev libgtest-dev)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+echo "install-deps: installing ${missing[*]}"
+SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "install-deps: done"

@@ -1,0 +1,23 @@
+// Small file helpers that report problems as rlvr::Error naming the path.
+// No parsing beyond JSON / JSONL here; formats live in io/.
+#pragma once
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace rlvr {
+
+std::string read_text_file(const std::string& path);
+void write_text_file(const std::string& path, const std::string& text);
+bool file_exists(const std::string& path);
+bool is_directory(const std::string& path);
+void make_dirs(const std::string& path);
+std::string join_path(const std::string& a, const std::string& b);
+
+// Parses a whole JSON file; errors name the file, line and column.
+nlohmann::json read_json_file(const std::string& path);
+void write_json_file(const std::string& path, const nlohmann::json& j, int indent = 2);
+// One JSON value per non-empty line; errors name file and line number.
+std::vector<nlohmann::json> read_jsonl_file(const std::string& path);
+
+}  // namespace rlvr

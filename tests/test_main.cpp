@@ -1,0 +1,7 @@
+// Shared gtest main for every tests/test_*.cpp binary.
+#include <gtest/gtest.h>
+
+int main(int argc, char** argv) {
+  ::testing::InitGoogleTest(&argc, argv);
+  return RUN_ALL_TESTS();
+}
