@@ -1,6 +1,192 @@
-// Placeholder for the model command group.
+// Model commands: init-model, info, generate. Thin adapters: parse flags, call the library,
+// print JSON lines.
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <iostream>
+#include <sstream>
+
 #include "commands.h"
+#include "cli_common.h"
+#include "rlvr/core/error.h"
+#include "rlvr/core/files.h"
+#include "rlvr/engine/engine.h"
 
 namespace rlvr::cli {
-void add_model_commands(CLI::App&, CLI::App&) {}
+
+namespace {
+
+std::vector<int64_t> parse_ids(const std::string& s, const std::string& flag) {
+  std::vector<int64_t> ids;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    if (item.empty()) continue;
+    try {
+      size_t used = 0;
+      ids.push_back(std::stoll(item, &used));
+      RLVR_CHECK(used == item.size(), "");
+    } catch (...) {
+      fail(flag, ": '", item, "' is not a token id (expected comma-separated integers)");
+    }
+  }
+  return ids;
+}
+
+double peak_rss_mb() {
+  struct rusage ru {};
+  getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_maxrss / 1024.0;
+}
+
+void add_init_model(CLI::App& app) {
+  struct Opts {
+    std::string config, out, dtype = "float32";
+    uint64_t seed = 0;
+  };
+  auto o = std::make_shared<Opts>();
+  auto* cmd = app.add_subcommand("init-model", "Write a randomly initialised HF model directory "
+                                               "(config.json + model.safetensors) from a config");
+  cmd->add_option("--config", o->config, "HF-style config.json (Qwen2 or Llama)")->required();
+  cmd->add_option("--out", o->out, "output directory")->required();
+  cmd->add_option("--seed", o->seed, "random seed (same seed, same weights)");
+  cmd->add_option("--dtype", o->dtype, "stored dtype: float32 | bfloat16");
+  cmd->callback([o] {
+    ModelConfig cfg = ModelConfig::from_json(read_json_file(o->config), o->config);
+    auto t0 = std::chrono::steady_clock::now();
+    CausalLM m = make_random_model(cfg, o->seed);
+    save_model(m, o->out, parse_dtype(o->dtype));
+    double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::cerr << "wrote " << o->out << ": " << cfg.num_parameters() << " parameters, "
+              << o->dtype << ", " << s << " s\n";
+  });
+}
+
+void add_info(CLI::App& app) {
+  struct Opts {
+    ModelFlags model;
+  };
+  auto o = std::make_shared<Opts>();
+  auto* cmd = app.add_subcommand("info", "Describe a model: architecture, parameters, dtype, memory");
+  add_model_flags(cmd, o->model, false);
+  cmd->callback([o] {
+    auto t0 = std::chrono::steady_clock::now();
+    LoadedModel lm = load_for_cli(o->model);
+    double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const auto& c = lm.model->config();
+    int64_t params = 0, bytes = 0;
+    for (const auto& p : lm.model->parameters()) {
+      params += p.numel();
+      bytes += p.numel() * p.element_size();
+    }
+    nlohmann::json j = {{"model", o->model.dir},
+                        {"model_type", c.model_type},
+                        {"hidden_size", c.hidden_size},
+                        {"layers", c.num_hidden_layers},
+                        {"heads", c.num_attention_heads},
+                        {"kv_heads", c.num_key_value_heads},
+                        {"head_dim", c.head_dim},
+                        {"intermediate_size", c.intermediate_size},
+                        {"vocab_size", c.vocab_size},
+                        {"tie_word_embeddings", c.tie_word_embeddings},
+                        {"attention_bias", c.attention_bias},
+                        {"rope_theta", c.rope_theta},
+                        {"parameters", params},
+                        {"dtype", dtype_name(lm.dtype)},
+                        {"weights_mb", bytes / 1048576.0},
+                        {"load_s", load_s},
+                        {"peak_rss_mb", peak_rss_mb()}};
+    std::cout << j.dump(2) << "\n";
+  });
+}
+
+void add_generate(CLI::App& app) {
+  struct Opts {
+    ModelFlags model;
+    std::string prompt, prompts_file, prompt_ids;
+    int64_t n = 1, max_new_tokens = 64, top_k = 0, max_batch_seqs = 0, max_cache_mb = 0;
+    double temperature = 1.0, top_p = 1.0, min_p = 0.0, repetition_penalty = 1.0;
+    uint64_t seed = 0;
+    std::vector<std::string> stop;
+  };
+  auto o = std::make_shared<Opts>();
+  auto* cmd = app.add_subcommand("generate", "Sample completions; one JSON line per completion");
+  add_model_flags(cmd, o->model, true);
+  cmd->add_option("--prompt", o->prompt, "prompt text (needs the model's tokenizer)");
+  cmd->add_option("--prompts-file", o->prompts_file,
+                  "JSONL with {\"prompt\": text} or {\"prompt_ids\": [...]} per line");
+  cmd->add_option("--prompt-ids", o->prompt_ids, "comma-separated prompt token ids");
+  cmd->add_option("--n", o->n, "completions per prompt");
+  cmd->add_option("--max-new-tokens", o->max_new_tokens, "tokens to generate at most");
+  cmd->add_option("--temperature", o->temperature, "0 = greedy");
+  cmd->add_option("--top-p", o->top_p, "nucleus sampling mass (1 = off)");
+  cmd->add_option("--top-k", o->top_k, "keep the k most likely tokens (0 = off)");
+  cmd->add_option("--min-p", o->min_p, "drop tokens below min_p * max prob (0 = off)");
+  cmd->add_option("--repetition-penalty", o->repetition_penalty, "HF repetition penalty (1 = off)");
+  cmd->add_option("--seed", o->seed, "sampling seed (per-completion streams derive from it)");
+  cmd->add_option("--stop", o->stop, "stop string (repeatable); excluded from the text");
+  cmd->add_option("--max-batch-seqs", o->max_batch_seqs, "decode at most M sequences at once");
+  cmd->add_option("--max-cache-mb", o->max_cache_mb, "KV-cache budget per wave in MiB");
+  cmd->callback([o] {
+    int given = !o->prompt.empty() + !o->prompts_file.empty() + !o->prompt_ids.empty();
+    RLVR_CHECK(given == 1, "generate: give exactly one of --prompt, --prompts-file, --prompt-ids");
+    LoadedModel lm = load_for_cli(o->model);
+    GenerateRequest req;
+    if (!o->prompt_ids.empty()) req.prompts.push_back(parse_ids(o->prompt_ids, "--prompt-ids"));
+    if (!o->prompt.empty()) req.prompts.push_back(lm.encode(o->prompt, "--prompt"));
+    if (!o->prompts_file.empty()) {
+      auto lines = read_jsonl_file(o->prompts_file);
+      for (size_t i = 0; i < lines.size(); ++i) {
+        const auto& j = lines[i];
+        std::string where = o->prompts_file + ": entry " + std::to_string(i + 1);
+        if (j.contains("prompt_ids")) {
+          try {
+            req.prompts.push_back(j["prompt_ids"].get<std::vector<int64_t>>());
+          } catch (...) {
+            fail(where, ": prompt_ids must be a list of integers");
+          }
+        } else if (j.contains("prompt") && j["prompt"].is_string()) {
+          req.prompts.push_back(lm.encode(j["prompt"].get<std::string>(), where));
+        } else {
+          fail(where, ": needs \"prompt\" (text) or \"prompt_ids\" (list of ids)");
+        }
+      }
+      RLVR_CHECK(!req.prompts.empty(), o->prompts_file, ": no prompts");
+    }
+    req.n = o->n;
+    req.max_new_tokens = o->max_new_tokens;
+    req.sampling = {o->temperature, o->top_k, o->top_p, o->min_p, o->repetition_penalty};
+    req.seed = o->seed;
+    req.eos_ids = lm.eos_ids;
+    req.stop_strings = o->stop;
+    req.max_batch_seqs = o->max_batch_seqs;
+    req.max_cache_mb = o->max_cache_mb;
+    if (lm.has_tokenizer()) req.decode = lm.decoder();
+    bool stream = req.prompts.size() == 1 && o->n == 1 && lm.has_tokenizer() && isatty(1);
+    if (stream) req.on_token = lm.streamer(std::cout);
+    Engine engine(lm.model);
+    auto comps = engine.generate(req);
+    if (stream) std::cout << "\n";
+    for (const auto& c : comps) {
+      nlohmann::json j = {{"prompt_index", c.prompt_index},
+                          {"completion_index", c.completion_index},
+                          {"completion_ids", c.ids},
+                          {"logprobs", c.logprobs},
+                          {"finish_reason", finish_reason_name(c.finish)}};
+      j["text"] = lm.has_tokenizer() ? nlohmann::json(c.text) : nlohmann::json(nullptr);
+      std::cout << j.dump() << "\n";
+    }
+  });
+}
+
+}  // namespace
+
+void add_model_commands(CLI::App& app, CLI::App& bench) {
+  add_init_model(app);
+  add_info(app);
+  add_generate(app);
+  add_bench_generate(bench);
+}
+
 }  // namespace rlvr::cli

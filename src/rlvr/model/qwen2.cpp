@@ -1,0 +1,350 @@
+// Qwen2 / Llama decoder forward (HF modeling_qwen2 semantics), GQA attention over a KV cache
+// with a shared prefix, LoRA wiring, random init, and HF / PEFT checkpoint load and save.
+#include "rlvr/model/qwen2.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <cmath>
+
+#include "rlvr/core/error.h"
+#include "rlvr/core/files.h"
+#include "rlvr/io/safetensors.h"
+
+namespace rlvr {
+
+namespace F = torch::nn::functional;
+
+RMSNormImpl::RMSNormImpl(int64_t dim, double eps) : eps_(eps) {
+  weight = register_parameter("weight", torch::ones({dim}));
+}
+
+torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
+  auto h = x.to(torch::kFloat32);
+  h = h * torch::rsqrt(h.pow(2).mean(-1, true) + eps_);
+  return weight * h.to(x.scalar_type());
+}
+
+EmbeddingImpl::EmbeddingImpl(int64_t vocab, int64_t dim) {
+  weight = register_parameter("weight", torch::empty({vocab, dim}));
+}
+
+torch::Tensor EmbeddingImpl::forward(const torch::Tensor& ids) {
+  return torch::embedding(weight, ids);
+}
+
+AttentionImpl::AttentionImpl(const ModelConfig& c)
+    : H_(c.num_attention_heads), Hkv_(c.num_key_value_heads), D_(c.head_dim) {
+  const int64_t C = c.hidden_size;
+  q_proj = register_module("q_proj", AdaptedLinear(C, H_ * D_, c.attention_bias));
+  k_proj = register_module("k_proj", AdaptedLinear(C, Hkv_ * D_, c.attention_bias));
+  v_proj = register_module("v_proj", AdaptedLinear(C, Hkv_ * D_, c.attention_bias));
+  o_proj = register_module("o_proj", AdaptedLinear(H_ * D_, C, false));
+}
+
+namespace {
+// HF rotate_half: (x1, x2) -> (-x2, x1) over the two halves of the head dimension.
+torch::Tensor rotate_half(const torch::Tensor& x) {
+  auto halves = x.chunk(2, -1);
+  return torch::cat({-halves[1], halves[0]}, -1);
+}
+constexpr double kMasked = -1e30;  // additive mask; a fully masked row becomes uniform, not NaN
+}  // namespace
+
+torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& cos,
+                                     const torch::Tensor& sin, const torch::Tensor& positions,
+                                     KVCache* cache, int64_t layer, bool on) {
+  const int64_t N = x.size(0), T = x.size(1), g = H_ / Hkv_;
+  auto q = q_proj->forward(x, on).view({N, T, H_, D_}).transpose(1, 2);    // (N, H, T, D)
+  auto k = k_proj->forward(x, on).view({N, T, Hkv_, D_}).transpose(1, 2);  // (N, Hkv, T, D)
+  auto v = v_proj->forward(x, on).view({N, T, Hkv_, D_}).transpose(1, 2);  // (N, Hkv, T, D)
+  q = q * cos + rotate_half(q) * sin;
+  k = k * cos + rotate_half(k) * sin;
+
+  torch::Tensor keys, vals, kpos;  // (N, Hkv, S, D) x2, (N, S)
+  if (cache) {
+    cache->k[layer].narrow(2, cache->used, T).copy_(k);
+    cache->v[layer].narrow(2, cache->used, T).copy_(v);
+    const int64_t S = cache->used + T;
+    keys = cache->k[layer].narrow(2, 0, S);
+    vals = cache->v[layer].narrow(2, 0, S);
+    kpos = cache->slot_pos.narrow(1, 0, S);
+  } else {
+    keys = k;
+    vals = v;
+    kpos = positions;
+  }
+  const int64_t S = keys.size(2);
+  const double scale = 1.0 / std::sqrt(static_cast<double>(D_));
+  // Query heads j*g..j*g+g-1 share KV head j (HF repeat_kv): group them as (N, Hkv, g*T, D).
+  auto qg = q.reshape({N, Hkv_, g * T, D_});
+  auto qpos = positions.view({N, 1, 1, T}).expand({N, 1, g, T}).reshape({N, 1, g * T, 1});
+  auto kp = kpos.view({N, 1, 1, S});
+  auto allowed = (kp >= 0).logical_and(kp <= qpos);  // (N, 1, gT, S)
+  auto scores = torch::matmul(qg, keys.transpose(2, 3)).to(torch::kFloat32) * scale;
+  scores = scores.masked_fill(allowed.logical_not(), kMasked);  // (N, Hkv, gT, S)
+
+  torch::Tensor out;  // (N, Hkv, gT, D)
+  if (cache && cache->prefix_len > 0) {
+    // Shared prefix: one GEMM per KV head over all rows, (Hkv, N*gT, D) x (Hkv, D, P).
+    const int64_t P = cache->prefix_len;
+    auto qp = qg.permute({1, 0, 2, 3}).reshape({Hkv_, N * g * T, D_});
+    auto sp = torch::matmul(qp, cache->prefix_k[layer].transpose(1, 2)).to(torch::kFloat32) * scale;
+    sp = sp.view({Hkv_, N, g * T, P}).permute({1, 0, 2, 3});
+    auto probs = torch::softmax(torch::cat({sp, scores}, -1), -1).to(x.scalar_type());
+    auto pp = probs.narrow(-1, 0, P).permute({1, 0, 2, 3}).reshape({Hkv_, N * g * T, P});
+    auto from_prefix = torch::matmul(pp, cache->prefix_v[layer]).view({Hkv_, N, g * T, D_});
+    out = torch::matmul(probs.narrow(-1, P, S), vals) + from_prefix.permute({1, 0, 2, 3});
+  } else {
+    out = torch::matmul(torch::softmax(scores, -1).to(x.scalar_type()), vals);
+  }
+  out = out.view({N, H_, T, D_}).transpose(1, 2).reshape({N, T, H_ * D_});
+  return o_proj->forward(out, on);
+}
+
+MLPImpl::MLPImpl(const ModelConfig& c) {
+  gate_proj = register_module("gate_proj", AdaptedLinear(c.hidden_size, c.intermediate_size, false));
+  up_proj = register_module("up_proj", AdaptedLinear(c.hidden_size, c.intermediate_size, false));
+  down_proj = register_module("down_proj", AdaptedLinear(c.intermediate_size, c.hidden_size, false));
+}
+
+torch::Tensor MLPImpl::forward(const torch::Tensor& x, bool on) {
+  return down_proj->forward(F::silu(gate_proj->forward(x, on)) * up_proj->forward(x, on), on);
+}
+
+DecoderLayerImpl::DecoderLayerImpl(const ModelConfig& c) {
+  self_attn = register_module("self_attn", Attention(c));
+  mlp = register_module("mlp", MLP(c));
+  input_layernorm = register_module("input_layernorm", RMSNorm(c.hidden_size, c.rms_norm_eps));
+  post_attention_layernorm =
+      register_module("post_attention_layernorm", RMSNorm(c.hidden_size, c.rms_norm_eps));
+}
+
+torch::Tensor DecoderLayerImpl::forward(const torch::Tensor& x, const torch::Tensor& cos,
+                                        const torch::Tensor& sin, const torch::Tensor& positions,
+                                        KVCache* cache, int64_t layer, bool on) {
+  auto h = x + self_attn->forward(input_layernorm->forward(x), cos, sin, positions, cache, layer, on);
+  return h + mlp->forward(post_attention_layernorm->forward(h), on);
+}
+
+Qwen2BodyImpl::Qwen2BodyImpl(const ModelConfig& c) {
+  embed_tokens = register_module("embed_tokens", Embedding(c.vocab_size, c.hidden_size));
+  layers = register_module("layers", torch::nn::ModuleList());
+  for (int64_t l = 0; l < c.num_hidden_layers; ++l) layers->push_back(DecoderLayer(c));
+  norm = register_module("norm", RMSNorm(c.hidden_size, c.rms_norm_eps));
+}
+
+CausalLMImpl::CausalLMImpl(const ModelConfig& c) : cfg_(c) {
+  model = register_module("model", Qwen2Body(c));
+  if (!c.tie_word_embeddings)
+    lm_head = register_parameter("lm_head.weight", torch::empty({c.vocab_size, c.hidden_size}));
+}
+
+torch::Tensor CausalLMImpl::lm_head_weight() const {
+  return cfg_.tie_word_embeddings ? model->embed_tokens->weight : lm_head;
+}
+
+torch::Tensor CausalLMImpl::forward_hidden(const torch::Tensor& ids, const torch::Tensor& positions,
+                                           KVCache* cache) {
+  RLVR_CHECK(ids.dim() == 2 && positions.sizes() == ids.sizes(),
+             "forward: ids and positions must both be (N, T); got ", ids.sizes(), " and ",
+             positions.sizes());
+  const int64_t N = ids.size(0), T = ids.size(1);
+  auto x = model->embed_tokens->forward(ids);
+  const auto dtype = x.scalar_type();
+  // RoPE tables for these positions, float32 then cast (HF): (N, 1, T, D).
+  // HF: inv_freq = 1 / theta^(arange(0, D, 2) / D), all in float32.
+  auto inv_freq = 1.0 / torch::pow(cfg_.rope_theta,
+                                   torch::arange(0, cfg_.head_dim, 2, ids.options()).to(torch::kFloat32) /
+                                       static_cast<double>(cfg_.head_dim));
+  auto freqs = positions.clamp_min(0).to(torch::kFloat32).unsqueeze(-1) * inv_freq;
+  auto emb = torch::cat({freqs, freqs}, -1).unsqueeze(1);
+  auto cos = emb.cos().to(dtype), sin = emb.sin().to(dtype);
+  if (cache) {
+    if (cache->k.empty()) {
+      const auto opts = x.options();
+      for (int64_t l = 0; l < cfg_.num_hidden_layers; ++l) {
+        cache->k.push_back(torch::zeros({N, cfg_.num_key_value_heads, T, cfg_.head_dim}, opts));
+        cache->v.push_back(torch::zeros({N, cfg_.num_key_value_heads, T, cfg_.head_dim}, opts));
+      }
+      cache->slot_pos = torch::full({N, T}, -1, positions.options());
+      cache->used = 0;
+    }
+    RLVR_CHECK(cache->rows() == N, "forward: cache has ", cache->rows(), " rows, batch has ", N);
+    cache->ensure_capacity(T);
+    cache->slot_pos.narrow(1, cache->used, T).copy_(positions);
+  }
+  for (int64_t l = 0; l < cfg_.num_hidden_layers; ++l)
+    x = model->layers[l]->as<DecoderLayer>()->forward(x, cos, sin, positions, cache, l,
+                                                       adapters_on_);
+  if (cache) cache->used += T;
+  return model->norm->forward(x);
+}
+
+torch::Tensor CausalLMImpl::logits(const torch::Tensor& hidden) {
+  return torch::matmul(hidden, lm_head_weight().t()).to(torch::kFloat32);
+}
+
+namespace {
+template <typename Fn>
+void for_each_linear(CausalLMImpl& m, Fn fn) {
+  for (auto& item : m.named_modules()) {
+    if (auto* lin = item.value()->as<AdaptedLinearImpl>()) {
+      auto pos = item.key().rfind('.');
+      fn(item.key(), item.key().substr(pos == std::string::npos ? 0 : pos + 1), *lin);
+    }
+  }
+}
+}  // namespace
+
+void CausalLMImpl::add_lora(const LoraConfig& lora, uint64_t seed) {
+  RLVR_CHECK(!lora_, "the model already has a LoRA adapter");
+  const std::vector<std::string> known = {"q_proj", "k_proj", "v_proj", "o_proj",
+                                          "gate_proj", "up_proj", "down_proj"};
+  for (const auto& t : lora.target_modules)
+    RLVR_CHECK(std::find(known.begin(), known.end(), t) != known.end(), "lora_target_modules: '", t,
+               "' is not a projection of this model (choose from q_proj, k_proj, v_proj, o_proj, "
+               "gate_proj, up_proj, down_proj)");
+  torch::manual_seed(seed);
+  for (auto& p : parameters()) p.set_requires_grad(false);
+  for_each_linear(*this, [&](const std::string&, const std::string& leaf, AdaptedLinearImpl& lin) {
+    if (std::find(lora.target_modules.begin(), lora.target_modules.end(), leaf) !=
+        lora.target_modules.end())
+      lin.add_lora(lora.r, lora.alpha, lora.dropout, torch::kFloat32);
+  });
+  lora_ = lora;
+}
+
+const LoraConfig& CausalLMImpl::lora_config() const {
+  RLVR_CHECK(lora_.has_value(), "the model has no LoRA adapter");
+  return *lora_;
+}
+
+void CausalLMImpl::merge_lora() {
+  for_each_linear(*this, [](const std::string&, const std::string&, AdaptedLinearImpl& l) { l.merge(); });
+}
+void CausalLMImpl::unmerge_lora() {
+  for_each_linear(*this, [](const std::string&, const std::string&, AdaptedLinearImpl& l) { l.unmerge(); });
+}
+
+void CausalLMImpl::set_full_finetune(bool on) {
+  for (auto& item : named_parameters()) {
+    bool is_lora = item.key().find("lora_") != std::string::npos;
+    item.value().set_requires_grad(is_lora || on);
+  }
+}
+
+std::vector<std::pair<std::string, torch::Tensor>> CausalLMImpl::trainable_parameters() const {
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  for (const auto& item : named_parameters())
+    if (item.value().requires_grad()) out.emplace_back(item.key(), item.value());
+  return out;
+}
+
+std::vector<std::pair<std::string, torch::Tensor>> CausalLMImpl::adapter_state() const {
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  for (const auto& item : named_parameters()) {
+    const std::string& n = item.key();
+    auto pos = n.rfind(".lora_");
+    if (pos == std::string::npos) continue;
+    out.emplace_back("base_model.model." + n + ".weight", item.value());
+  }
+  return out;
+}
+
+std::vector<std::pair<std::string, torch::Tensor>> CausalLMImpl::base_state() const {
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  for (const auto& item : named_parameters())
+    if (item.key().find("lora_") == std::string::npos) out.emplace_back(item.key(), item.value());
+  return out;
+}
+
+CausalLM make_random_model(const ModelConfig& cfg, uint64_t seed) {
+  CausalLM m(cfg);
+  auto gen = at::detail::createCPUGenerator(seed);
+  torch::NoGradGuard ng;
+  for (auto& [name, p] : m->base_state()) {
+    bool is_norm = name.find("norm") != std::string::npos;
+    bool is_bias = name.size() > 5 && name.compare(name.size() - 5, 5, ".bias") == 0;
+    if (is_norm)
+      p.fill_(1.0);
+    else if (is_bias)
+      p.zero_();
+    else
+      p.normal_(0.0, cfg.initializer_range, gen);
+  }
+  return m;
+}
+
+torch::Dtype parse_dtype(const std::string& name) {
+  if (name == "float32" || name == "fp32" || name == "float") return torch::kFloat32;
+  if (name == "bfloat16" || name == "bf16") return torch::kBFloat16;
+  if (name == "float16" || name == "fp16" || name == "half") return torch::kFloat16;
+  if (name == "float64" || name == "double") return torch::kFloat64;
+  fail("unknown dtype '", name, "' (use float32, bfloat16, float16 or float64)");
+}
+
+std::string dtype_name(torch::Dtype d) {
+  switch (d) {
+    case torch::kFloat32: return "float32";
+    case torch::kBFloat16: return "bfloat16";
+    case torch::kFloat16: return "float16";
+    case torch::kFloat64: return "float64";
+    default: return c10::toString(d);
+  }
+}
+
+CausalLM load_model(const std::string& dir, torch::Dtype dtype, torch::Device device) {
+  ModelConfig cfg = ModelConfig::load(dir);
+  Checkpoint ckpt = Checkpoint::open(dir);
+  CausalLM m(cfg);
+  m->to(device, dtype);
+  torch::NoGradGuard ng;
+  for (auto& [name, p] : m->base_state()) {
+    torch::Tensor src = ckpt.get(name);
+    RLVR_CHECK(src.sizes() == p.sizes(), ckpt.path(), ": tensor '", name, "' has shape ",
+               src.sizes(), " but config.json implies ", p.sizes());
+    p.copy_(src);
+  }
+  for (auto& p : m->parameters()) p.set_requires_grad(false);
+  return m;
+}
+
+void save_model(CausalLM& model, const std::string& dir, torch::Dtype dtype) {
+  make_dirs(dir);
+  ModelConfig cfg = model->config();
+  cfg.torch_dtype = dtype_name(dtype);
+  std::vector<std::pair<std::string, torch::Tensor>> tensors;
+  for (auto& [name, p] : model->base_state()) tensors.emplace_back(name, p.detach().to(dtype));
+  save_safetensors(join_path(dir, "model.safetensors"), tensors, {{"format", "pt"}});
+  write_json_file(join_path(dir, "config.json"), cfg.to_json());
+}
+
+void save_adapter(const CausalLM& model, const std::string& dir, const std::string& base_model) {
+  make_dirs(dir);
+  save_safetensors(join_path(dir, "adapter_model.safetensors"), model->adapter_state(),
+                   {{"format", "pt"}});
+  write_json_file(join_path(dir, "adapter_config.json"), model->lora_config().to_peft_json(base_model));
+}
+
+void load_adapter(CausalLM& model, const std::string& dir) {
+  std::string cfg_path = join_path(dir, "adapter_config.json");
+  RLVR_CHECK(file_exists(cfg_path), dir, ": no adapter_config.json; pass a PEFT adapter directory");
+  LoraConfig lora = LoraConfig::from_peft_json(read_json_file(cfg_path), cfg_path);
+  model->add_lora(lora, 0);
+  auto file = SafetensorsFile::open(join_path(dir, "adapter_model.safetensors"));
+  auto state = model->adapter_state();
+  std::set<std::string> expected;
+  torch::NoGradGuard ng;
+  for (auto& [name, p] : state) {
+    expected.insert(name);
+    torch::Tensor src = file.get(name);
+    RLVR_CHECK(src.sizes() == p.sizes(), file.path(), ": tensor '", name, "' has shape ",
+               src.sizes(), " but the model expects ", p.sizes());
+    p.copy_(src);
+  }
+  for (const auto& e : file.entries())
+    RLVR_CHECK(expected.count(e.name), file.path(), ": unexpected tensor '", e.name,
+               "' (not a LoRA weight of this model and config)");
+}
+
+}  // namespace rlvr

@@ -1,0 +1,146 @@
+// Qwen2ForCausalLM (and Llama, which differs only in biases and head tying) in libtorch, with
+// HF transformers semantics: embeddings, RMSNorm, RoPE (rotate_half), GQA attention with q/k/v
+// bias, SwiGLU MLP, tied or untied lm_head. Parameter names match HF checkpoints. The model knows
+// nothing about sampling or RL: ids and positions in, hidden states / logits out.
+#pragma once
+#include <torch/torch.h>
+
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+
+#include "rlvr/model/config.h"
+#include "rlvr/model/kv_cache.h"
+#include "rlvr/model/lora.h"
+
+namespace rlvr {
+
+class RMSNormImpl : public torch::nn::Module {
+ public:
+  RMSNormImpl(int64_t dim, double eps);
+  torch::Tensor forward(const torch::Tensor& x);  // (..., C), computed in float32 like HF
+  torch::Tensor weight;                           // (C)
+ private:
+  double eps_;
+};
+TORCH_MODULE(RMSNorm);
+
+// self_attn: q/k/v/o projections and GQA attention over an optional KV cache.
+class AttentionImpl : public torch::nn::Module {
+ public:
+  explicit AttentionImpl(const ModelConfig& cfg);
+  // x: (N, T, C); cos/sin: (N, 1, T, D); positions: (N, T) int64 (-1 = padding).
+  // With a cache, new K/V go to slots [cache->used, +T) of layer `layer`.
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
+                        const torch::Tensor& positions, KVCache* cache, int64_t layer,
+                        bool adapters_on);
+  AdaptedLinear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
+
+ private:
+  int64_t H_, Hkv_, D_;
+};
+TORCH_MODULE(Attention);
+
+// mlp: SwiGLU, down(silu(gate(x)) * up(x)).
+class MLPImpl : public torch::nn::Module {
+ public:
+  explicit MLPImpl(const ModelConfig& cfg);
+  torch::Tensor forward(const torch::Tensor& x, bool adapters_on);  // (N, T, C) -> (N, T, C)
+  AdaptedLinear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
+};
+TORCH_MODULE(MLP);
+
+class DecoderLayerImpl : public torch::nn::Module {
+ public:
+  explicit DecoderLayerImpl(const ModelConfig& cfg);
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
+                        const torch::Tensor& positions, KVCache* cache, int64_t layer,
+                        bool adapters_on);
+  Attention self_attn{nullptr};
+  MLP mlp{nullptr};
+  RMSNorm input_layernorm{nullptr}, post_attention_layernorm{nullptr};
+};
+TORCH_MODULE(DecoderLayer);
+
+// Token embedding table (V, C); a plain parameter so construction costs no random init.
+class EmbeddingImpl : public torch::nn::Module {
+ public:
+  EmbeddingImpl(int64_t vocab, int64_t dim);
+  torch::Tensor forward(const torch::Tensor& ids);  // (N, T) int64 -> (N, T, C)
+  torch::Tensor weight;                             // (V, C)
+};
+TORCH_MODULE(Embedding);
+
+// The "model." part of Qwen2ForCausalLM: embed_tokens, layers, norm.
+class Qwen2BodyImpl : public torch::nn::Module {
+ public:
+  explicit Qwen2BodyImpl(const ModelConfig& cfg);
+  Embedding embed_tokens{nullptr};
+  torch::nn::ModuleList layers{nullptr};
+  RMSNorm norm{nullptr};
+};
+TORCH_MODULE(Qwen2Body);
+
+class CausalLMImpl : public torch::nn::Module {
+ public:
+  explicit CausalLMImpl(const ModelConfig& cfg);
+  const ModelConfig& config() const { return cfg_; }
+
+  // ids, positions: (N, T) int64; positions -1 marks padding (attends to nothing useful, is
+  // attended by nothing). Without a cache this is the slow reference path: full recompute.
+  // Returns final-norm hidden states (N, T, C). Advances cache->used by T.
+  torch::Tensor forward_hidden(const torch::Tensor& ids, const torch::Tensor& positions,
+                               KVCache* cache = nullptr);
+  torch::Tensor logits(const torch::Tensor& hidden);  // (..., C) -> (..., V) in float32
+  torch::Tensor forward(const torch::Tensor& ids, const torch::Tensor& positions,
+                        KVCache* cache = nullptr) {
+    return logits(forward_hidden(ids, positions, cache));
+  }
+  torch::Tensor lm_head_weight() const;  // (V, C): embed_tokens.weight when tied
+
+  // LoRA: adds adapters to every target module of every layer and freezes the base.
+  void add_lora(const LoraConfig& lora, uint64_t seed);
+  bool has_lora() const { return lora_.has_value(); }
+  const LoraConfig& lora_config() const;
+  void set_adapters_enabled(bool on) { adapters_on_ = on; }
+  bool adapters_enabled() const { return adapters_on_; }
+  void merge_lora();
+  void unmerge_lora();
+  // Full fine-tuning: every base weight trainable (no adapters needed).
+  void set_full_finetune(bool on);
+  // Trainable parameters with their HF names.
+  std::vector<std::pair<std::string, torch::Tensor>> trainable_parameters() const;
+  // Adapter tensors with PEFT names (base_model.model.<module>.lora_A.weight).
+  std::vector<std::pair<std::string, torch::Tensor>> adapter_state() const;
+  // Base weights with HF names (no LoRA tensors; lm_head omitted when tied).
+  std::vector<std::pair<std::string, torch::Tensor>> base_state() const;
+  // Gradient checkpointing: recompute each layer in backward instead of keeping activations.
+  void set_gradient_checkpointing(bool on) { checkpointing_ = on; }
+
+  Qwen2Body model{nullptr};
+  torch::Tensor lm_head;  // (V, C) when untied, else undefined
+
+ private:
+  ModelConfig cfg_;
+  std::optional<LoraConfig> lora_;
+  bool adapters_on_ = true;
+  bool checkpointing_ = false;
+};
+TORCH_MODULE(CausalLM);
+
+// Random init like HF (normal(0, initializer_range), zero biases, unit norms), deterministic.
+CausalLM make_random_model(const ModelConfig& cfg, uint64_t seed);
+// Loads config.json + safetensors from a HF model directory into `dtype` on `device`.
+CausalLM load_model(const std::string& dir, torch::Dtype dtype, torch::Device device);
+// Writes config.json + model.safetensors (HF layout) in `dtype`.
+void save_model(CausalLM& model, const std::string& dir, torch::Dtype dtype);
+// PEFT adapter directory: adapter_config.json + adapter_model.safetensors.
+void save_adapter(const CausalLM& model, const std::string& dir, const std::string& base_model);
+// Adds a LoRA adapter from a PEFT directory (config and tensors), checking every shape.
+void load_adapter(CausalLM& model, const std::string& dir);
+
+torch::Dtype parse_dtype(const std::string& name);  // float32|fp32|bfloat16|bf16|float16|auto
+std::string dtype_name(torch::Dtype dtype);
+
+}  // namespace rlvr
