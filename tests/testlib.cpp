@@ -16,11 +16,11 @@ static std::string env_or(const char* name, const std::string& fallback) {
   return v ? std::string(v) : fallback;
 }
 
-std::string shared_data() { return env_or("RLVR_SHARED_DATA", "../shared/data"); }
-std::string rlvr_bin() { return env_or("RLVR_BIN", "./rlvr"); }
+std::string shared_data() { return env_or("RLVR_SHARED_DATA", RLVR_DEFAULT_SHARED); }
+std::string rlvr_bin() { return env_or("RLVR_BIN", RLVR_DEFAULT_BIN); }
 
 std::string scratch_dir(const std::string& name) {
-  auto dir = std::filesystem::path(env_or("RLVR_TEST_TMP", "/tmp/rlvr-test")) / name;
+  auto dir = std::filesystem::path(env_or("RLVR_TEST_TMP", RLVR_DEFAULT_TMP)) / name;
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   return dir.string();

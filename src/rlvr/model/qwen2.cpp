@@ -14,12 +14,21 @@ namespace rlvr {
 
 namespace F = torch::nn::functional;
 
+namespace {
+constexpr double kMasked = -1e30;  // additive mask; a fully masked row becomes uniform, not NaN
+// Half-precision tensors go to float32 for norms and softmax (as HF does); float32 and float64
+// stay as they are, so a float64 model is float64 throughout (gradient checks).
+torch::Tensor upcast(const torch::Tensor& x) {
+  return x.scalar_type() == torch::kFloat64 ? x : x.to(torch::kFloat32);
+}
+}  // namespace
+
 RMSNormImpl::RMSNormImpl(int64_t dim, double eps) : eps_(eps) {
   weight = register_parameter("weight", torch::ones({dim}));
 }
 
 torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
-  auto h = x.to(torch::kFloat32);
+  auto h = upcast(x);
   h = h * torch::rsqrt(h.pow(2).mean(-1, true) + eps_);
   return weight * h.to(x.scalar_type());
 }
@@ -47,7 +56,6 @@ torch::Tensor rotate_half(const torch::Tensor& x) {
   auto halves = x.chunk(2, -1);
   return torch::cat({-halves[1], halves[0]}, -1);
 }
-constexpr double kMasked = -1e30;  // additive mask; a fully masked row becomes uniform, not NaN
 }  // namespace
 
 torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& cos,
@@ -80,7 +88,7 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
   auto qpos = positions.view({N, 1, 1, T}).expand({N, 1, g, T}).reshape({N, 1, g * T, 1});
   auto kp = kpos.view({N, 1, 1, S});
   auto allowed = (kp >= 0).logical_and(kp <= qpos);  // (N, 1, gT, S)
-  auto scores = torch::matmul(qg, keys.transpose(2, 3)).to(torch::kFloat32) * scale;
+  auto scores = upcast(torch::matmul(qg, keys.transpose(2, 3))) * scale;
   scores = scores.masked_fill(allowed.logical_not(), kMasked);  // (N, Hkv, gT, S)
 
   torch::Tensor out;  // (N, Hkv, gT, D)
@@ -88,7 +96,7 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
     // Shared prefix: one GEMM per KV head over all rows, (Hkv, N*gT, D) x (Hkv, D, P).
     const int64_t P = cache->prefix_len;
     auto qp = qg.permute({1, 0, 2, 3}).reshape({Hkv_, N * g * T, D_});
-    auto sp = torch::matmul(qp, cache->prefix_k[layer].transpose(1, 2)).to(torch::kFloat32) * scale;
+    auto sp = upcast(torch::matmul(qp, cache->prefix_k[layer].transpose(1, 2))) * scale;
     sp = sp.view({Hkv_, N, g * T, P}).permute({1, 0, 2, 3});
     auto probs = torch::softmax(torch::cat({sp, scores}, -1), -1).to(x.scalar_type());
     auto pp = probs.narrow(-1, 0, P).permute({1, 0, 2, 3}).reshape({Hkv_, N * g * T, P});
@@ -136,11 +144,11 @@ Qwen2BodyImpl::Qwen2BodyImpl(const ModelConfig& c) {
 CausalLMImpl::CausalLMImpl(const ModelConfig& c) : cfg_(c) {
   model = register_module("model", Qwen2Body(c));
   if (!c.tie_word_embeddings)
-    lm_head = register_parameter("lm_head.weight", torch::empty({c.vocab_size, c.hidden_size}));
+    lm_head = register_module("lm_head", Embedding(c.vocab_size, c.hidden_size));
 }
 
 torch::Tensor CausalLMImpl::lm_head_weight() const {
-  return cfg_.tie_word_embeddings ? model->embed_tokens->weight : lm_head;
+  return cfg_.tie_word_embeddings ? model->embed_tokens->weight : lm_head->weight;
 }
 
 torch::Tensor CausalLMImpl::forward_hidden(const torch::Tensor& ids, const torch::Tensor& positions,
@@ -157,6 +165,7 @@ torch::Tensor CausalLMImpl::forward_hidden(const torch::Tensor& ids, const torch
                                    torch::arange(0, cfg_.head_dim, 2, ids.options()).to(torch::kFloat32) /
                                        static_cast<double>(cfg_.head_dim));
   auto freqs = positions.clamp_min(0).to(torch::kFloat32).unsqueeze(-1) * inv_freq;
+  if (dtype == torch::kFloat64) freqs = positions.clamp_min(0).to(torch::kFloat64).unsqueeze(-1) * inv_freq.to(torch::kFloat64);
   auto emb = torch::cat({freqs, freqs}, -1).unsqueeze(1);
   auto cos = emb.cos().to(dtype), sin = emb.sin().to(dtype);
   if (cache) {
@@ -181,7 +190,7 @@ torch::Tensor CausalLMImpl::forward_hidden(const torch::Tensor& ids, const torch
 }
 
 torch::Tensor CausalLMImpl::logits(const torch::Tensor& hidden) {
-  return torch::matmul(hidden, lm_head_weight().t()).to(torch::kFloat32);
+  return upcast(torch::matmul(hidden, lm_head_weight().t()));
 }
 
 namespace {

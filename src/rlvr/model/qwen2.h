@@ -119,7 +119,7 @@ class CausalLMImpl : public torch::nn::Module {
   void set_gradient_checkpointing(bool on) { checkpointing_ = on; }
 
   Qwen2Body model{nullptr};
-  torch::Tensor lm_head;  // (V, C) when untied, else undefined
+  Embedding lm_head{nullptr};  // weight (V, C) when untied, else null
 
  private:
   ModelConfig cfg_;

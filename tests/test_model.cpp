@@ -1,0 +1,309 @@
+// Model tests: real pretrained weights against reference logits, KV-cached decode against full
+// recompute (with and without a shared prefix), ragged batches against one-by-one, LoRA
+// (zero-init, merge, adapter-off guard, gradients, double-precision gradient check, PEFT I/O).
+#include <gtest/gtest.h>
+
+#include "rlvr/core/error.h"
+#include "rlvr/core/files.h"
+#include "rlvr/io/safetensors.h"
+#include "rlvr/model/qwen2.h"
+#include "testlib.h"
+
+using namespace rlvr;
+
+namespace {
+
+ModelConfig tiny_config() {
+  ModelConfig c;
+  c.hidden_size = 32;
+  c.intermediate_size = 48;
+  c.num_hidden_layers = 2;
+  c.num_attention_heads = 4;
+  c.num_key_value_heads = 2;
+  c.head_dim = 8;
+  c.vocab_size = 97;
+  c.rope_theta = 10000.0;
+  c.rms_norm_eps = 1e-6;
+  c.tie_word_embeddings = false;
+  c.attention_bias = true;
+  c.initializer_range = 0.2;
+  return c;
+}
+
+// Random model whose biases and norms are non-trivial too.
+CausalLM tiny_model(uint64_t seed = 1, torch::Dtype dtype = torch::kFloat32) {
+  CausalLM m = make_random_model(tiny_config(), seed);
+  torch::NoGradGuard ng;
+  torch::manual_seed(seed + 100);
+  for (auto& [name, p] : m->base_state())
+    if (name.find("bias") != std::string::npos || name.find("norm") != std::string::npos)
+      p.add_(torch::randn_like(p) * 0.1);
+  m->to(dtype);
+  m->eval();
+  return m;
+}
+
+torch::Tensor ids_of(const std::vector<int64_t>& v) { return torch::tensor(v).unsqueeze(0); }
+torch::Tensor pos_of(int64_t from, int64_t n) { return torch::arange(from, from + n).unsqueeze(0); }
+
+double max_diff(const torch::Tensor& a, const torch::Tensor& b) {
+  return (a.to(torch::kFloat64) - b.to(torch::kFloat64)).abs().max().item<double>();
+}
+
+}  // namespace
+
+TEST(Model, Stories260KMatchesReferenceLogits) {
+  std::string dir = test::shared_data() + "/models/stories260K";
+  auto ref = read_json_file(dir + "/reference_logits.json");
+  auto tokens = ref["tokens"].get<std::vector<int64_t>>();
+  auto rows = ref["logits"].get<std::vector<std::vector<double>>>();
+  CausalLM m = load_model(dir + "/hf-qwen2", torch::kFloat32, torch::kCPU);
+  torch::NoGradGuard ng;
+  const int64_t T = static_cast<int64_t>(rows.size());
+  std::vector<int64_t> in(tokens.begin(), tokens.begin() + T);
+  auto logits = m->forward(ids_of(in), pos_of(0, T))[0];  // (T, V)
+  ASSERT_EQ(logits.size(1), 512);
+  double worst = 0;
+  for (int64_t p = 0; p < T; ++p) {
+    auto expect = torch::tensor(rows[p], torch::kFloat64);
+    worst = std::max(worst, max_diff(logits[p], expect));
+  }
+  EXPECT_LT(worst, 1e-4);
+  // The KV-cached path agrees as well, one token at a time.
+  KVCache cache;
+  double worst_cached = 0;
+  for (int64_t p = 0; p < T; ++p) {
+    auto l = m->forward(ids_of({in[p]}), pos_of(p, 1), &cache)[0][0];
+    worst_cached = std::max(worst_cached, max_diff(l, torch::tensor(rows[p], torch::kFloat64)));
+  }
+  EXPECT_LT(worst_cached, 1e-4);
+}
+
+TEST(Model, KVCachedDecodeEqualsFullRecompute) {
+  CausalLM m = tiny_model();
+  torch::NoGradGuard ng;
+  std::vector<int64_t> seq = {5, 17, 3, 88, 42, 9, 60, 1, 33, 71, 2, 50};
+  const int64_t T = static_cast<int64_t>(seq.size());
+  auto full = m->forward(ids_of(seq), pos_of(0, T))[0];  // (T, V)
+  KVCache cache;
+  std::vector<int64_t> head(seq.begin(), seq.begin() + 5);
+  auto pre = m->forward(ids_of(head), pos_of(0, 5), &cache)[0];
+  EXPECT_LT(max_diff(pre, full.narrow(0, 0, 5)), 1e-5);
+  for (int64_t t = 5; t < T; ++t) {
+    auto l = m->forward(ids_of({seq[t]}), pos_of(t, 1), &cache)[0][0];
+    EXPECT_LT(max_diff(l, full[t]), 1e-5) << "position " << t;
+  }
+  // Shared prefix: the first 4 tokens become a prefix cache every row attends to.
+  KVCache pc;
+  m->forward(ids_of({seq.begin(), seq.begin() + 4}), pos_of(0, 4), &pc);
+  KVCache shared = pc.to_prefix();
+  auto two = torch::tensor(std::vector<int64_t>(seq.begin() + 4, seq.end())).unsqueeze(0).repeat({2, 1});
+  auto l2 = m->forward(two, torch::arange(4, T).unsqueeze(0).repeat({2, 1}), &shared);  // (2, T-4, V)
+  EXPECT_LT(max_diff(l2[0], full.narrow(0, 4, T - 4)), 1e-5);
+  EXPECT_LT(max_diff(l2[1], full.narrow(0, 4, T - 4)), 1e-5);
+}
+
+TEST(Model, RaggedBatchEqualsOneByOne) {
+  CausalLM m = tiny_model(3);
+  torch::NoGradGuard ng;
+  std::vector<std::vector<int64_t>> seqs = {{4, 8, 15}, {16, 23, 42, 7, 1, 2, 3}, {9, 9, 9, 9, 9}};
+  const int64_t N = 3, T = 7;
+  auto ids = torch::zeros({N, T}, torch::kInt64);
+  auto pos = torch::full({N, T}, -1, torch::kInt64);
+  for (int64_t i = 0; i < N; ++i) {
+    int64_t len = static_cast<int64_t>(seqs[i].size());
+    ids[i].narrow(0, 0, len).copy_(torch::tensor(seqs[i]));
+    pos[i].narrow(0, 0, len).copy_(torch::arange(len));
+  }
+  auto batch_full = m->forward(ids, pos);  // reference path, padded
+  KVCache cache;
+  auto batch_cached = m->forward(ids, pos, &cache);
+  // Then three decode steps for every row at its own position.
+  std::vector<int64_t> extra = {11, 12, 13};
+  std::vector<torch::Tensor> steps;
+  for (int64_t s = 0; s < 3; ++s) {
+    auto step_ids = torch::full({N, 1}, extra[s], torch::kInt64);
+    auto step_pos = torch::tensor(std::vector<int64_t>{3 + s, 7 + s, 5 + s}).unsqueeze(1);
+    steps.push_back(m->forward(step_ids, step_pos, &cache));
+  }
+  for (int64_t i = 0; i < N; ++i) {
+    std::vector<int64_t> alone = seqs[i];
+    alone.insert(alone.end(), extra.begin(), extra.end());
+    int64_t len = static_cast<int64_t>(seqs[i].size());
+    auto ref = m->forward(ids_of(alone), pos_of(0, static_cast<int64_t>(alone.size())))[0];
+    EXPECT_LT(max_diff(batch_full[i].narrow(0, 0, len), ref.narrow(0, 0, len)), 1e-5) << i;
+    EXPECT_LT(max_diff(batch_cached[i].narrow(0, 0, len), ref.narrow(0, 0, len)), 1e-5) << i;
+    for (int64_t s = 0; s < 3; ++s)
+      EXPECT_LT(max_diff(steps[s][i][0], ref[len + s]), 1e-5) << i << " step " << s;
+  }
+}
+
+TEST(Model, Bf16IsCloseToFloat32) {
+  CausalLM m32 = tiny_model(5);
+  CausalLM m16 = tiny_model(5, torch::kBFloat16);
+  torch::NoGradGuard ng;
+  std::vector<int64_t> seq = {1, 2, 3, 4, 5, 6};
+  auto a = m32->forward(ids_of(seq), pos_of(0, 6));
+  auto b = m16->forward(ids_of(seq), pos_of(0, 6));
+  EXPECT_EQ(b.scalar_type(), torch::kFloat32);
+  EXPECT_LT(max_diff(a, b), 0.1 * a.abs().max().item<double>() + 0.05);
+}
+
+TEST(Lora, ZeroInitEqualsBaseAndMergeEqualsUnmerged) {
+  CausalLM m = tiny_model(7);
+  torch::NoGradGuard ng;
+  std::vector<int64_t> seq = {3, 1, 4, 1, 5, 9, 2, 6};
+  auto base = m->forward(ids_of(seq), pos_of(0, 8));
+  LoraConfig lc;
+  lc.r = 4;
+  lc.alpha = 8;
+  m->add_lora(lc, 11);
+  EXPECT_TRUE(m->forward(ids_of(seq), pos_of(0, 8)).equal(base));
+  for (auto& [n, t] : m->adapter_state())
+    if (n.find("lora_B") != std::string::npos) t.normal_(0, 0.1);
+  auto adapted = m->forward(ids_of(seq), pos_of(0, 8));
+  EXPECT_GT(max_diff(adapted, base), 1e-3);
+  m->set_adapters_enabled(false);
+  EXPECT_TRUE(m->forward(ids_of(seq), pos_of(0, 8)).equal(base));
+  m->set_adapters_enabled(true);
+  m->merge_lora();
+  EXPECT_LT(max_diff(m->forward(ids_of(seq), pos_of(0, 8)), adapted), 1e-5);
+  m->set_adapters_enabled(false);
+  EXPECT_LT(max_diff(m->forward(ids_of(seq), pos_of(0, 8)), base), 1e-5);
+  m->set_adapters_enabled(true);
+  m->unmerge_lora();
+  EXPECT_LT(max_diff(m->forward(ids_of(seq), pos_of(0, 8)), adapted), 1e-5);
+}
+
+TEST(Lora, OnlyAdapterTensorsReceiveGradients) {
+  CausalLM m = tiny_model(8);
+  LoraConfig lc;
+  lc.r = 2;
+  lc.target_modules = {"q_proj", "v_proj", "down_proj"};
+  m->add_lora(lc, 1);
+  m->train();
+  std::vector<int64_t> seq = {10, 20, 30, 40};
+  auto loss = m->forward(ids_of(seq), pos_of(0, 4)).logsumexp(-1).sum();
+  loss.backward();
+  int adapters = 0;
+  for (const auto& item : m->named_parameters()) {
+    bool is_lora = item.key().find("lora_") != std::string::npos;
+    bool targeted = item.key().find("q_proj") != std::string::npos ||
+                    item.key().find("v_proj") != std::string::npos ||
+                    item.key().find("down_proj") != std::string::npos;
+    if (is_lora) {
+      EXPECT_TRUE(targeted) << item.key();
+      ++adapters;
+      // lora_A gets no gradient while B is zero (dL/dA = B^T ...), B always does.
+      if (item.key().find("lora_B") != std::string::npos) {
+        ASSERT_TRUE(item.value().grad().defined()) << item.key();
+        EXPECT_GT(item.value().grad().abs().sum().item<double>(), 0) << item.key();
+      }
+    } else {
+      EXPECT_FALSE(item.value().grad().defined()) << item.key();
+    }
+  }
+  EXPECT_EQ(adapters, 2 * 3 * 2);  // A and B, 3 modules, 2 layers
+  auto trainable = m->trainable_parameters();
+  EXPECT_EQ(trainable.size(), 12u);
+  m->set_full_finetune(true);
+  EXPECT_EQ(m->trainable_parameters().size(), m->parameters().size());
+}
+
+TEST(Lora, GradientCheckInDouble) {
+  CausalLM m = tiny_model(9, torch::kFloat64);
+  LoraConfig lc;
+  lc.r = 2;
+  lc.alpha = 4;
+  m->add_lora(lc, 2);
+  m->to(torch::kFloat64);
+  {
+    torch::NoGradGuard ng;
+    for (auto& [n, t] : m->adapter_state()) t.normal_(0, 0.2);
+  }
+  std::vector<int64_t> seq = {7, 3, 11, 5, 2};
+  torch::manual_seed(0);
+  auto w = torch::randn({1, 5, 97}, torch::kFloat64);
+  auto hidden_loss = [&] {
+    return (m->forward(ids_of(seq), pos_of(0, 5)) * w).sum();
+  };
+  auto state = m->adapter_state();
+  for (auto& [n, t] : state) t.mutable_grad() = torch::Tensor();
+  hidden_loss().backward();
+  int checked = 0;
+  for (auto& [name, t] : state) {
+    if (checked >= 6) break;
+    auto grad = t.grad().clone();
+    for (int64_t idx : {int64_t(0), t.numel() - 1}) {
+      torch::NoGradGuard ng;
+      auto flat = t.view(-1);
+      double orig = flat[idx].item<double>();
+      const double h = 1e-6;
+      flat[idx] = orig + h;
+      double up = hidden_loss().item<double>();
+      flat[idx] = orig - h;
+      double down = hidden_loss().item<double>();
+      flat[idx] = orig;
+      double numeric = (up - down) / (2 * h);
+      double analytic = grad.view(-1)[idx].item<double>();
+      EXPECT_NEAR(analytic, numeric, 1e-6 * std::max(1.0, std::abs(numeric))) << name << "[" << idx << "]";
+    }
+    ++checked;
+  }
+}
+
+TEST(Lora, PeftSaveLoadIsExact) {
+  auto dir = test::scratch_dir("lora_peft");
+  CausalLM m = tiny_model(10);
+  save_model(m, dir + "/base", torch::kFloat32);
+  LoraConfig lc;
+  lc.r = 3;
+  lc.alpha = 6;
+  m->add_lora(lc, 5);
+  {
+    torch::NoGradGuard ng;
+    for (auto& [n, t] : m->adapter_state()) t.normal_(0, 0.1);
+  }
+  save_adapter(m, dir + "/adapter", dir + "/base");
+  auto cfg = read_json_file(dir + "/adapter/adapter_config.json");
+  EXPECT_EQ(cfg["peft_type"], "LORA");
+  EXPECT_EQ(cfg["r"], 3);
+  auto f = SafetensorsFile::open(dir + "/adapter/adapter_model.safetensors");
+  EXPECT_TRUE(f.has("base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight"));
+  EXPECT_TRUE(f.has("base_model.model.model.layers.1.mlp.down_proj.lora_B.weight"));
+  CausalLM m2 = load_model(dir + "/base", torch::kFloat32, torch::kCPU);
+  load_adapter(m2, dir + "/adapter");
+  torch::NoGradGuard ng;
+  m->eval();
+  m2->eval();
+  std::vector<int64_t> seq = {1, 2, 3, 4};
+  EXPECT_TRUE(m->forward(ids_of(seq), pos_of(0, 4)).equal(m2->forward(ids_of(seq), pos_of(0, 4))));
+  auto s1 = m->adapter_state(), s2 = m2->adapter_state();
+  ASSERT_EQ(s1.size(), s2.size());
+  for (size_t i = 0; i < s1.size(); ++i) EXPECT_TRUE(s1[i].second.equal(s2[i].second)) << s1[i].first;
+}
+
+TEST(Model, BadCheckpointsGiveClearErrors) {
+  auto dir = test::scratch_dir("bad_ckpt");
+  CausalLM m = tiny_model(12);
+  save_model(m, dir, torch::kFloat32);
+  // config.json that disagrees with the weights.
+  auto cfg = read_json_file(dir + "/config.json");
+  cfg["hidden_size"] = 64;
+  cfg["head_dim"] = 16;
+  write_json_file(dir + "/config.json", cfg);
+  try {
+    load_model(dir, torch::kFloat32, torch::kCPU);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("has shape"), std::string::npos) << e.what();
+  }
+  cfg.erase("vocab_size");
+  write_json_file(dir + "/config.json", cfg);
+  try {
+    ModelConfig::load(dir);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("missing key 'vocab_size'"), std::string::npos) << e.what();
+  }
+}
