@@ -7,13 +7,9 @@
 
 #include <cstdint>
 
+#include "rlvr/rl/grpo_types.h"  // LossType, ScaleRewards
+
 namespace rlvr {
-
-enum class LossType { kGrpo, kBnpo, kDrGrpo, kDapo };
-enum class ScaleRewards { kGroup, kBatch, kNone };
-
-const char* loss_type_name(LossType t);          // "grpo", "bnpo", "dr_grpo", "dapo"
-const char* scale_rewards_name(ScaleRewards s);  // "group", "batch", "none"
 
 // rewards: (N) floating, the G = group_size completions of one prompt are consecutive.
 // Returns (N) advantages in rewards' dtype (float32 for non-float input):
