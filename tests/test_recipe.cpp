@@ -127,17 +127,20 @@ TEST(Recipe, UnknownKeyNamesFileLineAndClosestKey) {
   EXPECT_EQ(far.find("did you mean"), std::string::npos) << far;
   // An SFT recipe does not know GRPO keys.
   SftRecipe s;
-  std::string sft = error_of([&] { apply_recipe_yaml("num_generations: 4\n", "sft.yaml", &s, nullptr); });
+  std::string sft =
+      error_of([&] { apply_recipe_yaml("num_generations: 4\n", "sft.yaml", &s, nullptr); });
   EXPECT_NE(sft.find("sft.yaml:1: unknown key 'num_generations'"), std::string::npos) << sft;
 }
 
 TEST(Recipe, IgnoredTrlKeysGiveOneLineNotices) {
   std::vector<std::string> notices;
-  GrpoRecipe r = parse("report_to: wandb\nbf16: true\nvllm_gpu_memory_utilization: 0.3\nbeta: 0.1\n"
-                       "sync_ref_model: false\noptim: adamw_torch\n",
-                       &notices);
+  GrpoRecipe r = parse(
+      "report_to: wandb\nbf16: true\nvllm_gpu_memory_utilization: 0.3\nbeta: 0.1\n"
+      "sync_ref_model: false\noptim: adamw_torch\n",
+      &notices);
   ASSERT_EQ(notices.size(), 5u);
-  EXPECT_NE(notices[0].find("recipe.yaml:1: TRL key 'report_to' ignored"), std::string::npos) << notices[0];
+  EXPECT_NE(notices[0].find("recipe.yaml:1: TRL key 'report_to' ignored"), std::string::npos)
+      << notices[0];
   EXPECT_NE(notices[1].find("'bf16'"), std::string::npos) << notices[1];
   EXPECT_NE(notices[1].find("dtype"), std::string::npos) << notices[1];
   EXPECT_NE(notices[2].find("'vllm_gpu_memory_utilization'"), std::string::npos) << notices[2];
@@ -148,7 +151,8 @@ TEST(Recipe, IgnoredTrlKeysGiveOneLineNotices) {
   EXPECT_NE(msg.find("'sync_ref_model'"), std::string::npos) << msg;
   EXPECT_NE(msg.find("not supported"), std::string::npos) << msg;
   EXPECT_NE(error_of([] { parse("optim: sgd\n"); }).find("AdamW only"), std::string::npos);
-  EXPECT_NE(error_of([] { parse("top_entropy_quantile: 0.2\n"); }).find("not supported"), std::string::npos);
+  EXPECT_NE(error_of([] { parse("top_entropy_quantile: 0.2\n"); }).find("not supported"),
+            std::string::npos);
   parse("top_entropy_quantile: 1\n");  // the default, spelled as an integer, is fine
 }
 
@@ -159,7 +163,8 @@ TEST(Recipe, SetOverridesScalarsListsAndText) {
   apply_recipe_override(" num_generations = 4", &r, &notices);
   apply_recipe_override(R"(stop_strings=["\n\nQ:", "</s>", "###"])", &r, &notices);
   apply_recipe_override("reward_weights=[1, 2]", &r, &notices);
-  apply_recipe_override("prompt_template=Q: {question}", &r, &notices);  // not YAML-quoted: taken as text
+  apply_recipe_override("prompt_template=Q: {question}", &r,
+                        &notices);  // not YAML-quoted: taken as text
   apply_recipe_override("max_prompt_length=1024", &r, &notices);
   apply_recipe_override("min_p=null", &r, &notices);
   apply_recipe_override("loss_type=dr_grpo", &r, &notices);
@@ -176,17 +181,24 @@ TEST(Recipe, SetOverridesScalarsListsAndText) {
   EXPECT_NE(notices[0].find("--set report_to"), std::string::npos) << notices[0];
   std::string unknown = error_of([&] { apply_recipe_override("num_generation=4", &r, nullptr); });
   EXPECT_NE(unknown.find("did you mean 'num_generations'?"), std::string::npos) << unknown;
-  EXPECT_NE(error_of([&] { apply_recipe_override("stop_strings=[a,", &r, nullptr); }).find("malformed value"),
+  EXPECT_NE(error_of([&] {
+              apply_recipe_override("stop_strings=[a,", &r, nullptr);
+            }).find("malformed value"),
             std::string::npos);
-  EXPECT_NE(error_of([&] { apply_recipe_override("learning_rate", &r, nullptr); }).find("key=value"),
-            std::string::npos);
-  EXPECT_NE(error_of([&] { apply_recipe_override("beta=high", &r, nullptr); }).find("--set beta: key 'beta' expects number"),
+  EXPECT_NE(
+      error_of([&] { apply_recipe_override("learning_rate", &r, nullptr); }).find("key=value"),
+      std::string::npos);
+  EXPECT_NE(error_of([&] {
+              apply_recipe_override("beta=high", &r, nullptr);
+            }).find("--set beta: key 'beta' expects number"),
             std::string::npos);
 }
 
 TEST(Recipe, WrongTypesNameKeyAndExpectedType) {
   std::string m1 = error_of([] { parse("beta: 0\nlearning_rate: fast\n"); });
-  EXPECT_NE(m1.find("recipe.yaml:2: key 'learning_rate' expects number, got 'fast'"), std::string::npos) << m1;
+  EXPECT_NE(m1.find("recipe.yaml:2: key 'learning_rate' expects number, got 'fast'"),
+            std::string::npos)
+      << m1;
   std::string m2 = error_of([] { parse("num_generations: 2.5\n"); });
   EXPECT_NE(m2.find("key 'num_generations' expects integer, got '2.5'"), std::string::npos) << m2;
   std::string m3 = error_of([] { parse("use_peft: maybe\n"); });
@@ -213,7 +225,8 @@ TEST(Recipe, MalformedYamlIsOneLineWithFileAndLine) {
   std::string not_map = error_of([] { parse("- beta\n- seed\n"); });
   EXPECT_NE(not_map.find("flat map"), std::string::npos) << not_map;
   std::string twice = error_of([] { parse("dtype: float32\ntorch_dtype: bfloat16\n"); });
-  EXPECT_NE(twice.find("recipe.yaml:2: key 'torch_dtype' sets 'dtype', which is already set"), std::string::npos)
+  EXPECT_NE(twice.find("recipe.yaml:2: key 'torch_dtype' sets 'dtype', which is already set"),
+            std::string::npos)
       << twice;
   EXPECT_NO_THROW(parse(""));  // an empty recipe keeps the defaults
 }
@@ -240,14 +253,17 @@ TEST(Recipe, JsonRoundTrip) {
   GrpoRecipe loaded = load_grpo_recipe(join_path(dir, "config.json"), {"seed=9"}, 1, &notices);
   EXPECT_EQ(loaded.seed, 9);
   EXPECT_EQ(loaded.loss_type, LossType::kGrpo);
-  EXPECT_NE(error_of([&] { load_grpo_recipe(join_path(dir, "missing.yaml"), {}, 1, nullptr); }).find("missing.yaml"),
+  EXPECT_NE(error_of([&] {
+              load_grpo_recipe(join_path(dir, "missing.yaml"), {}, 1, nullptr);
+            }).find("missing.yaml"),
             std::string::npos);
 }
 
 TEST(Recipe, GenerationBatchMustDivideByNumGenerations) {
   GrpoRecipe r = parse("model_name_or_path: m\ntrain_dataset_id_or_path: d\nnum_generations: 3\n");
   std::string msg = error_of([&] { validate_recipe(&r, 1); });
-  EXPECT_NE(msg.find("= 8 completions must be divisible by num_generations (3)"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("= 8 completions must be divisible by num_generations (3)"), std::string::npos)
+      << msg;
   EXPECT_NE(msg.find("valid num_generations: 2, 4, 8"), std::string::npos) << msg;
   GrpoRecipe ok = r;
   validate_recipe(&ok, 3);  // 8 * 1 * 3 = 24 divides by 3
@@ -263,10 +279,12 @@ TEST(Recipe, ValidationResolvesAndRejects) {
     GrpoRecipe x = parse(base + extra);
     return error_of([&] { validate_recipe(&x, 1); });
   };
-  EXPECT_NE(invalid("reward_weights: [1, 2, 3]\n").find("reward_weights has 3 entries but reward_funcs has 2"),
+  EXPECT_NE(invalid("reward_weights: [1, 2, 3]\n")
+                .find("reward_weights has 3 entries but reward_funcs has 2"),
             std::string::npos);
   EXPECT_NE(invalid("load_in_4bit: true\n").find("use_peft"), std::string::npos);
-  EXPECT_NE(invalid("num_generations: 1\n").find("num_generations must be >= 2"), std::string::npos);
+  EXPECT_NE(invalid("num_generations: 1\n").find("num_generations must be >= 2"),
+            std::string::npos);
   EXPECT_NE(invalid("top_p: 0\n").find("top_p"), std::string::npos);
   EXPECT_NE(invalid("temperature: 0\n").find("temperature"), std::string::npos);
   GrpoRecipe no_model;
@@ -276,9 +294,11 @@ TEST(Recipe, ValidationResolvesAndRejects) {
 
 TEST(Recipe, SftSharesConventions) {
   std::vector<std::string> notices;
-  SftRecipe s = load_sft_recipe("", {"model_name_or_path=m", "train_dataset_id_or_path=d", "max_length=2048",
-                                     "lr_scheduler_type=constant_with_warmup", "report_to=none"},
-                                1, &notices);
+  SftRecipe s =
+      load_sft_recipe("",
+                      {"model_name_or_path=m", "train_dataset_id_or_path=d", "max_length=2048",
+                       "lr_scheduler_type=constant_with_warmup", "report_to=none"},
+                      1, &notices);
   EXPECT_EQ(s.max_seq_length, 2048);  // TRL's newer name is an alias
   EXPECT_EQ(s.lr_scheduler_type, ScheduleType::kConstantWithWarmup);
   EXPECT_EQ(notices.size(), 1u);
@@ -300,7 +320,8 @@ TEST(Recipe, StartupTableListsEveryKey) {
     if (bar == std::string::npos) bar = b;
     EXPECT_EQ(b, bar) << "column not aligned: " << line;  // one aligned column
     saw_lr |= line.rfind("learning_rate ", 0) == 0 && line.substr(b) == " | 0.000184";
-    saw_stop |= line.rfind("stop_strings ", 0) == 0 && line.substr(b) == R"( | ["\n\nQuestion:","</s>"])";
+    saw_stop |=
+        line.rfind("stop_strings ", 0) == 0 && line.substr(b) == R"( | ["\n\nQuestion:","</s>"])";
   }
   EXPECT_EQ(lines, rows.size() + 1);  // header + one row per key
   EXPECT_TRUE(saw_lr);
@@ -335,21 +356,23 @@ TEST(Schedule, LinearWithWarmup) {
   EXPECT_DOUBLE_EQ(lr_at(10, 100, 10, ScheduleType::kLinear, 2.0), 2.0);  // 2 * 90/90
   EXPECT_DOUBLE_EQ(lr_at(55, 100, 10, ScheduleType::kLinear, 2.0), 1.0);  // 2 * 45/90
   EXPECT_DOUBLE_EQ(lr_at(100, 100, 10, ScheduleType::kLinear, 2.0), 0.0);
-  EXPECT_DOUBLE_EQ(lr_at(0, 4, 0, ScheduleType::kLinear, 1.0), 1.0);      // no warmup: 4/4
-  EXPECT_DOUBLE_EQ(lr_at(3, 4, 0, ScheduleType::kLinear, 1.0), 0.25);     // 1/4
+  EXPECT_DOUBLE_EQ(lr_at(0, 4, 0, ScheduleType::kLinear, 1.0), 1.0);   // no warmup: 4/4
+  EXPECT_DOUBLE_EQ(lr_at(3, 4, 0, ScheduleType::kLinear, 1.0), 0.25);  // 1/4
 }
 
 TEST(Schedule, CosineWithWarmup) {
   // progress = (step - 10) / 90; lr = 0.5 * (1 + cos(pi * progress)).
   EXPECT_DOUBLE_EQ(lr_at(5, 100, 10, ScheduleType::kCosine, 1.0), 0.5);
   EXPECT_DOUBLE_EQ(lr_at(10, 100, 10, ScheduleType::kCosine, 1.0), 1.0);
-  EXPECT_NEAR(lr_at(40, 100, 10, ScheduleType::kCosine, 1.0), 0.75, 1e-12);  // progress 1/3: 0.5 * (1 + 0.5)
-  EXPECT_NEAR(lr_at(55, 100, 10, ScheduleType::kCosine, 1.0), 0.5, 1e-12);   // progress 1/2: cos = 0
+  EXPECT_NEAR(lr_at(40, 100, 10, ScheduleType::kCosine, 1.0), 0.75,
+              1e-12);  // progress 1/3: 0.5 * (1 + 0.5)
+  EXPECT_NEAR(lr_at(55, 100, 10, ScheduleType::kCosine, 1.0), 0.5, 1e-12);  // progress 1/2: cos = 0
   EXPECT_NEAR(lr_at(100, 100, 10, ScheduleType::kCosine, 1.0), 0.0, 1e-12);
 }
 
 TEST(Schedule, ConstantAndConstantWithWarmup) {
-  EXPECT_DOUBLE_EQ(lr_at(0, 100, 10, ScheduleType::kConstant, 3.0), 3.0);  // constant ignores warmup (HF)
+  EXPECT_DOUBLE_EQ(lr_at(0, 100, 10, ScheduleType::kConstant, 3.0),
+                   3.0);  // constant ignores warmup (HF)
   EXPECT_DOUBLE_EQ(lr_at(2, 100, 10, ScheduleType::kConstantWithWarmup, 3.0), 0.6);  // 3 * 2/10
   EXPECT_DOUBLE_EQ(lr_at(50, 100, 10, ScheduleType::kConstantWithWarmup, 3.0), 3.0);
 }

@@ -13,7 +13,8 @@ namespace rlvr::recipe_detail {
 namespace {
 
 std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  std::transform(s.begin(), s.end(), s.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return s;
 }
 
@@ -42,7 +43,8 @@ int64_t Codec<int64_t>::decode(const YAML::Node& n) {
   char* end = nullptr;
   errno = 0;
   long long v = std::strtoll(t.c_str(), &end, 10);
-  if (errno != 0 || end != t.c_str() + t.size() || std::isspace(static_cast<unsigned char>(t.front())))
+  if (errno != 0 || end != t.c_str() + t.size() ||
+      std::isspace(static_cast<unsigned char>(t.front())))
     throw BadValue{type()};
   return static_cast<int64_t>(v);
 }

@@ -4,8 +4,6 @@
 #pragma once
 #include <yaml-cpp/yaml.h>
 
-#include "rlvr/core/error.h"
-
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -13,6 +11,8 @@
 #include <type_traits>
 #include <utility>
 #include <vector>
+
+#include "rlvr/core/error.h"
 
 namespace rlvr::recipe_detail {
 
@@ -59,7 +59,9 @@ struct Codec<std::optional<T>> {
     if (!n.IsDefined() || n.IsNull()) return std::nullopt;
     return Codec<T>::decode(n);
   }
-  static nlohmann::json encode(const std::optional<T>& v) { return v ? Codec<T>::encode(*v) : nlohmann::json(); }
+  static nlohmann::json encode(const std::optional<T>& v) {
+    return v ? Codec<T>::encode(*v) : nlohmann::json();
+  }
 };
 template <class T>
 struct Codec<std::vector<T>> {
@@ -120,7 +122,8 @@ template <class S>
 class Listing {
  public:
   template <class T, class Base>
-  Listing& add(const char* key, T Base::*member, const char* doc, std::vector<std::string> aliases = {}) {
+  Listing& add(const char* key, T Base::*member, const char* doc,
+               std::vector<std::string> aliases = {}) {
     static_assert(std::is_base_of<Base, S>::value, "member of an unrelated struct");
     Field<S> f;
     f.key = key;
@@ -150,7 +153,7 @@ class Listing {
 // only these values (YAML scalars, compared as numbers, booleans or text) are, and others are an
 // error because ignoring them would silently change training.
 struct ForeignKey {
-  std::string key;     // exact name, or a prefix when it ends with '*'
+  std::string key;  // exact name, or a prefix when it ends with '*'
   std::vector<std::string> allowed;
   std::string reason;  // why rlvr does not need it / what to use instead
 };
@@ -170,7 +173,8 @@ YAML::Node parse_yaml(const std::string& text, const std::string& source);
 
 // Every name a key could have been meant as: listing keys, aliases and exact foreign keys.
 template <class S>
-std::vector<std::string> all_names(const Listing<S>& listing, const std::vector<ForeignKey>& foreign) {
+std::vector<std::string> all_names(const Listing<S>& listing,
+                                   const std::vector<ForeignKey>& foreign) {
   std::vector<std::string> names;
   for (const auto& f : listing.fields()) {
     names.push_back(f.key);
@@ -184,12 +188,13 @@ std::vector<std::string> all_names(const Listing<S>& listing, const std::vector<
 // Applies one key to `s`: a listing key or alias, a foreign key (notice), or an error.
 // `at` is "file:LINE" or "--set"; `seen` (canonical keys of this source) catches keys given twice.
 template <class S>
-void apply_key(const Listing<S>& listing, const std::vector<ForeignKey>& foreign, const std::string& key,
-               const YAML::Node& value, const std::string& at, S& s, std::vector<std::string>* notices,
-               std::vector<std::string>* seen) {
+void apply_key(const Listing<S>& listing, const std::vector<ForeignKey>& foreign,
+               const std::string& key, const YAML::Node& value, const std::string& at, S& s,
+               std::vector<std::string>* notices, std::vector<std::string>* seen) {
   if (const Field<S>* f = listing.find(key)) {
     for (const auto& k : *seen)
-      RLVR_CHECK(k != f->key, at, ": key '", key, "' sets '", f->key, "', which is already set in this recipe");
+      RLVR_CHECK(k != f->key, at, ": key '", key, "' sets '", f->key,
+                 "', which is already set in this recipe");
     seen->push_back(f->key);
     try {
       f->set(s, value);
@@ -200,12 +205,14 @@ void apply_key(const Listing<S>& listing, const std::vector<ForeignKey>& foreign
   }
   if (const ForeignKey* fk = find_foreign(foreign, key)) {
     RLVR_CHECK(foreign_value_allowed(*fk, value), at, ": key '", key, "' = ", describe(value),
-               " is not supported by rlvr (", fk->reason, "); remove it or set it to ", fk->allowed.front());
+               " is not supported by rlvr (", fk->reason, "); remove it or set it to ",
+               fk->allowed.front());
     if (notices) notices->push_back(at + ": TRL key '" + key + "' ignored: " + fk->reason);
     return;
   }
   std::string hint = closest_key(key, all_names(listing, foreign));
-  fail(at, ": unknown key '", key, "'", hint.empty() ? std::string() : " (did you mean '" + hint + "'?)",
+  fail(at, ": unknown key '", key, "'",
+       hint.empty() ? std::string() : " (did you mean '" + hint + "'?)",
        "; docs/recipe.md lists every key");
 }
 
