@@ -141,6 +141,41 @@ Qwen2BodyImpl::Qwen2BodyImpl(const ModelConfig& c) {
   norm = register_module("norm", RMSNorm(c.hidden_size, c.rms_norm_eps));
 }
 
+namespace {
+// Gradient checkpointing of one decoder layer: forward without keeping activations, backward
+// re-runs the layer with grad enabled (restoring the RNG so dropout masks repeat) and
+// back-propagates through it; parameter gradients accumulate as usual.
+struct LayerCheckpoint : public torch::autograd::Function<LayerCheckpoint> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, torch::Tensor x,
+                               torch::Tensor cos, torch::Tensor sin, torch::Tensor positions,
+                               DecoderLayerImpl* layer, bool on) {
+    ctx->save_for_backward({x, cos, sin, positions});
+    ctx->saved_data["layer"] = reinterpret_cast<int64_t>(layer);
+    ctx->saved_data["on"] = on;
+    ctx->saved_data["rng"] = at::detail::getDefaultCPUGenerator().get_state();
+    return layer->forward(x, cos, sin, positions, nullptr, 0, on);
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    auto saved = ctx->get_saved_variables();
+    auto* layer = reinterpret_cast<DecoderLayerImpl*>(ctx->saved_data["layer"].toInt());
+    auto gen = at::detail::getDefaultCPUGenerator();
+    auto now = gen.get_state();
+    gen.set_state(ctx->saved_data["rng"].toTensor());
+    auto x = saved[0].detach().requires_grad_(true);
+    torch::Tensor y;
+    {
+      torch::AutoGradMode enable(true);
+      y = layer->forward(x, saved[1], saved[2], saved[3], nullptr, 0, ctx->saved_data["on"].toBool());
+    }
+    gen.set_state(now);
+    torch::autograd::backward({y}, {grads[0]});
+    return {x.grad(), torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor(),
+            torch::Tensor()};
+  }
+};
+}  // namespace
+
 CausalLMImpl::CausalLMImpl(const ModelConfig& c) : cfg_(c) {
   model = register_module("model", Qwen2Body(c));
   if (!c.tie_word_embeddings)
@@ -182,9 +217,15 @@ torch::Tensor CausalLMImpl::forward_hidden(const torch::Tensor& ids, const torch
     cache->ensure_capacity(T);
     cache->slot_pos.narrow(1, cache->used, T).copy_(positions);
   }
-  for (int64_t l = 0; l < cfg_.num_hidden_layers; ++l)
-    x = model->layers[l]->as<DecoderLayer>()->forward(x, cos, sin, positions, cache, l,
-                                                       adapters_on_);
+  const bool ckpt = checkpointing_ && !cache && torch::GradMode::is_enabled();
+  // The first layer's input must require grad, or the checkpointed layers would be cut off
+  // from autograd when the embeddings are frozen (LoRA).
+  if (ckpt && !x.requires_grad()) x = x.detach().requires_grad_(true);
+  for (int64_t l = 0; l < cfg_.num_hidden_layers; ++l) {
+    auto* layer = model->layers[l]->as<DecoderLayer>();
+    x = ckpt ? LayerCheckpoint::apply(x, cos, sin, positions, layer, adapters_on_)
+             : layer->forward(x, cos, sin, positions, cache, l, adapters_on_);
+  }
   if (cache) cache->used += T;
   return model->norm->forward(x);
 }
