@@ -72,7 +72,7 @@ void run_score(const ScoreArgs& a) {
   }
   RewardResult res = score_all(funcs, weights, batch);  // one batch: external rewards see all
   for (size_t i = 0; i < batch.size(); ++i) {
-    nlohmann::json out = {{"rewards", nlohmann::json::object()}};
+    nlohmann::ordered_json out = {{"rewards", nlohmann::ordered_json::object()}};  // --rewards order
     for (size_t k = 0; k < funcs.size(); ++k) out["rewards"][funcs[k]->name()] = res.per_func[k][i];
     out["total"] = res.total[i];
     std::cout << out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
