@@ -357,6 +357,20 @@ TEST_F(External, DestructorKillsStubbornChild) {
   EXPECT_LT(secs, 2.0);
 }
 
+TEST_F(External, SlowStartupGetsStartupTimeout) {
+  std::string s = write_script(dir_, "slow.sh",
+                               "sleep 1\nwhile read -r l; do echo '{\"reward\": 1}'; done\n");
+  auto f = make_reward("slow", {{"type", "external"}, {"command", {"/bin/sh", s}},
+                                {"timeout_s", 0.3}, {"startup_timeout_s", 5}});
+  EXPECT_EQ(f->score({{"", "a", "b"}, {"", "c", "d"}}), (std::vector<double>{1.0, 1.0}));
+  EXPECT_EQ(f->errors(), 0);
+  auto g = make_reward("slow2", {{"type", "external"}, {"command", {"/bin/sh", s}},
+                                 {"timeout_s", 0.3}, {"startup_timeout_s", 0.3},
+                                 {"max_failures", 1}});
+  EXPECT_EQ(g->score({{"", "a", "b"}, {"", "c", "d"}}), (std::vector<double>{0.0, 0.0}));
+  EXPECT_EQ(g->errors(), 2);
+}
+
 TEST_F(External, ShellStringCommand) {
   auto f = make_reward("sh", {{"type", "external"},
                               {"command", "while read -r l; do echo '{\"reward\": 0.25}'; done"}});

@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cmath>
@@ -117,6 +118,7 @@ bool ExternalReward::start(std::string* why) {
   set_nonblocking(to_child_);
   set_nonblocking(from_child_);
   rbuf_.clear();
+  fresh_ = true;
   if (got == static_cast<ssize_t>(sizeof(e))) {
     *why = std::strerror(e);
     stop(false);
@@ -153,8 +155,11 @@ size_t ExternalReward::pump(const std::vector<std::string>& lines, size_t first,
   *broken = false;
   size_t next_reply = first, next_line = first, line_off = 0;
   bool can_write = true;
-  auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                                     std::chrono::duration<double>(opts_.timeout_s));
+  auto wait_for = [](double secs) {
+    return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(secs));
+  };
+  double first_wait = fresh_ ? std::max(opts_.timeout_s, opts_.startup_timeout_s) : opts_.timeout_s;
+  auto deadline = Clock::now() + wait_for(first_wait);
   while (next_reply < lines.size()) {
     // Consume every complete reply line already buffered.
     size_t nl;
@@ -168,8 +173,8 @@ size_t ExternalReward::pump(const std::vector<std::string>& lines, size_t first,
       }
       rbuf_.erase(0, nl + 1);
       ++next_reply;
-      deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                                    std::chrono::duration<double>(opts_.timeout_s));
+      fresh_ = false;
+      deadline = Clock::now() + wait_for(opts_.timeout_s);
     }
     if (next_reply == lines.size()) break;
     if (rbuf_.size() > kMaxLine) {
@@ -281,7 +286,7 @@ std::vector<double> ExternalReward::score(const std::vector<RewardSample>& batch
 namespace reward_detail {
 
 std::unique_ptr<RewardFunction> make_external(const std::string& name, const nlohmann::json& o) {
-  check_option_keys(name, o, {"command", "timeout_s", "max_failures"});
+  check_option_keys(name, o, {"command", "timeout_s", "startup_timeout_s", "max_failures"});
   RLVR_CHECK(o.is_object() && o.contains("command"), "reward '", name,
              "': an external reward needs \"command\": [\"python3\", \"my_reward.py\"]");
   ExternalRewardOptions eo;
@@ -299,6 +304,11 @@ std::unique_ptr<RewardFunction> make_external(const std::string& name, const nlo
   if (o.contains("timeout_s")) {
     RLVR_CHECK(o["timeout_s"].is_number(), "reward '", name, "': timeout_s must be a number");
     eo.timeout_s = o["timeout_s"].get<double>();
+  }
+  if (o.contains("startup_timeout_s")) {
+    RLVR_CHECK(o["startup_timeout_s"].is_number(), "reward '", name,
+               "': startup_timeout_s must be a number");
+    eo.startup_timeout_s = o["startup_timeout_s"].get<double>();
   }
   if (o.contains("max_failures")) {
     RLVR_CHECK(o["max_failures"].is_number_integer() && o["max_failures"].get<int64_t>() >= 1,

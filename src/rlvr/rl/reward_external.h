@@ -14,6 +14,7 @@ namespace rlvr {
 struct ExternalRewardOptions {
   std::vector<std::string> command;  // argv; a single string runs through /bin/sh -c
   double timeout_s = 10.0;           // longest wait for any one reply
+  double startup_timeout_s = 10.0;   // longest wait for the first reply of a (re)started process
   int64_t max_failures = 3;          // crashes/timeouts per batch before the rest score 0 untried
 };
 
@@ -47,6 +48,7 @@ class ExternalReward : public RewardFunction {
   int to_child_ = -1;    // our end of the child's stdin (a socket: send without SIGPIPE)
   int from_child_ = -1;  // read end of the child's stdout pipe
   std::string rbuf_;     // bytes read but not yet consumed as lines
+  bool fresh_ = false;   // started and has not replied yet (gets startup_timeout_s)
   int64_t errors_ = 0;
   int64_t restarts_ = 0;
 };
