@@ -52,7 +52,8 @@ Problem make_one(SplitMix64& g, const SynthOptions& o, std::string* skeleton) {
   const std::string obj = pick(kObjects, g);
   const std::string he = who.he;
   int64_t cur = g.between(1, o.max_number);
-  std::string q = std::string(who.name) + " has " + std::to_string(cur) + " " + obj + ".";
+  std::string noun = cur == 1 ? obj.substr(0, obj.size() - 1) : obj;  // "1 apple"
+  std::string q = std::string(who.name) + " has " + std::to_string(cur) + " " + noun + ".";
   std::string sol;
   *skeleton = std::to_string(cur);
   int64_t steps = g.between(o.min_steps, o.max_steps);
