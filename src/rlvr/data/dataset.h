@@ -1,0 +1,45 @@
+// Problems (question, solution, reference answer) loaded from GSM8K or generic JSONL files,
+// and the seeded validation split. Parsing only: prompts live in prompt.h, order in cursor.h.
+// Malformed lines raise rlvr::Error naming file and line, or are skipped and counted.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace rlvr {
+
+struct Problem {
+  std::string question;      // the problem text as in the file
+  std::string solution_raw;  // GSM8K: the whole "answer" field (reasoning, then "#### N")
+  std::string answer;        // reference: text after the last "####", trimmed (or the answer field)
+};
+
+enum class DataFormat { kAuto, kGsm8k, kJsonl };
+DataFormat parse_data_format(const std::string& s);  // "auto" | "gsm8k" | "jsonl"
+
+struct DataOptions {
+  DataFormat format = DataFormat::kAuto;  // auto: gsm8k when the answer has "####", else jsonl
+  std::string question_field;             // empty: "question", else "prompt" when present
+  std::string answer_field = "answer";    // reference answer (GSM8K: reasoning + "#### N")
+  std::string solution_field;             // jsonl only, optional: worked solution for exemplars
+  bool skip_malformed = false;            // true: skip bad lines and count them; false: rlvr::Error
+  int64_t limit = -1;                     // keep the first `limit` problems (-1: all)
+};
+
+// Splits a GSM8K answer field: reference = text after the last "####", trimmed.
+// Returns false when there is no "####" (a malformed GSM8K line).
+bool parse_gsm8k_answer(const std::string& answer_field, std::string* reference);
+
+// Loads one JSON object per non-empty line. `skipped` (optional) receives the number of
+// malformed lines skipped when opts.skip_malformed.
+std::vector<Problem> load_problems(const std::string& path, const DataOptions& opts,
+                                   int64_t* skipped = nullptr);
+
+// Seeded split: round(val_fraction * n) problems go to validation. Both parts keep the
+// file order. Returns (train, validation).
+std::pair<std::vector<Problem>, std::vector<Problem>> split_validation(std::vector<Problem> all,
+                                                                       double val_fraction,
+                                                                       uint64_t seed);
+
+}  // namespace rlvr

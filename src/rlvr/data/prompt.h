@@ -1,0 +1,67 @@
+// The k-shot prompt of grpo-spec.md section 3, built from templates, split into a `prefix`
+// (the solved exemplars, shared by a batch so the engine can reuse its KV) and a `suffix`
+// (the problem to solve). Text only: no tokenizer here (token counts belong to the caller).
+#pragma once
+#include <cstdint>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include "rlvr/data/dataset.h"
+
+namespace rlvr {
+
+struct PromptOptions {
+  int64_t shots = 8;               // k solved exemplars before the problem (0: none)
+  uint64_t seed = 42;              // picks the exemplars from the few-shot pool
+  bool per_problem_shots = false;  // false: one exemplar set for all problems (shared prefix)
+  // Placeholders: {question}, {solution} (format_solution without the `..` fix), {answer}.
+  std::string exemplar_template =
+      "Question: {question}\nSolution: {solution}.\n#### The final answer is {answer}\n\n";
+  std::string query_template = "Question: {question}\nSolution: ";  // {question} only
+  bool collapse_double_dots = true;  // published: `..` -> `.` in each rendered text, answer excepted
+  std::vector<std::string> stop = {"\n\nQuestion:"};  // default stop sequences for generation
+};
+
+struct PromptParts {
+  std::string prefix;  // k solved exemplars; identical across problems unless per_problem_shots
+  std::string suffix;  // the problem: "Question: {question}\nSolution: "
+  std::string full() const { return prefix + suffix; }
+};
+
+// Spec section 3 `{solution}`: the reasoning before "#### ", trimmed, lines joined with ". ",
+// calculator annotations <<...>> removed, then `..` -> `.` (once, left to right).
+std::string format_solution(const Problem& p);
+// The same without the `..` fix; templates render this and fix the whole text, as published.
+std::string join_solution_lines(const Problem& p);
+// Renders one template; `..` -> `.` over everything but the {answer} value when `collapse`.
+std::string render_template(const std::string& tmpl, const Problem& p, bool collapse);
+// What a perfect completion says after the suffix: the solved exemplar minus its query part,
+// trailing whitespace removed (default template: "<solution>.\n#### The final answer is N").
+std::string reference_completion(const Problem& p, const PromptOptions& opts);
+
+class PromptBuilder {
+ public:
+  // fewshot_pool: where exemplars come from (the train split). Throws when the pool has
+  // fewer than opts.shots problems.
+  PromptBuilder(std::vector<Problem> fewshot_pool, PromptOptions opts);
+  // Never uses an exemplar whose question equals p.question. In shared mode every problem
+  // gets the same prefix, except a problem that is itself a shared exemplar: its slot goes
+  // to the next problem in the seeded order.
+  PromptParts build(const Problem& p) const;
+  // Pool indices of the exemplars used for p, in prompt order.
+  std::vector<int64_t> exemplars_for(const Problem& p) const;
+  const PromptOptions& options() const { return opts_; }
+
+ private:
+  std::string render_prefix(const std::vector<int64_t>& idx) const;
+
+  std::vector<Problem> pool_;
+  PromptOptions opts_;
+  std::vector<int64_t> order_;                     // seeded permutation of the pool (shared mode)
+  std::vector<int64_t> shared_;                    // first k of order_
+  std::unordered_set<std::string> shared_questions_;
+  std::string shared_prefix_;
+};
+
+}  // namespace rlvr

@@ -1,0 +1,382 @@
+// Data tests: GSM8K/JSONL loading and malformed lines, the validation split, the resumable
+// cursor, the published 8-shot prompt byte for byte (grpo-spec.md section 3) against a slow
+// reference rendering, synthetic problems, and the `rlvr data` commands.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <regex>
+#include <set>
+#include <sstream>
+
+#include "rlvr/core/error.h"
+#include "rlvr/data/cursor.h"
+#include "rlvr/data/dataset.h"
+#include "rlvr/data/prompt.h"
+#include "rlvr/data/synth.h"
+#include "rlvr/rl/reward.h"
+#include "testlib.h"
+
+namespace rlvr {
+namespace {
+
+std::string gsm8k(const std::string& f) { return test::shared_data() + "/gsm8k/" + f; }
+
+const std::vector<Problem>& train() {
+  static const std::vector<Problem> t = load_problems(gsm8k("train.jsonl"), {});
+  return t;
+}
+const std::vector<Problem>& testset() {
+  static const std::vector<Problem> t = load_problems(gsm8k("test.jsonl"), {});
+  return t;
+}
+
+std::string write_file(const std::string& name, const std::string& text) {
+  std::string path = test::scratch_dir("data_" + name) + "/" + name;
+  std::ofstream(path, std::ios::binary) << text;
+  return path;
+}
+
+TEST(Dataset, LoadsGsm8k) {
+  ASSERT_EQ(train().size(), 7473u);
+  ASSERT_EQ(testset().size(), 1319u);
+  EXPECT_EQ(train()[0].answer, "72");
+  EXPECT_EQ(train()[0].question.rfind("Natalia sold clips to 48 of her friends", 0), 0u);
+  EXPECT_NE(train()[0].solution_raw.find("<<48/2=24>>"), std::string::npos);
+  int negatives = 0, commas = 0;
+  for (const auto& p : train()) {
+    negatives += p.answer[0] == '-';
+    commas += p.answer.find(',') != std::string::npos;
+  }
+  EXPECT_EQ(negatives, 3);  // -7, -47, -12
+  EXPECT_EQ(commas, 79);
+}
+
+TEST(Dataset, MalformedLinesNameFileAndLine) {
+  std::string path = write_file("bad.jsonl",
+                                "{\"question\": \"q1\", \"answer\": \"a\\n#### 1\"}\n"
+                                "{not json\n"
+                                "\n"
+                                "{\"question\": \"q2\"}\n"
+                                "[1, 2]\n"
+                                "{\"question\": \"q3\", \"answer\": \"no marker\"}\n"
+                                "{\"question\": \"q4\", \"answer\": \"b\\n#### 4\"}\n");
+  DataOptions o;
+  o.format = DataFormat::kGsm8k;
+  try {
+    load_problems(path, o);
+    FAIL() << "malformed file accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(path + ":2:"), std::string::npos) << e.what();
+  }
+  o.skip_malformed = true;
+  int64_t skipped = -1;
+  auto ps = load_problems(path, o, &skipped);
+  EXPECT_EQ(skipped, 4);
+  ASSERT_EQ(ps.size(), 2u);
+  EXPECT_EQ(ps[1].answer, "4");
+  // Missing field error names the field and line 4 once line 2 is fixed.
+  std::string p2 = write_file("bad2.jsonl", "{\"question\": \"q\", \"answer\": \"#### 1\"}\n\n\n{\"question\": \"q2\"}\n");
+  try {
+    load_problems(p2, {});
+    FAIL();
+  } catch (const Error& e) {
+    std::string m = e.what();
+    EXPECT_NE(m.find(":4:"), std::string::npos) << m;
+    EXPECT_NE(m.find("\"answer\""), std::string::npos) << m;
+  }
+  EXPECT_THROW(load_problems("/nonexistent/file.jsonl", {}), Error);
+}
+
+TEST(Dataset, GenericJsonlFields) {
+  std::string path = write_file("gen.jsonl",
+                                "{\"prompt\": \"Capital of France?\", \"answer\": \"Paris\"}\n"
+                                "{\"prompt\": \"2+2?\", \"answer\": 4, \"sol\": \"2+2=4\"}\n");
+  auto ps = load_problems(path, {});
+  ASSERT_EQ(ps.size(), 2u);
+  EXPECT_EQ(ps[0].question, "Capital of France?");
+  EXPECT_EQ(ps[0].answer, "Paris");
+  EXPECT_EQ(ps[1].answer, "4");
+  DataOptions o;
+  o.solution_field = "sol";
+  o.question_field = "prompt";
+  o.format = DataFormat::kJsonl;
+  o.skip_malformed = true;
+  int64_t skipped = 0;
+  ps = load_problems(path, o, &skipped);
+  ASSERT_EQ(ps.size(), 1u);  // the first line has no "sol"
+  EXPECT_EQ(skipped, 1);
+  EXPECT_EQ(ps[0].solution_raw, "2+2=4");
+  o.question_field = "question";
+  EXPECT_THROW(load_problems(path, o), Error);  // every line lacks "question"
+}
+
+TEST(Dataset, ValidationSplit) {
+  auto [tr, va] = split_validation(train(), 0.1, 7);
+  EXPECT_EQ(va.size(), 747u);
+  EXPECT_EQ(tr.size() + va.size(), 7473u);
+  std::set<std::string> trq, vaq;
+  for (auto& p : tr) trq.insert(p.question + p.solution_raw);
+  for (auto& p : va) vaq.insert(p.question + p.solution_raw);
+  for (auto& q : vaq) EXPECT_EQ(trq.count(q), 0u);
+  auto [tr2, va2] = split_validation(train(), 0.1, 7);
+  auto [tr3, va3] = split_validation(train(), 0.1, 8);
+  ASSERT_EQ(va2.size(), va.size());
+  EXPECT_EQ(va2[0].question, va[0].question);
+  EXPECT_EQ(va2.back().question, va.back().question);
+  bool differs = false;
+  for (size_t i = 0; i < va.size(); ++i) differs = differs || va3[i].question != va[i].question;
+  EXPECT_TRUE(differs);
+  EXPECT_THROW(split_validation(train(), 1.0, 0), Error);
+  EXPECT_EQ(split_validation(train(), 0.0, 0).second.size(), 0u);
+}
+
+TEST(Cursor, EpochsArePermutationsAndResumeMatches) {
+  DataCursor c(10, 3);
+  std::vector<int64_t> all;
+  for (int i = 0; i < 5; ++i) {
+    auto b = c.next(4);
+    all.insert(all.end(), b.begin(), b.end());
+  }
+  ASSERT_EQ(all.size(), 20u);
+  std::set<int64_t> e0(all.begin(), all.begin() + 10), e1(all.begin() + 10, all.end());
+  EXPECT_EQ(e0.size(), 10u);
+  EXPECT_EQ(e1.size(), 10u);
+  EXPECT_NE(std::vector<int64_t>(all.begin(), all.begin() + 10),
+            std::vector<int64_t>(all.begin() + 10, all.end()));  // reshuffled per epoch
+  EXPECT_EQ(c.epoch(), 1);
+  EXPECT_EQ(c.position(), 10);
+  // Resume: save after 3 batches, restore, continue == uninterrupted.
+  DataCursor a(10, 3), b(10, 3);
+  for (int i = 0; i < 3; ++i) a.next(4), b.next(4);
+  DataCursor r = DataCursor::from_json(nlohmann::json::parse(a.to_json().dump()), 10);
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(r.next(4), b.next(4)) << i;
+  EXPECT_THROW(DataCursor::from_json(a.to_json(), 11), Error);
+  EXPECT_THROW(DataCursor::from_json(nlohmann::json{{"epoch", 0}}, 10), Error);
+  DataCursor seq(5, 0, false);
+  EXPECT_EQ(seq.next(7), (std::vector<int64_t>{0, 1, 2, 3, 4, 0, 1}));
+}
+
+// ---- prompts ----
+
+// Slow reference: the published formatter transcribed step by step with std::regex.
+std::string reference_exemplar(const Problem& p) {
+  std::string reasoning = p.solution_raw.substr(0, p.solution_raw.find("#### "));
+  reasoning = std::regex_replace(reasoning, std::regex("^\\s+|\\s+$"), "");
+  std::string joined = std::regex_replace(reasoning, std::regex("\n"), ". ");
+  joined = std::regex_replace(joined, std::regex("<<[^\n]*?>>"), "");
+  std::string ex = "Question: " + p.question + "\nSolution: " + joined + ".\n";
+  std::string fixed;
+  for (size_t i = 0; i < ex.size(); ++i) {  // str.replace('..', '.'): non-overlapping, left to right
+    if (ex.compare(i, 2, "..") == 0) {
+      fixed += '.';
+      ++i;
+    } else {
+      fixed += ex[i];
+    }
+  }
+  return fixed + "#### The final answer is " + p.answer + "\n\n";
+}
+
+TEST(Prompt, EveryTrainExemplarMatchesTheReference) {
+  PromptOptions o;
+  for (const auto& p : train())
+    ASSERT_EQ(render_template(o.exemplar_template, p, true), reference_exemplar(p)) << p.question;
+}
+
+TEST(Prompt, SolutionFormatting) {
+  const Problem& p = train()[0];
+  EXPECT_EQ(format_solution(p),
+            "Natalia sold 48/2 = 24 clips in May. Natalia sold 48+24 = 72 clips altogether in "
+            "April and May.");
+  Problem q{"Q?", "A.\nB...\n#### 3", "3"};
+  EXPECT_EQ(render_template(PromptOptions().exemplar_template, q, true),
+            "Question: Q?\nSolution: A. B..\n#### The final answer is 3\n\n");  // "A.. B....".replace
+  Problem r{"Q?", "x <<1+1=2>>2 and <<a\n#### 2", "2"};
+  EXPECT_EQ(join_solution_lines(r), "x 2 and <<a");
+  EXPECT_EQ(reference_completion(p, PromptOptions()),
+            "Natalia sold 48/2 = 24 clips in May. Natalia sold 48+24 = 72 clips altogether in "
+            "April and May.\n#### The final answer is 72");
+}
+
+TEST(Prompt, EightShotGsm8kIsByteExact) {
+  PromptBuilder b(train(), PromptOptions{});  // 8 shots, seed 42
+  const std::string first_exemplar =
+      "Question: Jesse is playing with a pile of building blocks. He first builds a building "
+      "with 80 building blocks. Then he builds a farmhouse with 123 building blocks. He adds a "
+      "fenced-in area next to the farm made of 57 building blocks. If Jesse has 84 building "
+      "blocks left, how many building blocks did he start with?\n"
+      "Solution: Jesse built three structures out of building blocks, 80 + 123 + 57 = 260 "
+      "building blocks. Jesse started with 260 + 84 leftover building blocks = 344 building "
+      "blocks that Jesse had originally.\n"
+      "#### The final answer is 344\n\n";
+  const std::string suffixes[3] = {
+      "Question: Janet\xE2\x80\x99s ducks lay 16 eggs per day. She eats three for breakfast every "
+      "morning and bakes muffins for her friends every day with four. She sells the remainder at "
+      "the farmers' market daily for $2 per fresh duck egg. How much in dollars does she make "
+      "every day at the farmers' market?\nSolution: ",
+      "Question: A robe takes 2 bolts of blue fiber and half that much white fiber.  How many "
+      "bolts in total does it take?\nSolution: ",
+      "Question: Josh decides to try flipping a house.  He buys a house for $80,000 and then puts "
+      "in $50,000 in repairs.  This increased the value of the house by 150%.  How much profit "
+      "did he make?\nSolution: "};
+  std::string prefix0;
+  const std::regex block("Question: [^\n]+\nSolution: [^\n]+\\.\n#### The final answer is [^\n]+\n\n");
+  for (int i = 0; i < 3; ++i) {
+    PromptParts parts = b.build(testset()[i]);
+    EXPECT_EQ(parts.suffix, suffixes[i]);
+    EXPECT_EQ(parts.full(), parts.prefix + parts.suffix);
+    ASSERT_EQ(parts.prefix.compare(0, first_exemplar.size(), first_exemplar), 0) << parts.prefix;
+    if (i == 0) prefix0 = parts.prefix;
+    EXPECT_EQ(parts.prefix, prefix0) << "the prefix must be shared across the batch";
+  }
+  // Structure of the rest: exactly 8 exemplars, each the reference rendering of a distinct
+  // train problem, none of them the problem asked.
+  auto idx = b.exemplars_for(testset()[0]);
+  ASSERT_EQ(idx.size(), 8u);
+  std::string rebuilt;
+  for (int64_t i : idx) rebuilt += reference_exemplar(train()[i]);
+  EXPECT_EQ(rebuilt, prefix0);
+  EXPECT_EQ(std::set<int64_t>(idx.begin(), idx.end()).size(), 8u);
+  auto it = std::sregex_iterator(prefix0.begin(), prefix0.end(), block);
+  size_t covered = 0, n = 0;
+  for (; it != std::sregex_iterator(); ++it, ++n) covered += it->length();
+  EXPECT_EQ(n, 8u);
+  EXPECT_EQ(covered, prefix0.size());
+}
+
+TEST(Prompt, NeverTheProblemItself) {
+  PromptOptions o;
+  o.shots = 8;
+  PromptBuilder b(train(), o);
+  auto shared = b.exemplars_for(testset()[0]);
+  const Problem& own = train()[shared[3]];  // a train problem that is a shared exemplar
+  auto idx = b.exemplars_for(own);
+  ASSERT_EQ(idx.size(), 8u);
+  for (int64_t i : idx) EXPECT_NE(train()[i].question, own.question);
+  PromptParts parts = b.build(own);
+  EXPECT_EQ(parts.prefix.find("Question: " + own.question + "\n"), std::string::npos);
+  EXPECT_NE(parts.prefix, b.build(testset()[0]).prefix);
+  // per-problem mode: stable per problem, varies across problems, never itself.
+  o.per_problem_shots = true;
+  PromptBuilder pp(train(), o);
+  EXPECT_EQ(pp.build(testset()[1]).prefix, pp.build(testset()[1]).prefix);
+  EXPECT_NE(pp.build(testset()[1]).prefix, pp.build(testset()[2]).prefix);
+  for (int k = 0; k < 50; ++k)
+    for (int64_t i : pp.exemplars_for(train()[k])) EXPECT_NE(train()[i].question, train()[k].question);
+  // A pool too small for k is an error, not a short prompt.
+  EXPECT_THROW(PromptBuilder(std::vector<Problem>(train().begin(), train().begin() + 3), o), Error);
+  std::vector<Problem> tiny(train().begin(), train().begin() + 8);
+  o.per_problem_shots = false;
+  PromptBuilder tb(tiny, o);
+  EXPECT_THROW(tb.build(tiny[0]), Error);  // only 7 others
+  o.shots = 0;
+  EXPECT_EQ(PromptBuilder({}, o).build(testset()[1]).full(), 
+            "Question: A robe takes 2 bolts of blue fiber and half that much white fiber.  How many "
+            "bolts in total does it take?\nSolution: ");
+}
+
+TEST(Prompt, ReferenceCompletionsEarnFullRewards) {
+  // Data and rewards agree: the ideal completion of every train problem scores 1.5, except
+  // the 3 negative answers that the spec's format regex (\d+) rejects.
+  std::vector<std::unique_ptr<RewardFunction>> fs;
+  fs.push_back(make_reward("gsm8k_format"));
+  fs.push_back(make_reward("gsm8k_correct"));
+  std::vector<RewardSample> batch;
+  for (const auto& p : train()) batch.push_back({"", reference_completion(p, {}), p.answer});
+  RewardResult r = score_all(fs, {}, batch);
+  int full = 0, correct = 0;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    full += r.total[i] == 1.5;
+    correct += r.per_func[1][i] == 1.0;
+  }
+  EXPECT_EQ(correct, 7473);
+  EXPECT_EQ(full, 7473 - 3);
+}
+
+// ---- synthetic problems ----
+
+TEST(Synth, ShortValidAndDeterministic) {
+  SynthOptions o;
+  o.min_steps = 1;
+  o.max_steps = 3;
+  o.ops = "+-*";
+  auto a = synth_problems(500, 11, o, Split::kTrain);
+  auto b = synth_problems(500, 11, o, Split::kTrain);
+  ASSERT_EQ(a.size(), 500u);
+  const std::regex ann("(\\d+)([-+*])(\\d+)=<<(\\d+)([-+*])(\\d+)=(\\d+)>>(\\d+)");
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(a[i].question, b[i].question);
+    EXPECT_LT(a[i].question.size(), 160u) << a[i].question;
+    std::string ans;
+    ASSERT_TRUE(parse_gsm8k_answer(a[i].solution_raw, &ans));
+    EXPECT_EQ(ans, a[i].answer);
+    EXPECT_GE(std::stoll(a[i].answer), 0);
+    int steps = 0;
+    long long last = -1;
+    for (auto it = std::sregex_iterator(a[i].solution_raw.begin(), a[i].solution_raw.end(), ann);
+         it != std::sregex_iterator(); ++it, ++steps) {
+      long long x = std::stoll((*it)[1]), y = std::stoll((*it)[3]), z = std::stoll((*it)[7]);
+      char op = (*it)[2].str()[0];
+      long long want = op == '+' ? x + y : op == '-' ? x - y : x * y;
+      EXPECT_EQ(z, want) << a[i].solution_raw;
+      EXPECT_GE(z, 0);
+      if (last >= 0) EXPECT_EQ(x, last);
+      last = z;
+    }
+    EXPECT_GE(steps, 1);
+    EXPECT_LE(steps, 3);
+    EXPECT_EQ(std::to_string(last), a[i].answer);
+    const std::regex num("\\d+");
+    for (auto it = std::sregex_iterator(a[i].question.begin(), a[i].question.end(), num);
+         it != std::sregex_iterator(); ++it)
+      EXPECT_LE(std::stoll(it->str()), 9) << a[i].question;
+  }
+  EXPECT_NE(synth_problems(5, 12, o, Split::kTrain)[0].question + synth_problems(5, 12, o, Split::kTrain)[1].question,
+            a[0].question + a[1].question);
+  EXPECT_THROW(synth_problems(1, 0, SynthOptions{3, 2}, Split::kTrain), Error);
+}
+
+TEST(Synth, SplitsAreDisjoint) {
+  SynthOptions o;
+  auto tr = synth_problems(3000, 1, o, Split::kTrain);
+  auto te = synth_problems(1000, 1, o, Split::kTest);
+  std::set<std::string> trq;
+  for (auto& p : tr) trq.insert(p.question);
+  for (auto& p : te) EXPECT_EQ(trq.count(p.question), 0u) << p.question;
+  // Disjoint as arithmetic too: the same numbers and operations never cross splits.
+  const std::regex step("(\\d+[-+*]\\d+)=<<");
+  auto skel = [&step](const Problem& p) {
+    std::string s;
+    for (auto it = std::sregex_iterator(p.solution_raw.begin(), p.solution_raw.end(), step);
+         it != std::sregex_iterator(); ++it)
+      s += (*it)[1].str() + ";";
+    return s;
+  };
+  std::set<std::string> trs;
+  for (auto& p : tr) trs.insert(skel(p));
+  for (auto& p : te) EXPECT_EQ(trs.count(skel(p)), 0u) << p.question;
+}
+
+// ---- CLI ----
+
+TEST(DataCli, SynthAndShow) {
+  auto r1 = test::run_cmd(test::rlvr_bin() + " data synth --n 4 --seed 5 --steps 2..2");
+  auto r2 = test::run_cmd(test::rlvr_bin() + " data synth --n 4 --seed 5 --steps 2..2");
+  ASSERT_EQ(r1.status, 0) << r1.err;
+  EXPECT_EQ(r1.out, r2.out);
+  std::string dir = test::scratch_dir("data_cli");
+  std::ofstream(dir + "/synth.jsonl") << r1.out;
+  auto ps = load_problems(dir + "/synth.jsonl", {});
+  ASSERT_EQ(ps.size(), 4u);
+  for (auto& p : ps) EXPECT_EQ(std::count(p.solution_raw.begin(), p.solution_raw.end(), '\n'), 2);
+  auto show = test::run_cmd(test::rlvr_bin() + " data show --data " + gsm8k("test.jsonl") +
+                            " --fewshot-data " + gsm8k("train.jsonl") + " --shots 8 --index 2");
+  ASSERT_EQ(show.status, 0) << show.err;
+  EXPECT_EQ(show.out, PromptBuilder(train(), {}).build(testset()[2]).full());
+  auto bad = test::run_cmd(test::rlvr_bin() + " data synth --steps x");
+  EXPECT_NE(bad.status, 0);
+  EXPECT_NE(bad.err.find("--steps"), std::string::npos) << bad.err;
+}
+
+}  // namespace
+}  // namespace rlvr
