@@ -389,3 +389,35 @@ TEST(EvalReport, CliErrorsNameFileAndLine) {
   EXPECT_NE(r.status, 0);
   EXPECT_NE(r.err.find("not a directory"), std::string::npos) << r.err;
 }
+
+TEST(EvalReport, EdgeCases) {
+  // One shot count, sampled runs (K = 4) and a very long adapter path.
+  EvalRunResult r = make_run("/runs/" + std::string(150, 'x') + "/checkpoint-500/adapter-final", "honest", 8, 500);
+  r.n_samples = 4;
+  r.pass_at_k = 0.61;
+  r.maj_at_k = 0.45;
+  std::string md = results_markdown({r});
+  EXPECT_NE(md.find("| K | pass@K | maj@K |"), std::string::npos);
+  EXPECT_NE(md.find("| 4 | 61.0% | 45.0% |"), std::string::npos);
+  std::string html = eval_report_html({r});
+  EXPECT_NE(html.find("<th>pass@K</th>"), std::string::npos);
+  EXPECT_EQ(count_of(html, "<svg"), 2u);
+  // A single series has no legend; the table keeps the full name.
+  EXPECT_EQ(count_of(html, "\xE2\x80\xA6"), 0u);
+  EXPECT_NE(html.find(std::string(150, 'x') + "/<wbr>checkpoint-500/<wbr>adapter-final"), std::string::npos);
+  // Two long series: the legend text is shortened with an ellipsis, the full name kept in a tooltip.
+  EvalRunResult r2 = r;
+  r2.adapter = std::string(150, 'y');
+  html = eval_report_html({r, r2});
+  EXPECT_EQ(count_of(html, "\xE2\x80\xA6"), 4u);  // two legend entries in each of two charts
+  EXPECT_NE(html.find("<title>" + std::string(150, 'y')), std::string::npos);
+  write_eval_outputs(test::scratch_dir("eval_example_edge"), {r, r2});  // for looking at by eye
+  // No runs and no metrics still render a page.
+  EXPECT_NE(eval_report_html({}).find("no data"), std::string::npos);
+  EXPECT_NE(training_report_html({}, "empty").find("No numeric metrics"), std::string::npos);
+  // One logged step: a chart with one point and no smoothing.
+  std::string one = training_report_html({json{{"step", 5}, {"loss", 0.25}}}, "one");
+  EXPECT_EQ(count_of(one, "<svg"), 1u);
+  EXPECT_EQ(count_of(one, "<circle"), 1u);
+  EXPECT_EQ(one.find("moving average"), std::string::npos);
+}

@@ -257,6 +257,7 @@ struct Series {
   std::string color;
   bool dashed = false;
   bool band = false;         // draw lo/hi as a shaded band instead of whiskers
+  bool faint = false;        // thin translucent line without markers (raw values under a smoothed line)
   std::vector<double> x, y;  // same length; x sorted ascending
   std::vector<double> lo, hi;  // empty, or same length as y
 };
@@ -267,7 +268,8 @@ struct Chart {
   std::vector<std::string> categories;  // non-empty: x are category indices 0..C-1
   bool percent = false;                 // y in [0, 1] shown as %
   bool y_from_zero = false;
-  int width = 380, height = 230;
+  double y_include = kNaN;              // a value the y range must reach (to share a scale)
+  int width = 360, height = 230;
   bool legend = true;
 };
 
@@ -299,8 +301,9 @@ std::string fmt_tick(double v, double step, bool percent) {
 // Shortest round-trip-ish value text for tooltips.
 std::string fmt_value(double v, bool percent) {
   if (percent) return fixed(100.0 * v, 1) + "%";
+  if (std::fabs(v) >= 1e4) return fixed(v, 0);  // no scientific notation for large values
   std::ostringstream os;
-  os << std::setprecision(5) << v;
+  os << std::setprecision(4) << v;
   return os.str();
 }
 
@@ -311,11 +314,21 @@ std::string svg_text(double x, double y, const std::string& text, const std::str
   return os.str();
 }
 
+// Shortens `text` to at most `max_chars` characters with a middle ellipsis (SVG text does not
+// wrap); counts UTF-8 code points so a cut never splits one.
+std::string fit_text(const std::string& text, size_t max_chars) {
+  std::vector<size_t> starts;  // byte offset of each code point
+  for (size_t i = 0; i < text.size(); ++i)
+    if ((static_cast<unsigned char>(text[i]) & 0xC0) != 0x80) starts.push_back(i);
+  if (starts.size() <= max_chars || max_chars < 5) return text;
+  const size_t head = (max_chars - 1) / 2, tail = max_chars - 1 - head;
+  return text.substr(0, starts[head]) + "\u2026" + text.substr(starts[starts.size() - tail]);
+}
+
 std::string render_chart(const Chart& c) {
-  const double ml = 58, mr = 14, mt = 28, mb = 42;
+  const double mr = 14, mt = 28, mb = 42;
   const int legend_rows = c.legend && c.series.size() > 1 ? static_cast<int>(c.series.size()) : 0;
   const double legend_h = legend_rows * 17.0 + (legend_rows ? 6.0 : 0.0);
-  const double pw = c.width - ml - mr, ph = c.height - mt - mb;
   const double total_h = c.height + legend_h;
 
   // Data ranges.
@@ -331,6 +344,8 @@ std::string render_chart(const Chart& c) {
   const bool empty = xmin > xmax;
   if (empty) xmin = 0, xmax = 1, ymin = 0, ymax = 1;
   if (c.y_from_zero) ymin = std::min(ymin, 0.0), ymax = std::max(ymax, 0.0);
+  if (std::isfinite(c.y_include)) ymin = std::min(ymin, c.y_include), ymax = std::max(ymax, c.y_include);
+  const bool nonnegative = ymin >= 0.0;
   if (ymax - ymin < 1e-12) {
     double pad = std::fabs(ymax) > 0 ? std::fabs(ymax) * 0.1 : 1.0;
     ymin -= pad, ymax += pad;
@@ -338,6 +353,13 @@ std::string render_chart(const Chart& c) {
   double ystep = nice_step(ymax - ymin, 5);
   double y0 = std::floor(ymin / ystep + 1e-9) * ystep, y1 = std::ceil(ymax / ystep - 1e-9) * ystep;
   if (c.percent) y0 = std::max(y0, 0.0), y1 = std::min(y1, 1.0);
+  if (nonnegative) y0 = std::max(y0, 0.0);  // no negative ticks for a metric that never is
+  const int ny = static_cast<int>(std::lround((y1 - y0) / ystep));
+  // The left margin fits the widest y tick label (about 6.5 px per character at 11 px).
+  size_t widest = 0;
+  for (int i = 0; i <= ny; ++i) widest = std::max(widest, fmt_tick(y0 + i * ystep, ystep, c.percent).size());
+  const double ml = 12 + 6.5 * static_cast<double>(widest) + (c.y_label.empty() ? 0 : 16);
+  const double pw = c.width - ml - mr, ph = c.height - mt - mb;
   const bool categorical = !c.categories.empty();
   double x0 = xmin, x1 = xmax, xstep = 1;
   if (categorical) {
@@ -353,10 +375,10 @@ std::string render_chart(const Chart& c) {
   o << "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart\" width=\"" << c.width << "\" height=\""
     << fixed(total_h, 0) << "\" viewBox=\"0 0 " << c.width << " " << fixed(total_h, 0) << "\" role=\"img\">\n";
   o << "<title>" << html_escape(c.title) << "</title>\n";
-  o << svg_text(ml, 17, c.title, "class=\"ct\"") << "\n";
+  o << svg_text(8, 17, fit_text(c.title, static_cast<size_t>((c.width - 16) / 8.0)), "class=\"ct\"") << "\n";
   // Grid and y ticks.
-  for (double v = y0; v <= y1 + ystep * 1e-6; v += ystep) {
-    double yy = py(v);
+  for (int i = 0; i <= ny; ++i) {
+    const double v = y0 + i * ystep, yy = py(v);
     o << "<line class=\"grid\" x1=\"" << fixed(ml, 1) << "\" x2=\"" << fixed(ml + pw, 1) << "\" y1=\"" << fixed(yy, 1)
       << "\" y2=\"" << fixed(yy, 1) << "\"/>";
     o << svg_text(ml - 6, yy + 4, fmt_tick(v, ystep, c.percent), "class=\"tk\" text-anchor=\"end\"") << "\n";
@@ -371,16 +393,17 @@ std::string render_chart(const Chart& c) {
   if (categorical) {
     for (size_t i = 0; i < c.categories.size(); ++i) xtick(static_cast<double>(i), c.categories[i]);
   } else {
-    for (double v = std::ceil(x0 / xstep - 1e-9) * xstep; v <= x1 + xstep * 1e-6; v += xstep)
-      xtick(v, fmt_num(v, xstep));
+    const double first = std::ceil(x0 / xstep - 1e-9);
+    for (int i = 0; (first + i) * xstep <= x1 + xstep * 1e-6; ++i) xtick((first + i) * xstep, fmt_num((first + i) * xstep, xstep));
   }
   // Axes and labels.
   o << "<line class=\"axis\" x1=\"" << ml << "\" x2=\"" << ml << "\" y1=\"" << mt << "\" y2=\"" << fixed(mt + ph, 1)
     << "\"/><line class=\"axis\" x1=\"" << ml << "\" x2=\"" << fixed(ml + pw, 1) << "\" y1=\"" << fixed(mt + ph, 1)
     << "\" y2=\"" << fixed(mt + ph, 1) << "\"/>\n";
   o << svg_text(ml + pw / 2, mt + ph + 34, c.x_label, "class=\"al\" text-anchor=\"middle\"") << "\n";
-  o << "<text class=\"al\" text-anchor=\"middle\" transform=\"translate(13," << fixed(mt + ph / 2, 1)
-    << ") rotate(-90)\">" << html_escape(c.y_label) << "</text>\n";
+  if (!c.y_label.empty())
+    o << "<text class=\"al\" text-anchor=\"middle\" transform=\"translate(13," << fixed(mt + ph / 2, 1)
+      << ") rotate(-90)\">" << html_escape(c.y_label) << "</text>\n";
   if (empty) o << svg_text(ml + pw / 2, mt + ph / 2, "no data", "class=\"tk\" text-anchor=\"middle\"") << "\n";
 
   // Series: categorical charts dodge series sideways so whiskers do not overlap.
@@ -402,11 +425,12 @@ std::string render_chart(const Chart& c) {
         o << fixed(px(s.x[*it]), 1) << "," << fixed(py(std::max(s.lo[*it], y0)), 1) << " ";
       o << "\"/>\n";
     }
-    o << "<polyline fill=\"none\" stroke=\"" << s.color << "\" stroke-width=\"" << (categorical ? 2 : 1.6) << "\""
+    o << "<polyline fill=\"none\" stroke=\"" << s.color << "\" stroke-width=\""
+      << (s.faint ? 1 : categorical ? 2 : 1.8) << "\"" << (s.faint ? " stroke-opacity=\"0.3\"" : "")
       << (s.dashed ? " stroke-dasharray=\"6 4\"" : "") << " points=\"";
     for (size_t i : idx) o << fixed(px(s.x[i]) + off, 1) << "," << fixed(py(s.y[i]), 1) << " ";
     o << "\"/>\n";
-    const bool markers = categorical || idx.size() <= 60;
+    const bool markers = !s.faint && (categorical || idx.size() <= 60);
     for (size_t i : idx) {
       const double xx = px(s.x[i]) + off;
       std::string tip = s.name + " @ " + (categorical ? c.categories[static_cast<size_t>(s.x[i])] + " " + c.x_label
@@ -431,7 +455,8 @@ std::string render_chart(const Chart& c) {
     const double ly = c.height + 4 + i * 17.0;
     o << "<line x1=\"" << ml << "\" x2=\"" << ml + 22 << "\" y1=\"" << fixed(ly, 1) << "\" y2=\"" << fixed(ly, 1)
       << "\" stroke=\"" << s.color << "\" stroke-width=\"2.5\"" << (s.dashed ? " stroke-dasharray=\"6 4\"" : "")
-      << "/>" << svg_text(ml + 28, ly + 4, s.name, "class=\"lg\"") << "\n";
+      << "/>" << svg_text(ml + 28, ly + 4, fit_text(s.name, static_cast<size_t>((c.width - ml - 34) / 7.4)), "class=\"lg\"")
+      << "<title>" << html_escape(s.name) << "</title>\n";
   }
   o << "</svg>\n";
   return o.str();
@@ -448,7 +473,7 @@ svg .al{font-size:11.5px;fill:#333}svg .lg{font-size:12px;fill:#222}
 svg .grid{stroke:#ececec;stroke-width:1}svg .axis{stroke:#888;stroke-width:1}
 table{border-collapse:collapse;font-size:13px;margin-top:6px}
 th,td{border:1px solid #ddd;padding:4px 8px;text-align:right;white-space:nowrap}
-th{background:#f5f5f5}td.l,th.l{text-align:left}
+th{background:#f5f5f5}td.l,th.l{text-align:left}td.l{white-space:normal}.scroll{overflow-x:auto}
 tr.published td{background:#fff8e6}
 .note{font-size:13px;color:#444;margin:8px 0}.tag{font-weight:600}
 .pub{background:#fff3cd;border:1px solid #f0d98c;padding:1px 5px;border-radius:3px}
@@ -463,6 +488,18 @@ std::string page(const std::string& title, const std::string& body) {
 }  // namespace
 
 // ---------------------------------------------------------------- evaluation report
+
+namespace {
+// Escaped text that may wrap after each '/' (long model and adapter paths).
+std::string path_cell(const std::string& text) {
+  std::string out;
+  for (char c : html_escape(text)) {
+    out += c;
+    if (c == '/') out += "<wbr>";
+  }
+  return out;
+}
+}  // namespace
 
 std::string eval_report_fragment(const std::vector<EvalRunResult>& runs_in) {
   auto runs = sorted_runs(runs_in);
@@ -489,7 +526,7 @@ std::string eval_report_fragment(const std::vector<EvalRunResult>& runs_in) {
     c->categories = cats;
     c->percent = true;
     c->y_from_zero = true;
-    c->width = 580;
+    c->width = 545;
     c->height = 320;
   }
   std::map<std::string, size_t> series_index;
@@ -517,6 +554,10 @@ std::string eval_report_fragment(const std::vector<EvalRunResult>& runs_in) {
     add(strict.series[it->second], r.strict_correct, r.strict_ci);
     add(flexible.series[it->second], r.flexible_correct, r.flexible_ci);
   }
+  // One y scale for both charts so strict and flexible compare by eye.
+  double top = 0.0;
+  for (const auto& r : runs) top = std::max({top, r.strict_ci.hi, r.flexible_ci.hi});
+  strict.y_include = flexible.y_include = top;
   std::ostringstream b;
   b << "<h2>Accuracy vs shots</h2>\n<div class=\"charts\">\n"
     << render_chart(strict) << render_chart(flexible) << "</div>\n";
@@ -527,7 +568,7 @@ std::string eval_report_fragment(const std::vector<EvalRunResult>& runs_in) {
   }
   // The table.
   const bool multi = any_multi_sample(runs);
-  b << "<h2>Results</h2>\n<table>\n<tr><th class=\"l\">protocol</th><th class=\"l\">model</th><th "
+  b << "<h2>Results</h2>\n<div class=\"scroll\"><table>\n<tr><th class=\"l\">protocol</th><th class=\"l\">model</th><th "
        "class=\"l\">adapter</th><th>shots</th><th>n</th><th>strict</th><th>strict 95% CI</th><th>flexible</th>"
        "<th>flexible 95% CI</th><th>format</th><th>mean tokens</th>";
   if (multi) b << "<th>K</th><th>pass@K</th><th>maj@K</th>";
@@ -536,7 +577,7 @@ std::string eval_report_fragment(const std::vector<EvalRunResult>& runs_in) {
     auto ci = [](const Interval& i) { return fixed(100.0 * i.lo, 1) + " – " + fixed(100.0 * i.hi, 1); };
     b << "<tr" << (r.protocol == "published" ? " class=\"published\"" : "") << "><td class=\"l\">"
       << html_escape(r.protocol == "published" ? "PUBLISHED" : r.protocol) << "</td><td class=\"l\">"
-      << html_escape(r.model) << "</td><td class=\"l\">" << html_escape(adapter_label(r)) << "</td><td>" << r.shots
+      << path_cell(r.model) << "</td><td class=\"l\">" << path_cell(adapter_label(r)) << "</td><td>" << r.shots
       << "</td><td>" << r.n << "</td><td>" << pct(accuracy(r.strict_correct, r.n)) << "</td><td>"
       << ci(r.strict_ci) << "</td><td>" << pct(accuracy(r.flexible_correct, r.n)) << "</td><td>"
       << ci(r.flexible_ci) << "</td><td>" << pct(r.format_rate) << "</td><td>" << fixed(r.mean_completion_tokens, 1)
@@ -544,7 +585,7 @@ std::string eval_report_fragment(const std::vector<EvalRunResult>& runs_in) {
     if (multi) b << "<td>" << r.n_samples << "</td><td>" << pct(r.pass_at_k) << "</td><td>" << pct(r.maj_at_k) << "</td>";
     b << "<td>" << fixed(r.seconds, 1) << "</td></tr>\n";
   }
-  b << "</table>\n";
+  b << "</table></div>\n";
   return b.str();
 }
 
@@ -598,6 +639,25 @@ std::vector<std::string> ordered_metrics(const std::set<std::string>& keys) {
   return out;
 }
 
+// Moving-average window for n points: 1 (no smoothing) up to 30 points, then about n/25, odd.
+size_t smoothing_window(size_t n) {
+  if (n <= 30) return 1;
+  return std::max<size_t>(3, n / 25) | 1;
+}
+
+// Centered moving average; the window shrinks symmetrically at the ends.
+std::vector<double> moving_average(const std::vector<double>& v, size_t window) {
+  std::vector<double> out(v.size());
+  const size_t half = window / 2;
+  for (size_t i = 0; i < v.size(); ++i) {
+    const size_t h = std::min({half, i, v.size() - 1 - i});
+    double sum = 0.0;
+    for (size_t j = i - h; j <= i + h; ++j) sum += v[j];
+    out[i] = sum / static_cast<double>(2 * h + 1);
+  }
+  return out;
+}
+
 // Name of the +-std companion of a metric, or "" when it has none.
 std::string std_key(const std::string& k) {
   if (k == "reward") return "reward_std";
@@ -630,8 +690,10 @@ std::string training_report_html(const std::vector<json>& rows, const std::strin
   std::stable_sort(order.begin(), order.end(),
                    [](const auto& a, const auto& c) { return a.first < c.first; });
   const std::set<std::string> named = {"reward", "kl", "completions/mean_length", "loss"};
-  bool others_open = false;
-  b << "<h2>Training curves</h2>\n<div class=\"charts\">\n";
+  bool others_open = false, smoothed_any = false;
+  b << "<h2>Training curves</h2>\n";
+  if (metrics.empty()) b << "<p class=\"note\">No numeric metrics logged yet.</p>\n";
+  b << "<div class=\"charts\">\n";
   for (size_t mi = 0; mi < metrics.size(); ++mi) {
     const std::string& k = metrics[mi];
     const bool is_named = named.count(k) || starts_with(k, "rewards/") || starts_with(k, "clip_ratio/") ||
@@ -662,14 +724,31 @@ std::string training_report_html(const std::vector<json>& rows, const std::strin
       }
     }
     Chart c;
-    c.title = k + (std::isfinite(last) ? "   (last " + fmt_value(last, false) + ")" : "");
+    c.title = k + (std::isfinite(last) ? "  (last " + fmt_value(last, false) + ")" : "");
     c.x_label = "step";
-    c.y_label = band ? "mean ± std" : "value";
-    c.series.push_back(std::move(s));
+    c.y_label = band ? "mean ± std" : "";
     c.legend = false;
+    const size_t window = smoothing_window(s.y.size());
+    if (window > 1) {  // noisy long runs: raw values faint, moving average on top (band smoothed too)
+      Series smooth = s;
+      smooth.y = moving_average(s.y, window);
+      if (band) smooth.lo = moving_average(s.lo, window), smooth.hi = moving_average(s.hi, window);
+      s.faint = true;
+      s.band = false;
+      s.lo.clear(), s.hi.clear();
+      c.series.push_back(std::move(s));
+      c.series.push_back(std::move(smooth));
+      smoothed_any = true;
+    } else {
+      c.series.push_back(std::move(s));
+    }
     b << render_chart(c);
   }
-  b << "</div>\n" << extra_html;
+  b << "</div>\n";
+  if (smoothed_any)
+    b << "<p class=\"note\">Faint lines are the logged values; dark lines a centered moving average over about "
+         "4% of the logged steps.</p>\n";
+  b << extra_html;
   return page(title, b.str());
 }
 
