@@ -372,7 +372,7 @@ TEST(EvalReport, CliErrorsNameFileAndLine) {
   write_text_file(join_path(run, "metrics.jsonl"), "{\"step\": 1, \"loss\": 0.5}\n\n{\"step\": 2, \"loss\": 0.4\n");
   auto r = test::run_cmd(test::rlvr_bin() + " report " + run);
   EXPECT_NE(r.status, 0);
-  EXPECT_NE(r.err.find("metrics.jsonl:3: invalid JSON"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("metrics.jsonl:3:24: invalid JSON"), std::string::npos) << r.err;
   EXPECT_EQ(count_of(r.err, "\n"), 1u) << r.err;  // one line
   write_text_file(join_path(run, "metrics.jsonl"), "{\"step\": 1}\n{\"loss\": 0.4}\n");
   r = test::run_cmd(test::rlvr_bin() + " report " + run);

@@ -765,7 +765,12 @@ std::vector<json> read_metrics_jsonl(const std::string& path) {
     try {
       row = json::parse(line);
     } catch (const json::parse_error& e) {
-      fail(path, ":", lineno, ": invalid JSON (", e.what(), "); each line must be one JSON object");
+      // nlohmann's text counts lines within this one line; keep only its reason after "column N: ".
+      std::string why = e.what();
+      size_t col = why.find("column ");
+      size_t colon = col == std::string::npos ? std::string::npos : why.find(": ", col);
+      if (colon != std::string::npos) why = why.substr(colon + 2);
+      fail(path, ":", lineno, ":", e.byte, ": invalid JSON (", why, "); each line must be one JSON object");
     }
     RLVR_CHECK(row.is_object(), path, ":", lineno, ": expected a JSON object, got ", row.type_name());
     RLVR_CHECK(row.contains("step") && row["step"].is_number(), path, ":", lineno,
