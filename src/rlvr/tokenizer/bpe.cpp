@@ -4,6 +4,7 @@
 #include "rlvr/tokenizer/bpe.h"
 
 #include <algorithm>
+#include <cstring>
 #include <functional>
 #include <queue>
 
@@ -28,9 +29,13 @@ static size_t table_size(size_t n) {
 
 // A vocab string as raw bytes: undo the byte-level alphabet, or keep the UTF-8 as is when some
 // character is outside it (what HF's ByteLevel decoder does).
+static void to_bytes(const std::string& s, std::string& out) {
+  out.clear();
+  if (!utf8::byte_level_decode(s, out)) out = s;
+}
 static std::string to_bytes(const std::string& s) {
   std::string out;
-  if (!utf8::byte_level_decode(s, out)) out = s;
+  to_bytes(s, out);
   return out;
 }
 
@@ -63,14 +68,16 @@ BpeModel::BpeModel(std::vector<std::pair<std::string, int64_t>>&& vocab,
   }
   off_[by_id.size()] = static_cast<uint32_t>(bytes_.size());
 
-  str_table_.assign(table_size(by_id.size()), -1);
+  str_table_.assign(table_size(by_id.size()), StrSlot{0, -1});
   size_t mask = str_table_.size() - 1;
   for (int32_t id = 0; id < id_count(); ++id) {
     if (!present_[id]) continue;
     std::string_view b = token_bytes(id);
-    size_t h = hash_bytes(b) & mask;
-    while (str_table_[h] >= 0 && token_bytes(str_table_[h]) != b) h = (h + 1) & mask;
-    if (str_table_[h] < 0) str_table_[h] = id;  // the first id with these bytes wins
+    uint64_t h = hash_bytes(b);
+    size_t i = h & mask;
+    while (str_table_[i].id >= 0 && token_bytes(str_table_[i].id) != b) i = (i + 1) & mask;
+    if (str_table_[i].id < 0)  // the first id with these bytes wins
+      str_table_[i] = StrSlot{static_cast<uint32_t>(h >> 32), id};
   }
   for (int b = 0; b < 256; ++b) {
     char c = static_cast<char>(b);
@@ -85,10 +92,13 @@ BpeModel::BpeModel(std::vector<std::pair<std::string, int64_t>>&& vocab,
 
   pair_keys_.assign(table_size(merges.size()), ~0ull);
   pair_vals_.resize(pair_keys_.size());
+  std::string lb, rb, mb;  // reused buffers
   for (size_t i = 0; i < merges.size(); ++i) {
     const auto& [l, r] = merges[i];
-    std::string lb = to_bytes(l), rb = to_bytes(r);
-    auto a = find(lb), b = find(rb), m = find(lb + rb);
+    to_bytes(l, lb);
+    to_bytes(r, rb);
+    mb.assign(lb).append(rb);
+    auto a = find(lb), b = find(rb), m = find(mb);
     RLVR_CHECK(a && b && m, where, ": model.merges[", i, "] '", l, " ", r, "': token '",
                !a ? l : !b ? r : l + r, "' is not in model.vocab");
     insert_pair(*a, *b, PairValue{static_cast<int32_t>(i), *m});
@@ -100,10 +110,12 @@ BpeModel::~BpeModel() = default;
 
 std::optional<int32_t> BpeModel::find(std::string_view bytes) const {
   size_t mask = str_table_.size() - 1;
-  for (size_t h = hash_bytes(bytes) & mask;; h = (h + 1) & mask) {
-    int32_t id = str_table_[h];
-    if (id < 0) return std::nullopt;
-    if (token_bytes(id) == bytes) return id;
+  uint64_t h = hash_bytes(bytes);
+  auto tag = static_cast<uint32_t>(h >> 32);
+  for (size_t i = h & mask;; i = (i + 1) & mask) {
+    const StrSlot& e = str_table_[i];
+    if (e.id < 0) return std::nullopt;
+    if (e.tag == tag && token_bytes(e.id) == bytes) return e.id;
   }
 }
 
@@ -200,26 +212,58 @@ void BpeModel::encode_uncached(std::string_view word, std::vector<int32_t>& out)
   out.insert(out.end(), ids.begin(), ids.end());
 }
 
+bool BpeModel::cache_find(Shard& s, uint64_t h, std::string_view word,
+                          std::vector<int32_t>& out) const {
+  if (s.slots.empty()) return false;
+  size_t mask = s.slots.size() - 1;
+  for (size_t i = h & mask; s.slots[i].hash != 0; i = (i + 1) & mask) {
+    const Slot& e = s.slots[i];
+    if (e.hash != h || e.len != word.size() ||
+        std::memcmp(s.arena.data() + e.off, word.data(), word.size()) != 0)
+      continue;
+    size_t at = out.size();
+    out.resize(at + e.n);
+    std::memcpy(out.data() + at, s.arena.data() + e.off + e.len, e.n * sizeof(int32_t));
+    return true;
+  }
+  return false;
+}
+
+void BpeModel::cache_insert(Shard& s, uint64_t h, std::string_view word, const int32_t* ids,
+                            size_t n) const {
+  if (s.slots.empty() || s.count >= kShardCapacity) {
+    s.slots.assign(2 * kShardCapacity, Slot{});
+    s.arena.clear();
+    s.count = 0;
+  }
+  size_t mask = s.slots.size() - 1, i = h & mask;
+  while (s.slots[i].hash != 0) {
+    if (s.slots[i].hash == h && s.slots[i].len == word.size() &&
+        std::memcmp(s.arena.data() + s.slots[i].off, word.data(), word.size()) == 0)
+      return;  // another thread inserted it meanwhile
+    i = (i + 1) & mask;
+  }
+  s.slots[i] = Slot{h, static_cast<uint32_t>(s.arena.size()), static_cast<uint16_t>(word.size()),
+                    static_cast<uint16_t>(n)};
+  s.arena.append(word);
+  s.arena.append(reinterpret_cast<const char*>(ids), n * sizeof(int32_t));
+  ++s.count;
+}
+
 void BpeModel::encode_word(std::string_view word, std::vector<int32_t>& out) const {
   if (word.size() == 1 && byte_id_[static_cast<unsigned char>(word[0])] >= 0)
     return out.push_back(byte_id_[static_cast<unsigned char>(word[0])]);
   if (word.size() > kMaxCachedWord || merge_count_ == 0) return encode_uncached(word, out);
-  Shard& shard = cache_[hash_bytes(word) % kShards];
-  std::string key(word);
+  uint64_t h = hash_bytes(word) | 1;  // never 0 (the empty-slot mark)
+  Shard& shard = cache_[(h >> 32) % kShards];
   {
     std::lock_guard<std::mutex> lock(shard.mu);
-    auto it = shard.map.find(key);
-    if (it != shard.map.end()) {
-      out.insert(out.end(), it->second.begin(), it->second.end());
-      return;
-    }
+    if (cache_find(shard, h, word, out)) return;
   }
   size_t start = out.size();
   encode_uncached(word, out);
-  std::vector<int32_t> ids(out.begin() + static_cast<std::ptrdiff_t>(start), out.end());
   std::lock_guard<std::mutex> lock(shard.mu);
-  if (shard.map.size() >= kShardCapacity) shard.map.clear();
-  shard.map.emplace(std::move(key), std::move(ids));
+  cache_insert(shard, h, word, out.data() + start, out.size() - start);
 }
 
 void BpeModel::encode_word_reference(std::string_view word, std::vector<int32_t>& out) const {
@@ -245,7 +289,9 @@ void BpeModel::encode_word_reference(std::string_view word, std::vector<int32_t>
 void BpeModel::clear_cache() const {
   for (size_t i = 0; i < kShards; ++i) {
     std::lock_guard<std::mutex> lock(cache_[i].mu);
-    cache_[i].map.clear();
+    cache_[i].slots.clear();
+    cache_[i].arena.clear();
+    cache_[i].count = 0;
   }
 }
 

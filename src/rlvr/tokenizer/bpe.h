@@ -8,7 +8,6 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -56,7 +55,11 @@ class BpeModel {
   std::string bytes_;                  // all token bytes, id order
   std::vector<uint32_t> off_;          // (id_count + 1) offsets into bytes_
   std::vector<uint8_t> present_;       // (id_count) 1 where the vocab defines the id
-  std::vector<int32_t> str_table_;     // open addressing: bytes -> id, -1 empty
+  struct StrSlot {
+    uint32_t tag;  // high half of the bytes' hash
+    int32_t id;    // -1: empty
+  };
+  std::vector<StrSlot> str_table_;     // open addressing: token bytes -> id
   std::vector<uint64_t> pair_keys_;    // open addressing: (a << 32 | b), ~0 empty
   std::vector<PairValue> pair_vals_;
   int32_t byte_id_[256];               // id of each single byte, -1 if missing
@@ -64,13 +67,24 @@ class BpeModel {
   bool ignore_merges_ = false;
   size_t merge_count_ = 0;
 
+  // Word cache: per shard an open-addressing table over an arena of [word bytes][ids].
+  struct Slot {
+    uint64_t hash = 0;  // 0: empty
+    uint32_t off = 0;   // into arena
+    uint16_t len = 0;   // word bytes
+    uint16_t n = 0;     // ids
+  };
   struct Shard {
     std::mutex mu;
-    std::unordered_map<std::string, std::vector<int32_t>> map;
+    std::vector<Slot> slots;
+    std::string arena;
+    size_t count = 0;
   };
   static constexpr size_t kShards = 16;
-  static constexpr size_t kShardCapacity = 8192;  // entries; a full shard is cleared
+  static constexpr size_t kShardCapacity = 8192;  // words; a full shard is emptied
   static constexpr size_t kMaxCachedWord = 64;    // bytes
+  bool cache_find(Shard& s, uint64_t h, std::string_view word, std::vector<int32_t>& out) const;
+  void cache_insert(Shard& s, uint64_t h, std::string_view word, const int32_t* ids, size_t n) const;
   std::unique_ptr<Shard[]> cache_;
 };
 

@@ -3,9 +3,12 @@
 #include "rlvr/tokenizer/jsonl.h"
 
 #include <charconv>
+#include <cstring>
 #include <nlohmann/json.hpp>
 
 #include "rlvr/core/error.h"
+#include "rlvr/tokenizer/json_string.h"
+#include "rlvr/tokenizer/utf8.h"
 
 namespace rlvr {
 namespace {
@@ -23,10 +26,30 @@ void append_ids(std::string& out, const std::vector<int32_t>& ids) {
   out += "]}\n";
 }
 
-// Calls fn(json, fail_line) for each non-blank line; output is flushed before an error.
-template <typename Fn>
+// Reads a line that is exactly {"text": "..."} (any JSON whitespace) without a DOM; false for
+// any other shape, which then goes through nlohmann (same result, proper error messages).
+bool fast_text_line(std::string_view line, std::string& text) {
+  const char *p = line.data(), *end = p + line.size();
+  skip_json_ws(p, end);
+  if (p == end || *p++ != '{') return false;
+  skip_json_ws(p, end);
+  if (end - p < 6 || std::memcmp(p, "\"text\"", 6) != 0) return false;
+  p += 6;
+  skip_json_ws(p, end);
+  if (p == end || *p++ != ':') return false;
+  skip_json_ws(p, end);
+  if (!read_json_string(p, end, text)) return false;
+  skip_json_ws(p, end);
+  if (p == end || *p++ != '}') return false;
+  skip_json_ws(p, end);
+  return p == end && (utf8::is_ascii(text) || utf8::is_valid(text));
+}
+
+// For each non-blank line: fast(line), or when that declines, fn(parsed json, bad) where
+// bad(why) throws. Output is passed to the sink before an error is thrown.
+template <typename Fast, typename Fn>
 void for_each_line(std::string_view in, std::string& out, const JsonlSink& sink,
-                   const std::string& source, Fn fn) {
+                   const std::string& source, Fast fast, Fn fn) {
   size_t lineno = 0;
   for (size_t pos = 0; pos < in.size();) {
     size_t nl = in.find('\n', pos);
@@ -35,14 +58,16 @@ void for_each_line(std::string_view in, std::string& out, const JsonlSink& sink,
     pos = nl + 1;
     ++lineno;
     if (line.find_first_not_of(" \t\r") == std::string_view::npos) continue;
-    auto bad = [&](const std::string& why) {
-      sink(out);
-      out.clear();
-      fail(source, " line ", lineno, ": ", why);
-    };
-    json j = json::parse(line, nullptr, /*allow_exceptions=*/false);
-    if (j.is_discarded()) bad("invalid JSON");
-    fn(j, bad);
+    if (!fast(line)) {
+      auto bad = [&](const std::string& why) {
+        sink(out);
+        out.clear();
+        fail(source, " line ", lineno, ": ", why);
+      };
+      json j = json::parse(line, nullptr, /*allow_exceptions=*/false);
+      if (j.is_discarded()) bad("invalid JSON");
+      fn(j, bad);
+    }
     if (out.size() > (1u << 20)) {
       sink(out);
       out.clear();
@@ -57,7 +82,13 @@ void encode_jsonl(const Tokenizer& tok, std::string_view in, const JsonlSink& si
                   const std::string& source) {
   std::string out;
   out.reserve((1u << 20) + 4096);
-  for_each_line(in, out, sink, source, [&](const json& j, const auto& bad) {
+  std::string text;
+  auto fast = [&](std::string_view line) {
+    if (!fast_text_line(line, text)) return false;
+    append_ids(out, tok.encode(text));
+    return true;
+  };
+  for_each_line(in, out, sink, source, fast, [&](const json& j, const auto& bad) {
     auto it = j.is_object() ? j.find("text") : j.end();
     if (it == j.end() || !it->is_string()) bad("expected an object {\"text\": string}");
     append_ids(out, tok.encode(it->template get_ref<const std::string&>()));
@@ -68,7 +99,8 @@ void decode_jsonl(const Tokenizer& tok, std::string_view in, const JsonlSink& si
                   const std::string& source) {
   std::string out;
   std::vector<int32_t> ids;
-  for_each_line(in, out, sink, source, [&](const json& j, const auto& bad) {
+  auto no_fast_path = [](std::string_view) { return false; };
+  for_each_line(in, out, sink, source, no_fast_path, [&](const json& j, const auto& bad) {
     auto it = j.is_object() ? j.find("ids") : j.end();
     if (it == j.end() || !it->is_array()) bad("expected an object {\"ids\": [integers]}");
     ids.clear();

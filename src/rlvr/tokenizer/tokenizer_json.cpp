@@ -1,156 +1,174 @@
-// SAX handler for tokenizer.json (nlohmann::json::sax_parse): captures model.vocab and
-// model.merges into vectors and builds a DOM of the rest with an explicit container stack.
+// A small recursive-descent reader for tokenizer.json: model.vocab and model.merges are scanned
+// straight into vectors (the hot part: ~300k strings), every other value is cut out as a byte
+// span and parsed by nlohmann::json.
 #include "rlvr/tokenizer/tokenizer_json.h"
 
-#include <algorithm>
+#include <cstring>
 
 #include "rlvr/core/error.h"
 #include "rlvr/core/files.h"
+#include "rlvr/tokenizer/json_string.h"
 
 namespace rlvr {
 namespace {
 
 using json = nlohmann::json;
 
-class Handler {
+class Reader {
  public:
-  Handler(TokenizerJson& out, const std::string& path) : out_(out), path_(path) {}
+  Reader(const std::string& text, const std::string& path, TokenizerJson& out)
+      : begin_(text.data()), p_(begin_), end_(begin_ + text.size()), path_(path), out_(out) {}
 
-  bool null() { return value(json()); }
-  bool boolean(bool v) { return value(json(v)); }
-  bool number_integer(json::number_integer_t v) { return number(v, json(v)); }
-  bool number_unsigned(json::number_unsigned_t v) {
-    return number(static_cast<int64_t>(std::min<uint64_t>(v, INT64_MAX)), json(v));
-  }
-  bool number_float(json::number_float_t v, const std::string&) { return value(json(v)); }
-  bool binary(json::binary_t&) { return value(json()); }
-  bool string(std::string& v) {
-    if (cap_ == Cap::kMerges) return add_merge_string(v);
-    if (cap_ == Cap::kPair) {
-      RLVR_CHECK(pair_.size() < 2, path_, ": model.merges[", out_.merges.size(),
-                 "] must have exactly 2 strings");
-      pair_.push_back(std::move(v));
-      return true;
-    }
-    return value(json(std::move(v)));
-  }
-  bool start_object(std::size_t) {
-    ++depth_;
-    if (cap_ == Cap::kVocabPending) return cap_ = Cap::kVocab, true;
-    not_captured();
-    return open(json::object());
-  }
-  bool key(std::string& k) {
-    if (cap_ == Cap::kVocab) return vocab_key_ = std::move(k), true;
-    if (in_model_ && depth_ == 2 && (k == "vocab" || k == "merges")) {
-      cap_ = k == "vocab" ? Cap::kVocabPending : Cap::kMergesPending;
-      return true;
-    }
-    if (depth_ == 1) model_next_ = (k == "model");
-    key_ = std::move(k);
-    return true;
-  }
-  bool end_object() {
-    --depth_;
-    if (cap_ == Cap::kVocab) {
-      out_.vocab_captured = true;
-      return cap_ = Cap::kNone, true;
-    }
-    if (depth_ == 1) in_model_ = false;
-    return close();
-  }
-  bool start_array(std::size_t) {
-    ++depth_;
-    if (cap_ == Cap::kMergesPending) return cap_ = Cap::kMerges, true;
-    if (cap_ == Cap::kMerges) return pair_.clear(), cap_ = Cap::kPair, true;
-    RLVR_CHECK(cap_ != Cap::kVocab && cap_ != Cap::kPair, path_, ": ",
-               cap_ == Cap::kVocab ? "model.vocab values must be integer ids"
-                                   : "model.merges entries must be strings or [a, b] pairs");
-    not_captured();
-    return open(json::array());
-  }
-  bool end_array() {
-    --depth_;
-    if (cap_ == Cap::kPair) {
-      RLVR_CHECK(pair_.size() == 2, path_, ": model.merges[", out_.merges.size(),
-                 "] must have exactly 2 strings");
-      out_.merges.emplace_back(std::move(pair_[0]), std::move(pair_[1]));
-      return cap_ = Cap::kMerges, true;
-    }
-    if (cap_ == Cap::kMerges) {
-      out_.merges_captured = true;
-      return cap_ = Cap::kNone, true;
-    }
-    return close();
-  }
-  bool parse_error(std::size_t pos, const std::string&, const nlohmann::detail::exception& e) {
-    fail(path_, ": invalid JSON at byte ", pos, " (", e.what(), ")");
+  void top() {
+    out_.rest = json::object();
+    object_entries([&](const std::string& key) {
+      if (key == "model" && peek('{')) {
+        model();
+      } else {
+        out_.rest[key] = parse_value();
+      }
+    });
+    ws();
+    if (p_ != end_) error("trailing characters after the top-level object");
   }
 
  private:
-  enum class Cap { kNone, kVocabPending, kVocab, kMergesPending, kMerges, kPair };
+  [[noreturn]] void error(const std::string& what) {
+    fail(path_, ": invalid JSON at byte ", p_ - begin_, " (", what, ")");
+  }
+  void ws() { skip_json_ws(p_, end_); }
+  bool peek(char c) {
+    ws();
+    return p_ < end_ && *p_ == c;
+  }
+  void expect(char c) {
+    if (!peek(c)) error(std::string("expected '") + c + "'");
+    ++p_;
+  }
+  std::string str() {
+    ws();
+    if (!read_json_string(p_, end_, s_)) error("bad string");
+    return s_;
+  }
+  // Calls entry(key) for each key of the object at p_; entry must consume the value.
+  template <typename Fn>
+  void object_entries(Fn entry) {
+    expect('{');
+    if (peek('}')) return void(++p_);
+    for (;;) {
+      std::string key = str();
+      expect(':');
+      entry(key);
+      if (peek(',')) {
+        ++p_;
+        continue;
+      }
+      expect('}');
+      return;
+    }
+  }
+  // Skips one value and parses its text with nlohmann.
+  json parse_value() {
+    ws();
+    const char* start = p_;
+    skip_value();
+    try {
+      return json::parse(start, p_);
+    } catch (const json::parse_error& e) {
+      p_ = start + e.byte;
+      error(e.what());
+    }
+  }
+  void skip_value() {
+    ws();
+    if (p_ == end_) error("unexpected end of file");
+    if (*p_ == '"') return void(str());
+    if (*p_ != '{' && *p_ != '[') {
+      while (p_ < end_ && !std::strchr(",}] \t\r\n", *p_)) ++p_;
+      return;
+    }
+    int depth = 0;
+    do {
+      if (*p_ == '"') {
+        str();
+        continue;
+      }
+      if (*p_ == '{' || *p_ == '[') ++depth;
+      if (*p_ == '}' || *p_ == ']') --depth;
+      ++p_;
+    } while (depth > 0 && p_ < end_);
+    if (depth > 0) error("unexpected end of file");
+  }
+  void model() {
+    json m = json::object();
+    object_entries([&](const std::string& key) {
+      if (key == "vocab" && peek('{')) {
+        vocab();
+      } else if (key == "merges" && peek('[')) {
+        merges();
+      } else {
+        m[key] = parse_value();
+      }
+    });
+    out_.rest["model"] = std::move(m);
+  }
+  void vocab() {
+    object_entries([&](const std::string& key) {
+      ws();
+      const char* s = p_;
+      bool neg = p_ < end_ && *p_ == '-';
+      p_ += neg;
+      int64_t v = 0;
+      while (p_ < end_ && *p_ >= '0' && *p_ <= '9' && v < (int64_t{1} << 40)) v = v * 10 + (*p_++ - '0');
+      if (p_ == s + neg || (p_ < end_ && !std::strchr(",} \t\r\n", *p_)))
+        fail(path_, ": model.vocab values must be integer ids ('", key, "' at byte ", s - begin_, ")");
+      out_.vocab.emplace_back(key, neg ? -v : v);
+    });
+    out_.vocab_captured = true;
+  }
+  void merges() {
+    expect('[');
+    if (peek(']')) {
+      ++p_;
+      out_.merges_captured = true;
+      return;
+    }
+    for (;;) {
+      size_t i = out_.merges.size();
+      ws();
+      if (p_ < end_ && *p_ == '"') {
+        std::string s = str();
+        size_t sp = s.find(' ');
+        RLVR_CHECK(sp != std::string::npos && s.find(' ', sp + 1) == std::string::npos, path_,
+                   ": model.merges[", i, "] '", s, "' must be two tokens separated by one space");
+        out_.merges.emplace_back(s.substr(0, sp), s.substr(sp + 1));
+      } else if (p_ < end_ && *p_ == '[') {
+        ++p_;
+        std::string a = str();
+        expect(',');
+        std::string b = str();
+        RLVR_CHECK(peek(']'), path_, ": model.merges[", i, "] must have exactly 2 strings");
+        ++p_;
+        out_.merges.emplace_back(std::move(a), std::move(b));
+      } else {
+        fail(path_, ": model.merges[", i, "] must be a string \"a b\" or a pair [\"a\", \"b\"]");
+      }
+      if (peek(',')) {
+        ++p_;
+        continue;
+      }
+      expect(']');
+      out_.merges_captured = true;
+      return;
+    }
+  }
 
-  bool number(int64_t v, json j) {
-    if (cap_ == Cap::kVocab) return out_.vocab.emplace_back(std::move(vocab_key_), v), true;
-    return value(std::move(j));
-  }
-  bool add_merge_string(const std::string& s) {
-    size_t sp = s.find(' ');
-    RLVR_CHECK(sp != std::string::npos && s.find(' ', sp + 1) == std::string::npos, path_,
-               ": model.merges[", out_.merges.size(), "] '", s,
-               "' must be two tokens separated by one space");
-    out_.merges.emplace_back(s.substr(0, sp), s.substr(sp + 1));
-    return true;
-  }
-  // A vocab/merges value of another shape (e.g. Unigram's list vocab) goes to the DOM instead.
-  void not_captured() {
-    if (cap_ == Cap::kVocabPending || cap_ == Cap::kMergesPending) {
-      key_ = cap_ == Cap::kVocabPending ? "vocab" : "merges";
-      cap_ = Cap::kNone;
-    }
-    RLVR_CHECK(cap_ == Cap::kNone, path_, ": ",
-               cap_ == Cap::kVocab ? "model.vocab values must be integer ids"
-                                   : "model.merges entries must be strings or [a, b] pairs");
-  }
-  bool value(json v) {
-    if (cap_ != Cap::kNone) not_captured();
-    put(std::move(v));
-    return true;
-  }
-  json* put(json v) {
-    if (stack_.empty()) {
-      out_.rest = std::move(v);
-      return &out_.rest;
-    }
-    json& top = *stack_.back();
-    if (top.is_array()) {
-      top.push_back(std::move(v));
-      return &top.back();
-    }
-    json& slot = top[key_];
-    slot = std::move(v);
-    return &slot;
-  }
-  bool open(json container) {
-    bool entering_model = model_next_ && depth_ == 2;
-    model_next_ = false;
-    stack_.push_back(put(std::move(container)));
-    if (entering_model) in_model_ = true;
-    return true;
-  }
-  bool close() {
-    stack_.pop_back();
-    return true;
-  }
-
-  TokenizerJson& out_;
+  const char* begin_;
+  const char* p_;
+  const char* end_;
   const std::string& path_;
-  std::vector<json*> stack_;
-  std::string key_, vocab_key_;
-  std::vector<std::string> pair_;
-  Cap cap_ = Cap::kNone;
-  int depth_ = 0;
-  bool model_next_ = false, in_model_ = false;
+  TokenizerJson& out_;
+  std::string s_;  // reused string buffer
 };
 
 }  // namespace
@@ -158,9 +176,7 @@ class Handler {
 TokenizerJson read_tokenizer_json(const std::string& path) {
   std::string text = read_text_file(path);
   TokenizerJson out;
-  Handler h(out, path);
-  json::sax_parse(text, &h);
-  RLVR_CHECK(out.rest.is_object(), path, ": a tokenizer.json must hold a JSON object");
+  Reader(text, path, out).top();
   return out;
 }
 

@@ -1,6 +1,6 @@
-// Streaming (SAX) read of a tokenizer.json: model.vocab and model.merges go straight into flat
-// vectors (a DOM of 150k-entry objects is slow to build), everything else into a small DOM.
-// It checks JSON syntax only; meaning is checked by the Tokenizer loader.
+// Fast read of a tokenizer.json: model.vocab and model.merges go straight into flat vectors
+// (a DOM of 150k-entry objects is slow to build), everything else into a small nlohmann DOM.
+// It checks JSON syntax and the shape of vocab/merges; meaning is checked by the loader.
 #pragma once
 #include <cstdint>
 #include <nlohmann/json.hpp>
