@@ -374,6 +374,35 @@ TEST(Tokenizer, JsonlLoopsAndLineErrors) {
   EXPECT_EQ(out, "{\"ids\": [64]}\n");  // lines before the bad one were written
   expect_error([&] { decode_jsonl(qwen(), "{\"ids\": [1, \"x\"]}\n", sink); }, {"stdin line 1"});
   expect_error([&] { encode_jsonl(qwen(), "\n\n{oops\n", sink); }, {"stdin line 3", "invalid JSON"});
+  expect_error([&] { encode_jsonl(qwen(), "{\"text\": \"\\ud800\"}\n", sink); }, {"stdin line 1"});
+}
+
+TEST(Tokenizer, JsonlFastPathAgreesWithFullParser) {
+  // Escapes, odd spacing and extra keys: the direct {"text"} reader or the nlohmann fallback
+  // must give exactly encode(text).
+  std::vector<std::string> texts = {R"(caf\u00e9 \"quoted\"\n\ttab \\ slash\/)",
+                                    R"(emoji \ud83d\ude00 <|im_end|>)", "plain", ""};
+  for (const auto& t : texts) {
+    std::string want = json::parse("\"" + t + "\"").get<std::string>();
+    for (std::string line : {"{\"text\": \"" + t + "\"}", "  {\"text\"  :\"" + t + "\" }  ",
+                             "{\"id\": 3, \"text\": \"" + t + "\"}"}) {
+      std::string out;
+      encode_jsonl(qwen(), line + "\n", [&](std::string_view c) { out += c; });
+      EXPECT_EQ(json::parse(out)["ids"].get<Ids>(), qwen().encode(want)) << line;
+    }
+  }
+}
+
+TEST(Tokenizer, EscapedVocabKeysLoadTheSame) {  // GPT-2 files write "\u0120the"
+  auto merges = std::vector<std::pair<std::string, std::string>>{
+      {" ", "t"}, {" t", "h"}, {"\xc3", "\xa9"}, {"é", "!"}};
+  json j = small_bpe(merges, nullptr);
+  std::string dir = test::scratch_dir("tok_escaped");
+  write_text_file(join_path(dir, "tokenizer.json"), j.dump(1, ' ', /*ensure_ascii=*/true));
+  ASSERT_NE(read_text_file(join_path(dir, "tokenizer.json")).find("\\u0120"), std::string::npos);
+  Tokenizer t = Tokenizer::load(dir);
+  EXPECT_EQ(t.encode(" th"), Ids({257}));
+  EXPECT_EQ(t.encode("é!"), Ids({259}));
 }
 
 TEST(TokenizerCli, TokenizeDecodeInitAndBench) {
