@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -41,46 +42,66 @@ double median(std::vector<double> v) {
   return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
 }
 
+// Seconds of one call of fn.
+template <typename Fn>
+double seconds(Fn fn) {
+  auto s = std::chrono::steady_clock::now();
+  fn();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - s).count();
+}
+
 void run_bench(const std::string& path, const std::string& data, int reps) {
   RLVR_CHECK(reps >= 1, "--reps must be at least 1");
-  using clock = std::chrono::steady_clock;
-  auto t0 = clock::now();
-  Tokenizer tok = Tokenizer::load(path);
-  double load_s = std::chrono::duration<double>(clock::now() - t0).count();
   std::vector<std::string> texts;
+  std::string jsonl;  // the same texts as {"text": ...} lines, for the `rlvr tokenize` pipeline
   size_t bytes = 0;
   for (const auto& row : read_jsonl_file(data)) {
     for (const char* key : {"text", "question", "answer"}) {
       if (row.is_object() && row.contains(key) && row[key].is_string()) {
         texts.push_back(row[key].get<std::string>());
         bytes += texts.back().size();
+        jsonl += json{{"text", texts.back()}}.dump() + "\n";
       }
     }
   }
   RLVR_CHECK(!texts.empty(), data, ": no string field \"text\", \"question\" or \"answer\" found");
-  size_t tokens = 0;
-  auto pass = [&](bool cold) {
-    if (cold) tok.clear_cache();
-    size_t n = 0;
-    auto s = clock::now();
-    for (const auto& t : texts) n += tok.encode(t).size();
-    tokens = n;
-    return std::chrono::duration<double>(clock::now() - s).count();
+  std::vector<double> load, cold, warm, pipe;
+  std::optional<Tokenizer> tok;
+  for (int r = 0; r < reps; ++r) load.push_back(seconds([&] { tok = Tokenizer::load(path); }));
+  size_t tokens = 0, out_bytes = 0;
+  auto encode_all = [&] {
+    tokens = 0;
+    for (const auto& t : texts) tokens += tok->encode(t).size();
   };
-  std::vector<double> cold, warm;
-  for (int r = 0; r < reps; ++r) cold.push_back(pass(true));
-  for (int r = 0; r < reps; ++r) warm.push_back(pass(false));
-  double mb = bytes / 1e6, c = median(cold), w = median(warm);
-  std::printf("tokenizer  %s (%d ids)\n", tok.path().c_str(), tok.vocab_size());
-  std::printf("data       %s: %zu texts, %.2f MB, %zu tokens\n", data.c_str(), texts.size(), mb, tokens);
-  std::printf("load       %.3f s\n", load_s);
-  std::printf("%-22s %10s %14s\n", "encode, 1 thread", "MB/s", "tokens/s");
-  std::printf("%-22s %10.2f %14.0f\n", "cold word cache", mb / c, tokens / c);
-  std::printf("%-22s %10.2f %14.0f\n", "warm word cache", mb / w, tokens / w);
-  std::printf("(median of %d repetitions each)\n", reps);
-  json j = {{"mb_per_s", mb / c},     {"tokens_per_s", tokens / c}, {"warm_mb_per_s", mb / w},
-            {"warm_tokens_per_s", tokens / w}, {"load_s", load_s}, {"bytes", bytes},
-            {"tokens", tokens},       {"reps", reps}};
+  for (int r = 0; r < reps; ++r) {
+    tok->clear_cache();
+    cold.push_back(seconds(encode_all));
+  }
+  for (int r = 0; r < reps; ++r) warm.push_back(seconds(encode_all));
+  for (int r = 0; r < reps; ++r) {
+    tok->clear_cache();
+    pipe.push_back(seconds([&] {
+      encode_jsonl(*tok, jsonl, [&](std::string_view c) { out_bytes += c.size(); });
+    }));
+  }
+  double mb = bytes / 1e6, l = median(load), c = median(cold), w = median(warm), p = median(pipe);
+  std::printf("tokenizer %s (%d ids)\n", tok->path().c_str(), tok->vocab_size());
+  std::printf("data      %s: %zu texts, %.2f MB, %zu tokens; median of %d runs, 1 thread\n",
+              data.c_str(), texts.size(), mb, tokens, reps);
+  std::printf("%-40s %9s %9s %12s\n", "pass", "seconds", "MB/s", "tokens/s");
+  std::printf("%-40s %9.3f\n", "load tokenizer", l);
+  auto row = [&](const char* name, double s) {
+    std::printf("%-40s %9.3f %9.2f %12.0f\n", name, s, mb / s, tokens / s);
+  };
+  row("encode, cold word cache", c);
+  row("encode, warm word cache", w);
+  row("JSONL in/out + encode, cold cache", p);
+  row("load + JSONL + encode (rlvr tokenize)", l + p);
+  json j = {{"mb_per_s", mb / c},          {"tokens_per_s", tokens / c},
+            {"warm_mb_per_s", mb / w},     {"warm_tokens_per_s", tokens / w},
+            {"jsonl_mb_per_s", mb / p},    {"load_plus_jsonl_mb_per_s", mb / (l + p)},
+            {"load_s", l},                 {"bytes", bytes},
+            {"tokens", tokens},            {"reps", reps}};
   std::printf("%s\n", j.dump().c_str());
 }
 

@@ -113,6 +113,7 @@ class Reader {
     out_.rest["model"] = std::move(m);
   }
   void vocab() {
+    out_.vocab.reserve(static_cast<size_t>(end_ - p_) / 32);  // >= 1 entry per 32 bytes left
     object_entries([&](const std::string& key) {
       ws();
       const char* s = p_;
@@ -127,6 +128,7 @@ class Reader {
     out_.vocab_captured = true;
   }
   void merges() {
+    out_.merges.reserve(static_cast<size_t>(end_ - p_) / 32);
     expect('[');
     if (peek(']')) {
       ++p_;
