@@ -380,7 +380,14 @@ void load_adapter(CausalLM& model, const std::string& dir) {
   std::string cfg_path = join_path(dir, "adapter_config.json");
   RLVR_CHECK(file_exists(cfg_path), dir, ": no adapter_config.json; pass a PEFT adapter directory");
   LoraConfig lora = LoraConfig::from_peft_json(read_json_file(cfg_path), cfg_path);
-  model->add_lora(lora, 0);
+  if (!model->has_lora()) {
+    model->add_lora(lora, 0);
+  } else {
+    const LoraConfig& have = model->lora_config();
+    RLVR_CHECK(have.r == lora.r && have.alpha == lora.alpha && have.target_modules == lora.target_modules,
+               cfg_path, ": adapter (r ", lora.r, ", alpha ", lora.alpha,
+               ") does not match the model's LoRA configuration (r ", have.r, ", alpha ", have.alpha, ")");
+  }
   auto file = SafetensorsFile::open(join_path(dir, "adapter_model.safetensors"));
   auto state = model->adapter_state();
   std::set<std::string> expected;

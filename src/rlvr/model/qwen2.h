@@ -137,7 +137,8 @@ CausalLM load_model(const std::string& dir, torch::Dtype dtype, torch::Device de
 void save_model(CausalLM& model, const std::string& dir, torch::Dtype dtype);
 // PEFT adapter directory: adapter_config.json + adapter_model.safetensors.
 void save_adapter(const CausalLM& model, const std::string& dir, const std::string& base_model);
-// Adds a LoRA adapter from a PEFT directory (config and tensors), checking every shape.
+// Loads a PEFT adapter directory (config and tensors), checking every shape: adds the LoRA when
+// the model has none, else overwrites the existing adapter's weights (same r/alpha/targets).
 void load_adapter(CausalLM& model, const std::string& dir);
 
 torch::Dtype parse_dtype(const std::string& name);  // float32|fp32|bfloat16|bf16|float16|auto

@@ -1,0 +1,80 @@
+// GrpoTrainer: `rlvr train`. One step reads like the algorithm (design.md): generate B*G
+// completions with the engine (shared-prefix KV), score them, group advantages, chunked policy
+// log-probs, reference log-probs with adapters off when beta > 0, clipped GRPO loss, AdamW.
+// Checkpoints, resume, metrics and validation live here too.
+#pragma once
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "rlvr/data/cursor.h"
+#include "rlvr/data/dataset.h"
+#include "rlvr/data/prompt.h"
+#include "rlvr/engine/engine.h"
+#include "rlvr/rl/reward.h"
+#include "rlvr/train/metrics_log.h"
+#include "rlvr/train/policy.h"
+#include "rlvr/train/recipe.h"
+
+namespace rlvr {
+
+// One generation batch, kept for num_iterations updates.
+struct Rollout {
+  std::vector<std::vector<int64_t>> prompt_ids;  // (N) full prompt tokens of each completion
+  std::vector<Completion> completions;           // (N), G consecutive per prompt
+  std::vector<std::string> prompts;              // (N) prompt text
+  std::vector<std::string> answers;              // (N) reference answers
+  torch::Tensor rewards;                         // (N) float32 weighted totals
+  torch::Tensor advantages;                      // (N) float32
+  torch::Tensor old_logp, ref_logp;              // (N, Tc) float32; undefined when not needed
+  std::map<std::string, double> reward_metrics;  // rewards/<name>/mean, std, errors, ...
+  double generate_s = 0, score_s = 0;
+  int64_t completion_tokens = 0, prompt_tokens = 0;
+};
+
+struct TrainResult {
+  int64_t steps_done = 0;
+  bool interrupted = false;
+  std::string output_dir;
+};
+
+class GrpoTrainer {
+ public:
+  // notices: lines to print at start (ignored TRL keys); world_size 1 for now.
+  explicit GrpoTrainer(GrpoRecipe recipe);
+  // Runs to max_steps (or the epochs); with resume, continues from the newest checkpoint.
+  TrainResult train(bool resume);
+  const GrpoRecipe& recipe() const { return r_; }
+  int64_t total_steps() const { return total_steps_; }
+  Policy& policy() { return policy_; }
+
+ private:
+  Rollout rollout(int64_t step);
+  // Log-probs of the completion tokens, (N, Tc) float32, in micro-batches; with_grad=false for
+  // old/ref passes. Fills `entropy` (N, Tc) when given.
+  torch::Tensor completion_logprobs(const Rollout& ro, int64_t begin, int64_t end, bool with_grad,
+                                    torch::Tensor* entropy, torch::Tensor* mask);
+  std::map<std::string, double> optimize(Rollout& ro, int64_t step);
+  std::map<std::string, double> validate(int64_t step);
+  nlohmann::json trainer_state(int64_t step) const;
+  int64_t prompts_per_step() const;
+
+  GrpoRecipe r_;
+  Policy policy_;
+  std::unique_ptr<torch::optim::AdamW> opt_;
+  std::unique_ptr<Engine> engine_;
+  std::vector<Problem> train_, val_, test_;
+  std::unique_ptr<PromptBuilder> prompts_;
+  DataCursor cursor_;
+  std::vector<std::unique_ptr<RewardFunction>> rewards_;
+  std::vector<double> weights_;
+  std::map<std::string, std::vector<int64_t>> token_cache_;  // prefix text -> ids
+  int64_t total_steps_ = 0;
+  int64_t warmup_steps_ = 0;
+  int64_t cumulative_tokens_ = 0;
+  Rollout current_;
+};
+
+}  // namespace rlvr

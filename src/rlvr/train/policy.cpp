@@ -1,0 +1,166 @@
+// Policy loading, optimizer, gradient clipping and checkpoint I/O for the trainers.
+#include "rlvr/train/policy.h"
+
+#include <filesystem>
+
+#include "rlvr/core/error.h"
+#include "rlvr/core/files.h"
+#include "rlvr/io/safetensors.h"
+
+namespace rlvr {
+
+namespace {
+torch::Device resolve_device(DeviceKind k) {
+  if (k == DeviceKind::kCpu) return torch::kCPU;
+  if (k == DeviceKind::kCuda) {
+    RLVR_CHECK(torch::cuda::is_available(), "device: cuda was asked for but CUDA is not available "
+                                            "in this build or machine; set device: cpu");
+    return torch::kCUDA;
+  }
+  return torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
+}
+
+torch::Dtype resolve_dtype(DType d, const torch::Device& dev) {
+  if (d == DType::kFloat32) return torch::kFloat32;
+  if (d == DType::kBFloat16) return torch::kBFloat16;
+  return dev.is_cuda() ? torch::kBFloat16 : torch::kFloat32;
+}
+}  // namespace
+
+Policy load_policy(const TrainRecipeBase& r) {
+  RLVR_CHECK(!r.model_name_or_path.empty(), "recipe: model_name_or_path is required");
+  RLVR_CHECK(!r.load_in_4bit, "recipe: load_in_4bit (QLoRA) is not supported yet; set it to false");
+  Policy p;
+  p.base_path = r.model_name_or_path;
+  p.device = resolve_device(r.device);
+  p.dtype = resolve_dtype(r.dtype, p.device);
+  p.model = load_model(r.model_name_or_path, p.dtype, p.device);
+  std::string tok_path = join_path(r.model_name_or_path, "tokenizer.json");
+  RLVR_CHECK(file_exists(tok_path), r.model_name_or_path,
+             ": no tokenizer.json; training needs the model's tokenizer in its directory");
+  p.tokenizer = std::make_shared<Tokenizer>(Tokenizer::load(r.model_name_or_path));
+  p.eos_ids = p.model->config().eos_token_ids;
+  for (int32_t id : p.tokenizer->eos_ids())
+    if (std::find(p.eos_ids.begin(), p.eos_ids.end(), id) == p.eos_ids.end()) p.eos_ids.push_back(id);
+  torch::manual_seed(static_cast<uint64_t>(r.seed));
+  p.peft = r.use_peft;
+  if (r.use_peft) {
+    LoraConfig lc;
+    lc.r = r.lora_r;
+    lc.alpha = r.lora_alpha;
+    lc.dropout = r.lora_dropout;
+    lc.target_modules = r.lora_target_modules;
+    if (lc.target_modules.size() == 1 && lc.target_modules[0] == "all-linear")
+      lc.target_modules = LoraConfig{}.target_modules;
+    p.model->add_lora(lc, static_cast<uint64_t>(r.seed));
+    p.model->to(p.device);
+  } else {
+    RLVR_CHECK(p.dtype == torch::kFloat32 || p.device.is_cuda(),
+               "recipe: full fine-tuning on CPU needs dtype float32 (bf16 weights cannot take small "
+               "AdamW updates); set dtype: float32 or use_peft: true");
+    p.model->set_full_finetune(true);
+  }
+  p.model->set_gradient_checkpointing(r.gradient_checkpointing);
+  return p;
+}
+
+std::unique_ptr<torch::optim::AdamW> make_optimizer(const Policy& p, const TrainRecipeBase& r) {
+  std::vector<torch::Tensor> params;
+  for (auto& [n, t] : p.model->trainable_parameters()) params.push_back(t);
+  RLVR_CHECK(!params.empty(), "nothing to train: the model has no trainable parameters");
+  auto opts = torch::optim::AdamWOptions(r.learning_rate)
+                  .betas({r.adam_beta1, r.adam_beta2})
+                  .eps(r.adam_epsilon)
+                  .weight_decay(r.weight_decay);
+  return std::make_unique<torch::optim::AdamW>(params, opts);
+}
+
+void set_learning_rate(torch::optim::Optimizer& opt, double lr) {
+  for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
+}
+
+double clip_gradients(const Policy& p, double max_norm) {
+  std::vector<torch::Tensor> params;
+  for (auto& [n, t] : p.model->trainable_parameters())
+    if (t.grad().defined()) params.push_back(t);
+  if (params.empty()) return 0.0;
+  if (max_norm > 0) return torch::nn::utils::clip_grad_norm_(params, max_norm);
+  double sq = 0;
+  for (auto& t : params) sq += t.grad().to(torch::kFloat64).pow(2).sum().item<double>();
+  return std::sqrt(sq);
+}
+
+void save_checkpoint(const std::string& dir, const Policy& p, torch::optim::Optimizer& opt,
+                     const nlohmann::json& state) {
+  std::string tmp = dir + ".partial";
+  std::filesystem::remove_all(tmp);
+  make_dirs(tmp);
+  if (p.peft) {
+    save_adapter(p.model, tmp, p.base_path);
+  } else {
+    CausalLM m = p.model;
+    save_model(m, tmp, p.dtype);
+  }
+  torch::save(opt, join_path(tmp, "optimizer.pt"));
+  torch::save(at::detail::getDefaultCPUGenerator().get_state(), join_path(tmp, "rng_state.pt"));
+  write_json_file(join_path(tmp, "trainer_state.json"), state);
+  std::filesystem::remove_all(dir);
+  std::filesystem::rename(tmp, dir);  // a checkpoint appears whole or not at all
+}
+
+nlohmann::json load_checkpoint(const std::string& dir, Policy& p, torch::optim::Optimizer& opt) {
+  std::string state_path = join_path(dir, "trainer_state.json");
+  RLVR_CHECK(file_exists(state_path), dir, ": not a checkpoint (no trainer_state.json)");
+  if (p.peft) {
+    load_adapter(p.model, dir);
+  } else {
+    Checkpoint ck = Checkpoint::open(dir);
+    torch::NoGradGuard ng;
+    for (auto& [name, t] : p.model->base_state()) t.copy_(ck.get(name));
+  }
+  p.model->to(p.device);
+  torch::load(opt, join_path(dir, "optimizer.pt"));
+  torch::Tensor rng;
+  torch::load(rng, join_path(dir, "rng_state.pt"));
+  auto gen = at::detail::getDefaultCPUGenerator();
+  gen.set_state(rng);
+  return read_json_file(state_path);
+}
+
+void save_final(const std::string& output_dir, const Policy& p) {
+  make_dirs(output_dir);
+  if (p.peft) {
+    save_adapter(p.model, output_dir, p.base_path);
+  } else {
+    CausalLM m = p.model;
+    save_model(m, output_dir, p.dtype);
+  }
+  // The tokenizer travels with a full model so the directory is self-contained.
+  for (const char* f : {"tokenizer.json", "tokenizer_config.json", "generation_config.json"}) {
+    std::string src = join_path(p.base_path, f);
+    if (!p.peft && file_exists(src))
+      std::filesystem::copy_file(src, join_path(output_dir, f),
+                                 std::filesystem::copy_options::overwrite_existing);
+  }
+}
+
+std::string latest_checkpoint(const std::string& output_dir) {
+  if (!is_directory(output_dir)) return "";
+  int64_t best = -1;
+  std::string best_path;
+  for (const auto& e : std::filesystem::directory_iterator(output_dir)) {
+    std::string name = e.path().filename().string();
+    if (name.rfind("checkpoint-", 0) != 0 || !e.is_directory()) continue;
+    std::string num = name.substr(11);
+    if (num.empty() || num.find_first_not_of("0123456789") != std::string::npos) continue;
+    if (!file_exists(join_path(e.path().string(), "trainer_state.json"))) continue;
+    int64_t step = std::stoll(num);
+    if (step > best) {
+      best = step;
+      best_path = e.path().string();
+    }
+  }
+  return best_path;
+}
+
+}  // namespace rlvr

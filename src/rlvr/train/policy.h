@@ -1,0 +1,45 @@
+// The trainable policy of a run: model + tokenizer on a device and dtype, LoRA adapters or all
+// weights trainable, the AdamW optimizer, and run checkpoints (checkpoint-<step>/ with the
+// adapter or weights, optimizer moments, RNG state and trainer state JSON).
+#pragma once
+#include <torch/torch.h>
+
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "rlvr/model/qwen2.h"
+#include "rlvr/tokenizer/tokenizer.h"
+#include "rlvr/train/recipe.h"
+
+namespace rlvr {
+
+struct Policy {
+  CausalLM model{nullptr};
+  std::shared_ptr<Tokenizer> tokenizer;
+  torch::Device device{torch::kCPU};
+  torch::Dtype dtype = torch::kFloat32;
+  std::vector<int64_t> eos_ids;  // config.json and tokenizer EOS ids
+  bool peft = false;             // LoRA adapters (else all weights train)
+  std::string base_path;
+};
+
+// Loads model + tokenizer from recipe.model_name_or_path; adds LoRA (seeded) or unfreezes all.
+Policy load_policy(const TrainRecipeBase& r);
+std::unique_ptr<torch::optim::AdamW> make_optimizer(const Policy& p, const TrainRecipeBase& r);
+void set_learning_rate(torch::optim::Optimizer& opt, double lr);
+// Global L2 norm of the trainable gradients, clipped to max_norm when max_norm > 0.
+double clip_gradients(const Policy& p, double max_norm);
+
+// Writes dir/ (adapter or full weights, optimizer.pt, rng_state.pt, trainer_state.json).
+void save_checkpoint(const std::string& dir, const Policy& p, torch::optim::Optimizer& opt,
+                     const nlohmann::json& trainer_state);
+// Restores weights, optimizer and RNG from dir; returns trainer_state.json.
+nlohmann::json load_checkpoint(const std::string& dir, Policy& p, torch::optim::Optimizer& opt);
+// Final artefacts in output_dir: the PEFT adapter (LoRA) or a full HF model directory.
+void save_final(const std::string& output_dir, const Policy& p);
+// output_dir/checkpoint-<largest step>, or "" when there is none.
+std::string latest_checkpoint(const std::string& output_dir);
+
+}  // namespace rlvr

@@ -1,0 +1,177 @@
+// SFT loop: token-level cross-entropy on completion tokens, averaged over the optimizer step.
+#include "rlvr/train/sft_trainer.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+
+#include "rlvr/core/error.h"
+#include "rlvr/core/files.h"
+#include "rlvr/core/interrupt.h"
+#include "rlvr/data/prompt.h"
+#include "rlvr/rl/logprobs.h"
+#include "rlvr/train/schedule.h"
+
+namespace rlvr {
+
+namespace {
+using Clock = std::chrono::steady_clock;
+std::vector<int64_t> to64(const std::vector<int32_t>& v) { return {v.begin(), v.end()}; }
+}  // namespace
+
+SftTrainer::SftTrainer(SftRecipe recipe) : r_(std::move(recipe)) {
+  RLVR_CHECK(!r_.train_dataset_id_or_path.empty(), "recipe: train_dataset_id_or_path is required");
+  policy_ = load_policy(r_);
+  opt_ = make_optimizer(policy_, r_);
+  const auto& tok = *policy_.tokenizer;
+  RLVR_CHECK(!policy_.eos_ids.empty(), r_.model_name_or_path,
+             ": no EOS token in config.json or tokenizer_config.json; SFT needs one to end completions");
+  const int64_t eos = policy_.eos_ids.front();
+  auto rows = read_jsonl_file(r_.train_dataset_id_or_path);
+  const bool pairs = !rows.empty() && rows[0].contains("completion");
+  std::vector<std::pair<std::string, std::string>> texts;
+  if (pairs) {
+    for (size_t i = 0; i < rows.size(); ++i) {
+      RLVR_CHECK(rows[i].contains("prompt") && rows[i]["prompt"].is_string() && rows[i].contains("completion") &&
+                     rows[i]["completion"].is_string(),
+                 r_.train_dataset_id_or_path, ":", i + 1, ": needs string fields \"prompt\" and \"completion\"");
+      texts.emplace_back(rows[i]["prompt"].get<std::string>(), rows[i]["completion"].get<std::string>());
+    }
+  } else {
+    DataOptions d;
+    d.format = r_.dataset_format == DatasetFormat::kGsm8k ? DataFormat::kGsm8k : DataFormat::kJsonl;
+    d.question_field = r_.prompt_field;
+    d.answer_field = r_.answer_field;
+    PromptOptions po;
+    po.shots = 0;
+    for (const auto& p : load_problems(r_.train_dataset_id_or_path, d))
+      texts.emplace_back(render_template(po.query_template, p, po.collapse_double_dots),
+                         reference_completion(p, po));
+  }
+  for (const auto& [p, c] : texts) {
+    Example e{to64(tok.encode(p)), to64(tok.encode(c))};
+    e.completion.push_back(eos);
+    const int64_t over = static_cast<int64_t>(e.prompt.size() + e.completion.size()) - r_.max_seq_length;
+    if (over > 0) {
+      if (over >= static_cast<int64_t>(e.completion.size())) continue;  // nothing left to learn
+      e.completion.resize(e.completion.size() - over);
+    }
+    train_.push_back(std::move(e));
+  }
+  RLVR_CHECK(!train_.empty(), r_.train_dataset_id_or_path, ": no usable training examples");
+  cursor_ = DataCursor(static_cast<int64_t>(train_.size()), static_cast<uint64_t>(r_.seed), true);
+  const int64_t per_step = r_.per_device_train_batch_size * r_.gradient_accumulation_steps;
+  const int64_t per_epoch = (static_cast<int64_t>(train_.size()) + per_step - 1) / per_step;
+  total_steps_ = r_.max_steps > 0 ? r_.max_steps : static_cast<int64_t>(std::ceil(r_.num_train_epochs * per_epoch));
+  warmup_steps_ = resolve_warmup_steps(r_.warmup_steps, r_.warmup_ratio, total_steps_);
+}
+
+std::map<std::string, double> SftTrainer::step(int64_t step) {
+  auto t0 = Clock::now();
+  policy_.model->train();
+  opt_->zero_grad();
+  const double lr = lr_at(step, total_steps_, warmup_steps_, r_.lr_scheduler_type, r_.learning_rate);
+  set_learning_rate(*opt_, lr);
+  auto idx = cursor_.next(r_.per_device_train_batch_size * r_.gradient_accumulation_steps);
+  double total_tokens = 0;
+  for (int64_t i : idx) total_tokens += static_cast<double>(train_[i].completion.size());
+  double loss_sum = 0, correct = 0;
+  int64_t seen = 0;
+  const auto dev = policy_.device;
+  for (size_t b0 = 0; b0 < idx.size(); b0 += r_.per_device_train_batch_size) {
+    const size_t b1 = std::min(idx.size(), b0 + r_.per_device_train_batch_size);
+    const int64_t M = static_cast<int64_t>(b1 - b0);
+    int64_t T = 0, Tc = 0;
+    for (size_t i = b0; i < b1; ++i) {
+      const auto& e = train_[idx[i]];
+      T = std::max<int64_t>(T, static_cast<int64_t>(e.prompt.size() + e.completion.size()));
+      Tc = std::max<int64_t>(Tc, static_cast<int64_t>(e.completion.size()));
+    }
+    auto ids = torch::zeros({M, T}, torch::kInt64), pos = torch::full({M, T}, -1, torch::kInt64);
+    auto rows = torch::zeros({M, Tc}, torch::kInt64), cols = torch::zeros({M, Tc}, torch::kInt64);
+    auto tgt = torch::zeros({M, Tc}, torch::kInt64), msk = torch::zeros({M, Tc}, torch::kFloat32);
+    for (int64_t i = 0; i < M; ++i) {
+      const auto& e = train_[idx[b0 + i]];
+      std::vector<int64_t> seq = e.prompt;
+      seq.insert(seq.end(), e.completion.begin(), e.completion.end());
+      const int64_t L = static_cast<int64_t>(seq.size()), P = static_cast<int64_t>(e.prompt.size());
+      const int64_t C = static_cast<int64_t>(e.completion.size());
+      ids[i].narrow(0, 0, L).copy_(torch::tensor(seq));
+      pos[i].narrow(0, 0, L).copy_(torch::arange(L));
+      rows[i].fill_(i);
+      cols[i].narrow(0, 0, C).copy_(torch::arange(P - 1, P - 1 + C));
+      tgt[i].narrow(0, 0, C).copy_(torch::tensor(e.completion));
+      msk[i].narrow(0, 0, C).fill_(1.0f);
+    }
+    auto hidden = policy_.model->forward_hidden(ids.to(dev), pos.to(dev));
+    auto sel = hidden.index({rows.to(dev), cols.to(dev)});
+    auto lp = token_logprobs(sel, policy_.model->lm_head_weight(), tgt.to(dev), 512);
+    auto m = msk.to(dev);
+    auto loss = -(lp * m).sum() / total_tokens;  // token mean over the whole optimizer step
+    loss.backward();
+    loss_sum += loss.item<double>();
+    correct += ((lp.detach() > std::log(0.5)).to(torch::kFloat32) * m).sum().item<double>();
+    seen += M;
+  }
+  const double grad_norm = clip_gradients(policy_, r_.max_grad_norm);
+  opt_->step();
+  opt_->zero_grad();
+  const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+  return {{"loss", loss_sum},
+          {"grad_norm", grad_norm},
+          {"learning_rate", lr},
+          {"token_accuracy_p50", correct / std::max(total_tokens, 1.0)},
+          {"num_tokens", total_tokens},
+          {"time/train_s", secs},
+          {"throughput/train_tokens_per_s", total_tokens / std::max(secs, 1e-9)}};
+}
+
+TrainResult SftTrainer::train(bool resume) {
+  TrainResult res;
+  res.output_dir = r_.output_dir;
+  make_dirs(r_.output_dir);
+  int64_t start = 0;
+  if (resume) {
+    std::string ck = latest_checkpoint(r_.output_dir);
+    if (!ck.empty()) {
+      auto st = load_checkpoint(ck, policy_, *opt_);
+      start = st.at("global_step").get<int64_t>();
+      cursor_ = DataCursor::from_json(st.at("cursor"), static_cast<int64_t>(train_.size()));
+      std::fprintf(stderr, "resumed from %s (step %lld)\n", ck.c_str(), (long long)start);
+    }
+  }
+  write_json_file(join_path(r_.output_dir, "config.json"), recipe_to_json(r_));
+  const std::string metrics_path = join_path(r_.output_dir, "metrics.jsonl");
+  if (start > 0) truncate_metrics(metrics_path, start);
+  JsonlWriter metrics(metrics_path, start > 0);
+  Progress progress(start, total_steps_);
+  const double per_epoch = std::ceil(static_cast<double>(train_.size()) /
+                                     (r_.per_device_train_batch_size * r_.gradient_accumulation_steps));
+  for (int64_t s = start; s < total_steps_; ++s) {
+    auto m = step(s);
+    const int64_t global = s + 1;
+    m["epoch"] = global / per_epoch;
+    if (global % std::max<int64_t>(r_.logging_steps, 1) == 0 || global == total_steps_) {
+      nlohmann::json row = {{"step", global}};
+      for (const auto& [k, v] : m) row[k] = v;
+      metrics.write(row);
+      char buf[160];
+      std::snprintf(buf, sizeof(buf), "loss %.4f  lr %.2e  %.0f tok/s", m["loss"], m["learning_rate"],
+                    m["throughput/train_tokens_per_s"]);
+      progress.report(global, buf);
+    }
+    res.steps_done = global;
+    const bool stop = interrupt_requested();
+    if ((r_.save_steps > 0 && global % r_.save_steps == 0) || (stop && global < total_steps_))
+      save_checkpoint(join_path(r_.output_dir, "checkpoint-" + std::to_string(global)), policy_, *opt_,
+                      {{"global_step", global}, {"cursor", cursor_.to_json()}, {"recipe", recipe_to_json(r_)}});
+    if (stop && global < total_steps_) {
+      res.interrupted = true;
+      return res;
+    }
+  }
+  save_final(r_.output_dir, policy_);
+  return res;
+}
+
+}  // namespace rlvr

@@ -1,0 +1,72 @@
+// Training commands: `rlvr train RECIPE.yaml` (GRPO) and `rlvr sft RECIPE.yaml`, with --set
+// overrides and --resume. Prints the resolved configuration, then runs the trainer.
+#include <cstdio>
+#include <iostream>
+
+#include "commands.h"
+#include "rlvr/core/interrupt.h"
+#include "rlvr/train/grpo_trainer.h"
+#include "rlvr/train/sft_trainer.h"
+
+namespace rlvr::cli {
+
+namespace {
+
+struct TrainOpts {
+  std::string recipe;
+  std::vector<std::string> sets;
+  bool resume = false;
+};
+
+void add_common(CLI::App* cmd, TrainOpts& o) {
+  cmd->add_option("recipe", o.recipe, "YAML recipe (flat, TRL key names; see docs/recipe.md)")
+      ->required();
+  cmd->add_option("--set", o.sets, "override a recipe key: --set key=value (repeatable)");
+  cmd->add_flag("--resume", o.resume, "continue from the newest output_dir/checkpoint-<step>");
+}
+
+void print_notices(const std::vector<std::string>& notices) {
+  for (const auto& n : notices) std::fprintf(stderr, "notice: %s\n", n.c_str());
+}
+
+}  // namespace
+
+void add_train_commands(CLI::App& app, CLI::App&) {
+  auto o = std::make_shared<TrainOpts>();
+  auto* train = app.add_subcommand("train", "GRPO training with verifiable rewards (LoRA or full)");
+  add_common(train, *o);
+  train->callback([o] {
+    std::vector<std::string> notices;
+    GrpoRecipe r = load_grpo_recipe(o->recipe, o->sets, 1, &notices);
+    print_notices(notices);
+    std::fprintf(stderr, "%s", format_recipe_table(recipe_table(r)).c_str());
+    install_interrupt_handler();
+    GrpoTrainer trainer(r);
+    std::fprintf(stderr, "training %lld steps -> %s\n", (long long)trainer.total_steps(), r.output_dir.c_str());
+    auto res = trainer.train(o->resume);
+    std::printf("%s\n", nlohmann::json({{"output_dir", res.output_dir},
+                                        {"steps", res.steps_done},
+                                        {"interrupted", res.interrupted}})
+                            .dump()
+                            .c_str());
+  });
+  auto s = std::make_shared<TrainOpts>();
+  auto* sft = app.add_subcommand("sft", "Supervised fine-tuning on solved problems or prompt/completion JSONL");
+  add_common(sft, *s);
+  sft->callback([s] {
+    std::vector<std::string> notices;
+    SftRecipe r = load_sft_recipe(s->recipe, s->sets, 1, &notices);
+    print_notices(notices);
+    std::fprintf(stderr, "%s", format_recipe_table(recipe_table(r)).c_str());
+    install_interrupt_handler();
+    SftTrainer trainer(r);
+    auto res = trainer.train(s->resume);
+    std::printf("%s\n", nlohmann::json({{"output_dir", res.output_dir},
+                                        {"steps", res.steps_done},
+                                        {"interrupted", res.interrupted}})
+                            .dump()
+                            .c_str());
+  });
+}
+
+}  // namespace rlvr::cli
