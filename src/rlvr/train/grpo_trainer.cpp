@@ -65,7 +65,11 @@ GrpoTrainer::GrpoTrainer(GrpoRecipe recipe) : r_(std::move(recipe)) {
   po.query_template = r_.prompt_template;
   po.stop = r_.stop_strings;
   prompts_ = std::make_unique<PromptBuilder>(train_, po);
-  for (const auto& name : r_.reward_funcs) rewards_.push_back(make_reward(name));
+  for (const auto& [name, _] : r_.reward_options.items())
+    RLVR_CHECK(std::find(r_.reward_funcs.begin(), r_.reward_funcs.end(), name) != r_.reward_funcs.end(),
+               "recipe: reward_options names '", name, "', which is not in reward_funcs");
+  for (const auto& name : r_.reward_funcs)
+    rewards_.push_back(make_reward(name, r_.reward_options.value(name, nlohmann::json::object())));
   weights_ = r_.reward_weights.empty() ? std::vector<double>(rewards_.size(), 1.0) : r_.reward_weights;
   RLVR_CHECK(weights_.size() == rewards_.size(), "recipe: reward_weights has ", weights_.size(),
              " entries but reward_funcs has ", rewards_.size());

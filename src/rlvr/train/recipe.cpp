@@ -193,7 +193,9 @@ const Listing<GrpoRecipe>& grpo_listing() {
         .add("reward_funcs", &GrpoRecipe::reward_funcs,
              "reward functions by registry name, summed with reward_weights")
         .add("reward_weights", &GrpoRecipe::reward_weights,
-             "one weight per reward function; empty = 1.0 each");
+             "one weight per reward function; empty = 1.0 each")
+        .add("reward_options", &GrpoRecipe::reward_options,
+             "options per reward name, e.g. {regex: {pattern: '^\\d'}}; docs/rewards.md");
     add_optim_fields(l);
     add_output_fields(l);
     l.add("log_completions", &GrpoRecipe::log_completions,

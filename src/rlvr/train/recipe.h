@@ -95,6 +95,8 @@ struct GrpoRecipe : TrainRecipeBase {
   bool mask_truncated_completions = false;
   std::vector<std::string> reward_funcs = {"gsm8k_format", "gsm8k_correct"};
   std::vector<double> reward_weights;  // empty = 1.0 each
+  // per reward name, its options, e.g. {regex: {pattern: "^\\d"}, judge: {type: external, command: [...]}}
+  nlohmann::json reward_options = nlohmann::json::object();
   // logging / performance
   bool log_completions = false;        // write sampled completions beside the metrics
   int64_t logprob_chunk_tokens = 512;  // rows per chunk of the (rows, V) logits in the loss

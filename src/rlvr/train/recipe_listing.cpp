@@ -149,4 +149,35 @@ YAML::Node parse_yaml(const std::string& text, const std::string& source) {
   }
 }
 
+namespace {
+nlohmann::json yaml_to_json(const YAML::Node& n) {
+  if (!n.IsDefined() || n.IsNull()) return nullptr;
+  if (n.IsSequence()) {
+    nlohmann::json a = nlohmann::json::array();
+    for (const auto& e : n) a.push_back(yaml_to_json(e));
+    return a;
+  }
+  if (n.IsMap()) {
+    nlohmann::json o = nlohmann::json::object();
+    for (const auto& kv : n) o[kv.first.as<std::string>()] = yaml_to_json(kv.second);
+    return o;
+  }
+  const std::string s = n.Scalar();
+  if (n.Tag() == "!") return s;  // quoted: always a string
+  bool b;
+  if (YAML::convert<bool>::decode(n, b) && s != "y" && s != "n") return b;
+  int64_t i;
+  if (YAML::convert<int64_t>::decode(n, i)) return i;
+  double d;
+  if (YAML::convert<double>::decode(n, d)) return d;
+  return s;
+}
+}  // namespace
+
+nlohmann::json Codec<nlohmann::json>::decode(const YAML::Node& n) {
+  if (!n.IsDefined() || n.IsNull()) return nlohmann::json::object();
+  if (!n.IsMap()) throw BadValue{type()};
+  return yaml_to_json(n);
+}
+
 }  // namespace rlvr::recipe_detail

@@ -52,6 +52,13 @@ struct Codec<std::string> {
   static std::string decode(const YAML::Node& n);  // null reads as ""
   static nlohmann::json encode(const std::string& v) { return v; }
 };
+// A free-form YAML mapping (e.g. reward_options), kept as JSON.
+template <>
+struct Codec<nlohmann::json> {
+  static std::string type() { return "mapping"; }
+  static nlohmann::json decode(const YAML::Node& n);  // null reads as {}
+  static nlohmann::json encode(const nlohmann::json& v) { return v; }
+};
 template <class T>
 struct Codec<std::optional<T>> {
   static std::string type() { return Codec<T>::type() + " or null"; }
