@@ -66,6 +66,7 @@ CausalLM chain_model(const Tokenizer& tok) {
   c.head_dim = 8;
   c.vocab_size = 151936;
   c.eos_token_ids = {151643};
+  c.initializer_range = 1.0;  // large q/k/v/gate/up: a LoRA on o_proj/down_proj visibly changes outputs
   CausalLM m = make_random_model(c, 1);
   std::vector<int32_t> seq = tok.encode("Solution: ");
   seq = {seq.back()};
@@ -311,4 +312,54 @@ TEST(Evaluator, CliPublishedProtocolWithQwenTokenizer) {
   auto lines = read_lines(join_path(out, "completions.jsonl"));
   ASSERT_EQ(lines.size(), 4u);
   EXPECT_EQ(json::parse(lines[0]).at("completion").get<std::string>().rfind(kChain, 0), 0u);
+}
+
+TEST(Evaluator, CliAdaptersSideBySideWithBase) {
+  const std::string dir = test::scratch_dir("evaluator_adapters");
+  const std::string model = join_path(dir, "model"), out = join_path(dir, "out");
+  const std::string loud = join_path(dir, "adapter_loud"), zero = join_path(dir, "adapter_zero");
+  Tokenizer tok = Tokenizer::load(qwen_dir());
+  CausalLM m = chain_model(tok);
+  save_model(m, model, torch::kFloat32);
+  fs::copy_file(join_path(qwen_dir(), "tokenizer.json"), join_path(model, "tokenizer.json"));
+  LoraConfig lora;
+  lora.r = 2;
+  m->add_lora(lora, 3);
+  save_adapter(m, zero, model);  // zero-initialised B: the base model's outputs
+  {
+    torch::NoGradGuard ng;
+    for (auto& item : m->named_parameters())
+      if (item.key().find("lora_B") != std::string::npos) item.value().normal_(0.0, 5.0);
+  }
+  save_adapter(m, loud, model);
+  // Half the problems answer 42 (what the chain model writes), half do not.
+  const std::string data = join_path(dir, "data.jsonl");
+  {
+    std::ofstream f(data);
+    auto problems = load_n(gsm8k("test"), 4);
+    for (size_t i = 0; i < problems.size(); ++i)
+      f << json{{"question", problems[i].question}, {"answer", i % 2 ? "so #### 7" : "so #### 42"}}.dump() << "\n";
+  }
+  // The loud adapter comes first: the zero one must not inherit its weights.
+  auto r = test::run_cmd(test::rlvr_bin() + " eval --model " + model + " --adapter " + loud + " --adapter " +
+                         zero + " --data " + data + " --fewshot-data " + gsm8k("train") +
+                         " --shots 0,2 --max-new-tokens 10 --out " + out);
+  ASSERT_EQ(r.status, 0) << r.err;
+  json res = read_json_file(join_path(out, "results.json"));
+  ASSERT_EQ(res.at("runs").size(), 6u);
+  std::map<std::string, std::vector<std::string>> texts;  // adapter -> completions in order
+  for (const auto& line : read_lines(join_path(out, "completions.jsonl"))) {
+    json c = json::parse(line);
+    texts[c.at("adapter").get<std::string>()].push_back(c.at("completion").get<std::string>());
+  }
+  ASSERT_EQ(texts.size(), 3u);
+  ASSERT_EQ(texts[""].size(), 8u);
+  for (const auto& t : texts[""]) EXPECT_EQ(t, "\n####42");
+  EXPECT_EQ(texts[zero], texts[""]);
+  EXPECT_NE(texts[loud], texts[""]);
+  for (const auto& run : res["runs"]) {
+    if (run.at("adapter") == loud) continue;
+    EXPECT_EQ(run.at("strict").at("correct"), 2) << run.dump();
+  }
+  EXPECT_NE(r.out.find("| base |"), std::string::npos) << r.out;
 }

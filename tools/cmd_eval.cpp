@@ -144,7 +144,13 @@ void run_eval(const EvalArgs& a) {
                       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
       };
       draw_progress(label, 0, static_cast<int64_t>(problems.size()), 0);
+      engine.reset_stats();
       EvalOutput res = evaluate(engine, *lm.tokenizer, problems, pool, opt, progress);
+      const EngineStats& st = engine.stats();
+      std::fprintf(stderr, "  prefill %lld tokens in %.1f s, decode %lld tokens in %.1f s (%.1f tokens/s)\n",
+                   static_cast<long long>(st.prefill_tokens), st.prefill_s,
+                   static_cast<long long>(st.decode_tokens), st.decode_s,
+                   st.decode_s > 0 ? st.decode_tokens / st.decode_s : 0.0);
       runs.push_back(res.result);
       if (comp_out)
         for (const auto& c : res.completions) *comp_out << c.dump() << "\n";
