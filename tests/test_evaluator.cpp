@@ -147,6 +147,7 @@ TEST(Evaluator, CliShotSweepWritesAllOutputs) {
     ASSERT_LT(i, 12);
     EXPECT_EQ(c.at("question"), test_problems[i].question);
     EXPECT_EQ(c.at("reference"), test_problems[i].answer);
+    EXPECT_GE(c.at("completion_tokens").get<int64_t>(), 1);  // every problem was generated
     EXPECT_LE(c.at("completion_tokens").get<int64_t>(), 12);
     prompt_tokens[std::make_pair(c.at("shots").get<int64_t>(), i)] = c.at("prompt_tokens").get<int64_t>();
     ++per_shot[c.at("shots").get<int64_t>()];
