@@ -1,4 +1,5 @@
-// JSON string literal decoding (RFC 8259 section 7) for the tokenizer's fast paths.
+// JSON string literal decoding (RFC 8259 section 7) for the tokenizer's fast paths. It never
+// validates UTF-8 and never allocates beyond the output string.
 #include "rlvr/tokenizer/json_string.h"
 
 #include <cstring>
