@@ -1,8 +1,11 @@
 // Model loading for the CLI: weights, optional adapters, tokenizer and EOS ids.
 #include "cli_common.h"
 
+#include <algorithm>
+
 #include "rlvr/core/error.h"
 #include "rlvr/core/files.h"
+#include "rlvr/tokenizer/tokenizer.h"
 
 namespace rlvr::cli {
 
@@ -35,19 +38,35 @@ LoadedModel load_for_cli(const ModelFlags& f) {
   }
   lm.model->eval();
   lm.eos_ids = cfg.eos_token_ids;
+  if (file_exists(join_path(f.dir, "tokenizer.json"))) {
+    lm.tokenizer = std::make_shared<const Tokenizer>(Tokenizer::load(f.dir));
+    for (int32_t id : lm.tokenizer->eos_ids())
+      if (std::find(lm.eos_ids.begin(), lm.eos_ids.end(), id) == lm.eos_ids.end()) lm.eos_ids.push_back(id);
+  }
   return lm;
 }
 
-std::vector<int64_t> LoadedModel::encode(const std::string&, const std::string& what) const {
-  fail(what, ": text prompts need a tokenizer.json in the model directory; use --prompt-ids");
+std::vector<int64_t> LoadedModel::encode(const std::string& text, const std::string& what) const {
+  RLVR_CHECK(tokenizer, what, ": text prompts need a tokenizer.json in the model directory; use --prompt-ids");
+  auto ids = tokenizer->encode(text);
+  return {ids.begin(), ids.end()};
 }
 
 std::function<std::string(const std::vector<int64_t>&)> LoadedModel::decoder() const {
-  return nullptr;
+  if (!tokenizer) return nullptr;
+  auto tok = tokenizer;
+  return [tok](const std::vector<int64_t>& ids) {
+    return tok->decode(std::vector<int32_t>(ids.begin(), ids.end()));
+  };
 }
 
-std::function<void(int64_t, int64_t, int64_t)> LoadedModel::streamer(std::ostream&) const {
-  return nullptr;
+std::function<void(int64_t, int64_t, int64_t)> LoadedModel::streamer(std::ostream& os) const {
+  if (!tokenizer) return nullptr;
+  auto dec = std::make_shared<StreamDecoder>(*tokenizer, /*skip_special_tokens=*/true);
+  return [dec, &os](int64_t prompt, int64_t completion, int64_t id) {
+    if (prompt != 0 || completion != 0) return;
+    os << dec->push(static_cast<int32_t>(id)) << std::flush;
+  };
 }
 
 }  // namespace rlvr::cli

@@ -1,12 +1,20 @@
-// The evaluation command group: `rlvr report RUN_DIR` renders a run's metrics.jsonl (and its
-// results.json, when present) as one self-contained HTML page. `rlvr eval` lives with the
-// evaluator, not here.
+// The evaluation command group: `rlvr eval` (k-shot sweep of a model and its adapters through
+// rlvr::evaluate, writing results.json/.md, report.html and completions.jsonl) and
+// `rlvr report RUN_DIR` (metrics.jsonl and/or results.json as one self-contained HTML page).
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
+#include <memory>
 
+#include "cli_common.h"
 #include "commands.h"
 #include "rlvr/core/error.h"
 #include "rlvr/core/files.h"
+#include "rlvr/data/dataset.h"
+#include "rlvr/eval/evaluator.h"
 #include "rlvr/eval/report.h"
 
 namespace rlvr::cli {
@@ -50,9 +58,139 @@ void run_report(const ReportArgs& a) {
   std::cout << out << "\n";
 }
 
+struct EvalArgs {
+  ModelFlags model;
+  std::string data, fewshot_data, out, protocol = "honest";
+  std::vector<int64_t> shots = {8};
+  int64_t limit = -1, n_samples = 1, max_new_tokens = 256, max_batch_seqs = 64;
+  double temperature = 0.0, top_p = 1.0;
+  bool temperature_given = false;
+  uint64_t seed = 0, shots_seed = 42;
+};
+
+// One line on stderr, redrawn in place: label, bar, problems done, problems/s.
+void draw_progress(const std::string& label, int64_t done, int64_t total, double seconds) {
+  const int width = 30;
+  const int filled = total > 0 ? static_cast<int>(width * done / total) : width;
+  std::string bar(filled, '#');
+  bar.resize(width, ' ');
+  std::fprintf(stderr, "\r%s [%s] %lld/%lld  %.2f problems/s", label.c_str(), bar.c_str(),
+               static_cast<long long>(done), static_cast<long long>(total),
+               seconds > 0 ? done / seconds : 0.0);
+  if (done == total) std::fprintf(stderr, "\n");
+  std::fflush(stderr);
+}
+
+void run_eval(const EvalArgs& a) {
+  RLVR_CHECK(file_exists(join_path(a.model.dir, "tokenizer.json")), "--model ", a.model.dir,
+             ": no tokenizer.json; copy the model's tokenizer files (tokenizer.json, tokenizer_config.json) into it");
+  RLVR_CHECK(a.protocol == "honest" || a.protocol == "published", "--protocol ", a.protocol,
+             ": unknown; use honest or published");
+  RLVR_CHECK(!a.shots.empty(), "--shots: give at least one count, e.g. --shots 0,2,4,8");
+  int64_t max_shots = 0;
+  for (int64_t k : a.shots) {
+    RLVR_CHECK(k >= 0, "--shots: ", k, " is negative");
+    max_shots = std::max(max_shots, k);
+  }
+  RLVR_CHECK(max_shots == 0 || !a.fewshot_data.empty(), "--shots ", max_shots,
+             " needs --fewshot-data (the train split the exemplars come from)");
+  RLVR_CHECK(file_exists(a.data), "--data ", a.data, ": no such file");
+  RLVR_CHECK(a.fewshot_data.empty() || file_exists(a.fewshot_data), "--fewshot-data ", a.fewshot_data, ": no such file");
+  DataOptions dopt;
+  dopt.limit = a.limit;
+  const std::vector<Problem> problems = load_problems(a.data, dopt);
+  RLVR_CHECK(!problems.empty(), "--data ", a.data, ": no problems (empty file or --limit 0)");
+  std::vector<Problem> pool;
+  if (!a.fewshot_data.empty()) pool = load_problems(a.fewshot_data, DataOptions{});
+
+  EvalOptions opt;
+  opt.protocol = a.protocol;
+  opt.n_samples = a.n_samples;
+  opt.temperature = a.temperature_given ? a.temperature : (a.n_samples > 1 ? 1.0 : 0.0);
+  RLVR_CHECK(a.n_samples >= 1, "--n-samples must be >= 1, got ", a.n_samples);
+  RLVR_CHECK(a.n_samples == 1 || opt.temperature > 0, "--n-samples ", a.n_samples,
+             " with --temperature 0 gives identical greedy completions; drop --temperature or set it > 0");
+  opt.top_p = a.top_p;
+  opt.max_new_tokens = a.max_new_tokens;
+  opt.max_batch_seqs = a.max_batch_seqs;
+  opt.seed = a.seed;
+  opt.prompt.seed = a.shots_seed;
+  opt.model_label = a.model.dir;
+  if (a.protocol == "published")
+    std::cerr << "protocol published (grpo-spec 1): no stop sequence, flexible = last number of prompt + output; "
+                 "for comparison only\n";
+
+  std::vector<std::string> variants = {""};  // "" = base model
+  variants.insert(variants.end(), a.model.adapters.begin(), a.model.adapters.end());
+  std::vector<EvalRunResult> runs;
+  std::unique_ptr<std::ofstream> comp_out;
+  if (!a.out.empty()) {
+    make_dirs(a.out);
+    comp_out = std::make_unique<std::ofstream>(join_path(a.out, "completions.jsonl"), std::ios::binary);
+    RLVR_CHECK(*comp_out, "--out ", a.out, ": cannot write completions.jsonl");
+  }
+  for (const std::string& adapter : variants) {
+    // A fresh load per adapter: no LoRA left over from the previous one.
+    ModelFlags mf = a.model;
+    mf.adapters.clear();
+    if (!adapter.empty()) mf.adapters = {adapter};
+    LoadedModel lm = load_for_cli(mf);
+    Engine engine(lm.model);
+    opt.adapter_label = adapter;
+    for (int64_t k : a.shots) {
+      opt.prompt.shots = k;
+      const std::string label = (adapter.empty() ? std::string("base") : adapter) + " " +
+                                std::to_string(k) + "-shot";
+      const auto t0 = std::chrono::steady_clock::now();
+      auto progress = [&](int64_t done, int64_t total) {
+        draw_progress(label, done, total,
+                      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+      };
+      draw_progress(label, 0, static_cast<int64_t>(problems.size()), 0);
+      engine.reset_stats();
+      EvalOutput res = evaluate(engine, *lm.tokenizer, problems, pool, opt, progress);
+      const EngineStats& st = engine.stats();
+      std::fprintf(stderr, "  prefill %lld tokens in %.1f s, decode %lld tokens in %.1f s (%.1f tokens/s)\n",
+                   static_cast<long long>(st.prefill_tokens), st.prefill_s,
+                   static_cast<long long>(st.decode_tokens), st.decode_s,
+                   st.decode_s > 0 ? st.decode_tokens / st.decode_s : 0.0);
+      runs.push_back(res.result);
+      if (comp_out)
+        for (const auto& c : res.completions) *comp_out << c.dump() << "\n";
+    }
+  }
+  if (!a.out.empty()) {
+    comp_out->close();
+    RLVR_CHECK(!comp_out->fail(), "--out ", a.out, ": writing completions.jsonl failed");
+    write_eval_outputs(a.out, runs);
+  }
+  std::cout << results_markdown(runs);
+}
+
 }  // namespace
 
 void add_eval_commands(CLI::App& app, CLI::App& /*bench*/) {
+  auto ea = std::make_shared<EvalArgs>();
+  CLI::App* ev = app.add_subcommand("eval", "Evaluate a model (and adapters) on GSM8K-style problems with k-shot prompts");
+  add_model_flags(ev, ea->model, true);
+  ev->add_option("--data", ea->data, "problems to evaluate (JSONL, e.g. GSM8K test.jsonl)")->required();
+  ev->add_option("--fewshot-data", ea->fewshot_data, "exemplar pool (JSONL, the train split); needed when shots > 0");
+  ev->add_option("--shots", ea->shots, "comma-separated shot counts, e.g. 0,2,4,8 (default 8)")->delimiter(',');
+  ev->add_option("--shots-seed", ea->shots_seed, "seed that picks the exemplars (default 42)");
+  ev->add_option("--limit", ea->limit, "evaluate the first N problems (default all)");
+  ev->add_option("--n-samples", ea->n_samples, "K completions per problem; K > 1 adds pass@K and maj@K");
+  ev->add_option("--temperature", ea->temperature, "0 = greedy (default 0; 1 when --n-samples > 1)");
+  ev->add_option("--top-p", ea->top_p, "nucleus sampling mass when sampling (1 = off)");
+  ev->add_option("--max-new-tokens", ea->max_new_tokens, "completion tokens at most (default 256)");
+  ev->add_option("--protocol", ea->protocol, "honest (default) | published (no stop, last number of prompt+output)");
+  ev->add_option("--out", ea->out, "write results.json, results.md, report.html, completions.jsonl here");
+  ev->add_option("--max-batch-seqs", ea->max_batch_seqs, "sequences decoded at once (default 64; 0 = all)");
+  ev->add_option("--seed", ea->seed, "sampling seed");
+  ev->callback([ea, ev] {
+    ea->temperature_given = ev->count("--temperature") > 0;
+    run_eval(*ea);
+  });
+
   auto args = std::make_shared<ReportArgs>();
   CLI::App* report = app.add_subcommand(
       "report", "Render RUN_DIR/metrics.jsonl (training curves) and/or RUN_DIR/results.json (eval) as HTML");

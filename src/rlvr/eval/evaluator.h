@@ -1,0 +1,68 @@
+// The evaluator: k-shot prompts for a set of problems, batched generation on an Engine (the
+// few-shot block tokenized once and shared as the engine's prefix), then scoring into one
+// EvalRunResult plus one JSON row per completion. Used by `rlvr eval` and by the trainer's
+// validation. No files here: write_eval_outputs (report.h) and the caller do the writing.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "rlvr/data/dataset.h"
+#include "rlvr/data/prompt.h"
+#include "rlvr/engine/engine.h"
+#include "rlvr/eval/report.h"
+#include "rlvr/tokenizer/tokenizer.h"
+
+namespace rlvr {
+
+struct EvalOptions {
+  // Shots, exemplar seed, templates and stop strings (prompt.shots, prompt.seed, prompt.stop).
+  PromptOptions prompt;
+  std::string protocol = "honest";  // "honest" (grpo-spec 6) | "published" (grpo-spec 1: no stop,
+                                    // flexible = last number of prompt + output)
+  int64_t n_samples = 1;            // K completions per problem (pass@K, maj@K when K > 1)
+  double temperature = 0.0;         // 0 = greedy; K > 1 needs temperature > 0
+  double top_p = 1.0;               // nucleus mass when sampling (1 = off)
+  int64_t max_new_tokens = 256;     // completion tokens at most
+  int64_t max_batch_seqs = 0;       // sequences per engine call (problems * K); 0 = all at once
+  uint64_t seed = 0;                // sampling seed (unused when greedy)
+  std::string model_label;          // EvalRunResult.model
+  std::string adapter_label;        // EvalRunResult.adapter ("" = base model)
+};
+
+struct EvalOutput {
+  EvalRunResult result;
+  // One per problem x sample, in problem order then sample order: {"model", "adapter",
+  // "protocol", "shots", "problem_index", "sample_index", "question", "reference",
+  // "prompt_tokens", "completion", "completion_tokens", "finish_reason", "strict_answer",
+  // "flexible_answer", "strict_correct", "flexible_correct", "formatted"} (answers null when none).
+  std::vector<nlohmann::json> completions;
+};
+
+// Token ids of one prompt for the engine. split: prefix + prompt tokenized separately equal
+// the joint tokenization, so `prefix` can be the engine's shared prefix; otherwise `prefix` is
+// empty and `prompt` holds the joint ids of prefix + suffix.
+struct PromptIds {
+  std::vector<int64_t> prefix;  // (T_prefix) ids of parts.prefix, or empty
+  std::vector<int64_t> prompt;  // (T_prompt) ids of parts.suffix, or of the whole prompt
+  bool split = true;
+};
+// prefix_ids: tok.encode(parts.prefix) when the caller has it already (saves re-encoding a
+// shared prefix); nullptr to encode here.
+PromptIds tokenize_prompt(const Tokenizer& tok, const PromptParts& parts,
+                          const std::vector<int32_t>* prefix_ids = nullptr);
+
+// EOS ids for generation: the model config's, then the tokenizer's, without duplicates.
+std::vector<int64_t> eval_eos_ids(const ModelConfig& cfg, const Tokenizer& tok);
+
+// Evaluates `problems` at opt.prompt.shots exemplars drawn from `fewshot_pool` (never the
+// problem itself). Problems sharing a prefix go to the engine together (in waves of
+// max_batch_seqs sequences); progress(done, total) is called after each wave. Throws
+// rlvr::Error on bad options (unknown protocol, K < 1, K > 1 with temperature 0, no problems).
+EvalOutput evaluate(Engine& engine, const Tokenizer& tok, const std::vector<Problem>& problems,
+                    const std::vector<Problem>& fewshot_pool, const EvalOptions& opt,
+                    const std::function<void(int64_t done, int64_t total)>& progress = {});
+
+}  // namespace rlvr
