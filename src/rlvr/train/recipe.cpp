@@ -343,8 +343,9 @@ void apply_override(const Listing<S>& listing, const std::string& assignment, S*
     RLVR_CHECK(!looks_structured, "--set ", assignment, ": malformed value: ", e.msg);
     value = YAML::Node(text);  // plain text such as "Question: {question}"
   }
-  if (value.IsMap())
-    value = YAML::Node(text);  // "a: b" is text for a string key, an error for others
+  const size_t lead = text.find_first_not_of(" \t");
+  if (value.IsMap() && (lead == std::string::npos || text[lead] != '{'))
+    value = YAML::Node(text);  // "a: b" is text for a string key; "{a: b}" is a mapping
   std::vector<std::string> seen;
   recipe_detail::apply_key(listing, foreign_keys(), key, value, "--set " + key, *r, notices, &seen);
 }
