@@ -343,9 +343,9 @@ void apply_override(const Listing<S>& listing, const std::string& assignment, S*
     RLVR_CHECK(!looks_structured, "--set ", assignment, ": malformed value: ", e.msg);
     value = YAML::Node(text);  // plain text such as "Question: {question}"
   }
-  const size_t lead = text.find_first_not_of(" \t");
-  if (value.IsMap() && (lead == std::string::npos || text[lead] != '{'))
-    value = YAML::Node(text);  // "a: b" is text for a string key; "{a: b}" is a mapping
+  // A mapping stays a mapping only for mapping keys: "{question}=" is text for a string key.
+  const auto* field = listing.find(key);
+  if (value.IsMap() && !(field && field->type == "mapping")) value = YAML::Node(text);
   std::vector<std::string> seen;
   recipe_detail::apply_key(listing, foreign_keys(), key, value, "--set " + key, *r, notices, &seen);
 }
