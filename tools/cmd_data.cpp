@@ -90,6 +90,7 @@ struct SynthArgs {
   std::string ops = "+-";
   std::string split = "train";
   int64_t test_percent = 20;
+  std::string split_by = "skeleton";
 };
 
 void run_synth(const SynthArgs& a) {
@@ -108,6 +109,9 @@ void run_synth(const SynthArgs& a) {
   o.max_number = a.max_number;
   o.ops = a.ops;
   o.test_percent = a.test_percent;
+  RLVR_CHECK(a.split_by == "skeleton" || a.split_by == "text", "--split-by: '", a.split_by,
+             "' is not one of skeleton, text");
+  o.split_by_text = a.split_by == "text";
   for (const auto& p : synth_problems(a.n, a.seed, o, parse_split(a.split)))
     std::cout << nlohmann::json{{"question", p.question}, {"answer", p.solution_raw}}.dump()
               << "\n";
@@ -182,6 +186,10 @@ void add_data_commands(CLI::App& app, CLI::App& /*bench*/) {
       ->capture_default_str();
   synth->add_option("--test-percent", synth_args->test_percent,
                     "Share of arithmetic skeletons reserved for the test split")
+      ->capture_default_str();
+  synth->add_option("--split-by", synth_args->split_by,
+                    "skeleton: test arithmetic never seen in train; text: test questions never seen "
+                    "in train (their arithmetic may be)")
       ->capture_default_str();
   synth->callback([synth_args] { run_synth(*synth_args); });
 

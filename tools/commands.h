@@ -10,5 +10,6 @@ void add_tokenizer_commands(CLI::App& app, CLI::App& bench);  // tokenize, init-
 void add_data_commands(CLI::App& app, CLI::App& bench);       // score, data synth, data show
 void add_eval_commands(CLI::App& app, CLI::App& bench);       // report, eval
 void add_train_commands(CLI::App& app, CLI::App& bench);      // train, sft
+void add_demo_commands(CLI::App& app, CLI::App& bench);       // demo
 
 }  // namespace rlvr::cli

@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   rlvr::cli::add_data_commands(app, *bench);
   rlvr::cli::add_eval_commands(app, *bench);
   rlvr::cli::add_train_commands(app, *bench);
+  rlvr::cli::add_demo_commands(app, *bench);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

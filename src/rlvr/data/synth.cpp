@@ -112,7 +112,8 @@ std::vector<Problem> synth_problems(int64_t n, uint64_t seed, const SynthOptions
     RLVR_CHECK(tries < max_tries, "synth: could not draw ", n,
                " problems for this split; widen --steps or --max-number");
     Problem p = make_one(g, opts, &skel);
-    if (synth_split_of(skel, opts.test_percent) == split) out.push_back(std::move(p));
+    const std::string& key = opts.split_by_text ? p.question : skel;
+    if (synth_split_of(key, opts.test_percent) == split) out.push_back(std::move(p));
   }
   return out;
 }

@@ -19,6 +19,9 @@ struct SynthOptions {
   int64_t max_number = 9;     // every number written in the question is in [1, max_number]
   std::string ops = "+-";     // allowed operations: '+', '-', '*' (times 2 or 3)
   int64_t test_percent = 20;  // share of skeletons (e.g. "3+4-2") hashed to the test split
+  // What is hashed to pick the split: the arithmetic skeleton (test needs unseen arithmetic) or
+  // the whole question text (test questions are new, their arithmetic may occur in train).
+  bool split_by_text = false;
 };
 
 // n problems of `split`, reproducible from `seed`. Answers are non-negative integers; the

@@ -1,0 +1,27 @@
+// The embedded default (`rlvr demo`, `make demo`): synthetic GSM8K-format problems, a tiny
+// byte-level Qwen2 written from scratch, an SFT warm start, evaluation (sampled and greedy),
+// GRPO with the two published rewards through the same trainer as `rlvr train`, evaluation
+// again, and an HTML report. Everything on CPU in minutes, deterministic for a seed.
+#pragma once
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+
+namespace rlvr {
+
+struct DemoOptions {
+  std::string out_dir = "demo-out";
+  uint64_t seed = 1;
+  int64_t train_problems = 4000;  // synthetic train split (questions disjoint from test)
+  int64_t test_problems = 400;    // held-out evaluation problems
+  int64_t sft_steps = 200;        // warm start: partly right, so sampling finds right answers
+  int64_t grpo_steps = 40;
+  double sft_lr = 2e-3;
+  double grpo_lr = 3e-4;
+};
+
+// Runs every phase with progress on stderr; returns the summary
+// {"before":{"sampled":{"accuracy","ci95"},"greedy":{...}},"after":{...},"seconds":s}.
+nlohmann::json run_demo(const DemoOptions& opt);
+
+}  // namespace rlvr
