@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   rlvr::cli::add_tokenizer_commands(app, *bench);
   rlvr::cli::add_data_commands(app, *bench);
   rlvr::cli::add_eval_commands(app, *bench);
+  rlvr::cli::add_report_commands(app, *bench);
   rlvr::cli::add_train_commands(app, *bench);
   try {
     app.parse(argc, argv);
