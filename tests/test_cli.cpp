@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include "testlib.h"
 
@@ -69,6 +70,13 @@ TEST(CliLayout, TorchFreeCommandsRunWithoutThePlugin) {
                               "/librlvr_torchcli.so: ", 0), 0u) << r.err;
     EXPECT_EQ(count_of(r.err, "\n"), 1u) << r.err;
   }
+  // A broken plugin (not a shared library): the same one line.
+  std::ofstream(dir + "/librlvr_torchcli.so") << "not an ELF file\n";
+  r = test::run_cmd(bin + " info --model m");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.err.rfind("rlvr: error: cannot load the torch commands from " + dir + "/librlvr_torchcli.so: ", 0),
+            0u) << r.err;
+  EXPECT_EQ(count_of(r.err, "\n"), 1u) << r.err;
 }
 
 }  // namespace
