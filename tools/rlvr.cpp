@@ -1,11 +1,10 @@
 // main(): builds the `rlvr` command line from the tools/cmd_*.cpp groups and turns every
-// failure into one clear line on stderr and a non-zero exit.
-#include <c10/util/Exception.h>
-
+// failure into one clear line on stderr and a non-zero exit. The binary itself is torch-free;
+// the torch commands come from librlvr_torchcli.so, loaded only when argv needs them.
 #include <iostream>
 
 #include "commands.h"
-#include "rlvr/core/error.h"
+#include "plugin_loader.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"rlvr: GRPO fine-tuning with verifiable rewards, in one C++ binary on libtorch"};
@@ -13,24 +12,19 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "rlvr 0.1.0");
   CLI::App* bench = app.add_subcommand("bench", "Benchmarks (tokenizer, generate)");
   bench->require_subcommand(1);
-  rlvr::cli::add_model_commands(app, *bench);
   rlvr::cli::add_tokenizer_commands(app, *bench);
   rlvr::cli::add_data_commands(app, *bench);
-  rlvr::cli::add_eval_commands(app, *bench);
-  rlvr::cli::add_train_commands(app, *bench);
-  rlvr::cli::add_demo_commands(app, *bench);
+  rlvr::cli::add_report_commands(app, *bench);
+  rlvr::cli::TorchPlugin torch;
   try {
+    if (rlvr::cli::needs_torch_commands(argc, argv, app, *bench))
+      torch = rlvr::cli::load_torch_commands(app, *bench);
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
-  } catch (const rlvr::Error& e) {
-    std::cerr << "rlvr: error: " << e.what() << "\n";
-    return 1;
-  } catch (const c10::Error& e) {
-    std::cerr << "rlvr: error: " << e.what_without_backtrace() << "\n";
-    return 1;
-  } catch (const std::exception& e) {
-    std::cerr << "rlvr: error: " << e.what() << "\n";
+  } catch (const std::exception& e) {  // rlvr::Error, c10::Error (via the plugin), the rest
+    const char* msg = torch.error_message ? torch.error_message(&e) : nullptr;
+    std::cerr << "rlvr: error: " << (msg ? msg : e.what()) << "\n";
     return 1;
   }
   return 0;

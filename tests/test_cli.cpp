@@ -1,0 +1,83 @@
+// Tests of the CLI's binary layout (docs/architecture.md): the rlvr binary runs its torch-free
+// commands without librlvr_torchcli.so, loads the plugin for torch commands and for the full
+// help, reports a missing plugin in one line, and prints plugin errors (rlvr::Error, c10::Error)
+// as one line. The commands themselves are tested with their modules.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "testlib.h"
+
+namespace rlvr {
+namespace {
+
+size_t count_of(const std::string& s, const std::string& what) {
+  size_t n = 0;
+  for (size_t p = s.find(what); p != std::string::npos; p = s.find(what, p + 1)) ++n;
+  return n;
+}
+
+bool has(const std::string& s, const std::string& what) { return s.find(what) != std::string::npos; }
+
+TEST(CliLayout, FullHelpListsTorchAndTorchFreeCommands) {
+  auto r = test::run_cmd(test::rlvr_bin() + " --help");
+  ASSERT_EQ(r.status, 0) << r.err;
+  for (const char* cmd : {"tokenize", "init-tokenizer", "score", "data", "report", "bench",
+                          "init-model", "info", "generate", "train", "sft"})
+    EXPECT_TRUE(has(r.out, std::string("\n  ") + cmd + " ")) << cmd << " missing from:\n" << r.out;
+  r = test::run_cmd(test::rlvr_bin() + " bench --help");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_TRUE(has(r.out, "\n  tokenizer ")) << r.out;
+  EXPECT_TRUE(has(r.out, "\n  generate ")) << r.out;
+}
+
+TEST(CliLayout, PluginErrorsAreOneLine) {
+  // rlvr::Error thrown inside the plugin.
+  auto r = test::run_cmd(test::rlvr_bin() + " info --model /nonexistent/model");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.err.rfind("rlvr: error: ", 0), 0u) << r.err;
+  EXPECT_TRUE(has(r.err, "/nonexistent/model")) << r.err;
+  EXPECT_EQ(count_of(r.err, "\n"), 1u) << r.err;
+  // c10::Error (a bad device string) is printed without its backtrace.
+  r = test::run_cmd(test::rlvr_bin() + " generate --model /nonexistent --device bogus --prompt-ids 1");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.err.rfind("rlvr: error: ", 0), 0u) << r.err;
+  EXPECT_TRUE(has(r.err, "bogus")) << r.err;
+  EXPECT_EQ(count_of(r.err, "\n"), 1u) << r.err;
+}
+
+TEST(CliLayout, TorchFreeCommandsRunWithoutThePlugin) {
+  // A copy of the binary alone in a folder: no librlvr_torchcli.so beside it.
+  const std::string dir = test::scratch_dir("cli_no_plugin");
+  const std::string bin = dir + "/rlvr";
+  std::filesystem::copy_file(test::rlvr_bin(), bin);
+  auto r = test::run_cmd(bin + " --version");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "rlvr 0.1.0\n");
+  r = test::run_cmd(bin + " tokenize --tokenizer " + test::shared_data() + "/qwen-tokenizer",
+                    "{\"text\": \"Hello world\"}\n");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "{\"ids\": [9707, 1879]}\n");
+  r = test::run_cmd(bin + " tokenize --help");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_TRUE(has(r.out, "--tokenizer")) << r.out;
+  // Torch commands and the full help need the plugin: one line naming the file.
+  for (const char* args : {" train --recipe x.yaml", " --help", " bench generate --model m"}) {
+    r = test::run_cmd(bin + args);
+    EXPECT_EQ(r.status, 1) << args;
+    EXPECT_EQ(r.err.rfind("rlvr: error: cannot load the torch commands from " + dir +
+                              "/librlvr_torchcli.so: ", 0), 0u) << r.err;
+    EXPECT_EQ(count_of(r.err, "\n"), 1u) << r.err;
+  }
+  // A broken plugin (not a shared library): the same one line.
+  std::ofstream(dir + "/librlvr_torchcli.so") << "not an ELF file\n";
+  r = test::run_cmd(bin + " info --model m");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.err.rfind("rlvr: error: cannot load the torch commands from " + dir + "/librlvr_torchcli.so: ", 0),
+            0u) << r.err;
+  EXPECT_EQ(count_of(r.err, "\n"), 1u) << r.err;
+}
+
+}  // namespace
+}  // namespace rlvr

@@ -1,0 +1,71 @@
+// On-demand loading of librlvr_torchcli.so (see plugin_loader.h and docs/architecture.md).
+#include "plugin_loader.h"
+
+#include <dlfcn.h>
+
+#include <filesystem>
+#include <vector>
+
+#include "commands.h"
+#include "rlvr/core/error.h"
+
+namespace rlvr::cli {
+
+namespace {
+
+constexpr const char* kPluginFile = "librlvr_torchcli.so";
+
+bool has_subcommand(const CLI::App& app, const std::string& name) {
+  for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; }))
+    if (sub->get_name() == name) return true;
+  return false;
+}
+
+}  // namespace
+
+bool needs_torch_commands(int argc, const char* const* argv, const CLI::App& app, const CLI::App& bench) {
+  if (argc <= 1) return true;  // bare `rlvr`: the error shows the full help hint
+  std::vector<std::string> words;  // the first two non-option words: command [subcommand]
+  bool help = false;
+  for (int i = 1; i < argc && words.size() < 2; ++i) {
+    const std::string a = argv[i];
+    if (a == "--") break;
+    if (!a.empty() && a[0] == '-') {
+      help = help || a == "-h" || a == "--help";
+      continue;
+    }
+    words.push_back(a);
+  }
+  if (words.empty()) return help;  // `rlvr --help` lists every command; `rlvr --version` does not
+  if (words[0] != bench.get_name()) return !has_subcommand(app, words[0]);
+  if (words.size() == 1) return true;  // `rlvr bench [--help]` lists every benchmark
+  return !has_subcommand(bench, words[1]);
+}
+
+std::string torch_plugin_path() {
+  std::error_code ec;
+  std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  RLVR_CHECK(!ec, "/proc/self/exe: cannot resolve the rlvr binary's path (", ec.message(),
+             "); the torch commands are loaded from ", kPluginFile, " beside it");
+  return (exe.parent_path() / kPluginFile).string();
+}
+
+TorchPlugin load_torch_commands(CLI::App& app, CLI::App& bench) {
+  const std::string path = torch_plugin_path();
+  // Never closed: the registered callbacks live in the plugin.
+  void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  const char* err = handle ? nullptr : dlerror();
+  RLVR_CHECK(handle, "cannot load the torch commands from ", path, ": ", err,
+             " (it is built with the rlvr binary and must sit beside it; rebuild both)");
+  auto add = reinterpret_cast<void (*)(CLI::App*, CLI::App*)>(dlsym(handle, "rlvr_add_torch_commands"));
+  TorchPlugin p;
+  p.error_message =
+      reinterpret_cast<const char* (*)(const std::exception*)>(dlsym(handle, "rlvr_torch_error_message"));
+  RLVR_CHECK(add && p.error_message, path,
+             ": not an rlvr torch plugin (missing rlvr_add_torch_commands or rlvr_torch_error_message); "
+             "rebuild it with the rlvr binary");
+  add(&app, &bench);
+  return p;
+}
+
+}  // namespace rlvr::cli
