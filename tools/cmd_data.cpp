@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "commands.h"
+#include "rlvr/tokenizer/tokenizer.h"
 #include "rlvr/core/error.h"
 #include "rlvr/data/dataset.h"
 #include "rlvr/data/prompt.h"
@@ -118,7 +119,7 @@ void run_synth(const SynthArgs& a) {
 }
 
 struct ShowArgs {
-  std::string data, fewshot_data, format = "auto", part = "full";
+  std::string data, fewshot_data, format = "auto", part = "full", tokenizer;
   int64_t shots = 8, index = 0;
   uint64_t seed = 42;
   bool per_problem = false;
@@ -146,7 +147,11 @@ void run_show(const ShowArgs& a) {
   std::cerr << "prompt: " << parts.full().size() << " bytes (prefix " << parts.prefix.size()
             << ", suffix " << parts.suffix.size() << "); reference answer: "
             << problems[a.index].answer << "\n";
-  // INTEGRATOR: --tokenizer DIR goes here: print the token count of prefix, suffix and full.
+  if (!a.tokenizer.empty()) {
+    Tokenizer tok = Tokenizer::load(a.tokenizer);
+    std::cerr << "tokens (" << tok.path() << "): " << tok.encode(parts.full()).size() << " (prefix "
+              << tok.encode(parts.prefix).size() << ", suffix " << tok.encode(parts.suffix).size() << ")\n";
+  }
 }
 
 }  // namespace
@@ -205,6 +210,8 @@ void add_data_commands(CLI::App& app, CLI::App& /*bench*/) {
   show->add_option("--seed", show_args->seed, "Exemplar seed")->capture_default_str();
   show->add_option("--format", show_args->format, "auto, gsm8k or jsonl")->capture_default_str();
   show->add_option("--part", show_args->part, "full, prefix or suffix")->capture_default_str();
+  show->add_option("--tokenizer", show_args->tokenizer,
+                   "tokenizer.json or model directory: also print the prompt's token count");
   show->add_flag("--per-problem-shots", show_args->per_problem,
                  "Pick exemplars per problem instead of one shared set");
   show->callback([show_args] { run_show(*show_args); });

@@ -21,6 +21,7 @@ namespace rlvr::cli {
 
 namespace {
 
+struct EvalArgs {
   ModelFlags model;
   std::string data, fewshot_data, out, protocol = "honest";
   std::vector<int64_t> shots = {8};
