@@ -13,11 +13,11 @@ struct DemoOptions {
   std::string out_dir = "demo-out";
   uint64_t seed = 1;
   int64_t train_problems = 4000;  // synthetic train split (questions disjoint from test)
-  int64_t test_problems = 400;    // held-out evaluation problems
+  int64_t test_problems = 800;    // held-out evaluation problems
   int64_t sft_steps = 200;        // warm start: partly right, so sampling finds right answers
-  int64_t grpo_steps = 40;
+  int64_t grpo_steps = 130;
   double sft_lr = 2e-3;
-  double grpo_lr = 3e-4;
+  double grpo_lr = 1e-4;
 };
 
 // Runs every phase with progress on stderr; returns the summary
