@@ -15,6 +15,7 @@
 #include "rlvr/eval/extract.h"
 #include "rlvr/rl/grpo.h"
 #include "rlvr/rl/logprobs.h"
+#include "rlvr/train/completion_batch.h"
 #include "rlvr/train/schedule.h"
 
 namespace rlvr {
@@ -190,37 +191,21 @@ torch::Tensor GrpoTrainer::completion_logprobs(const Rollout& ro, int64_t begin,
   std::vector<torch::Tensor> outs, ents, masks;
   const int64_t mb = with_grad ? end - begin : r_.per_device_train_batch_size;
   for (int64_t b0 = begin; b0 < end; b0 += mb) {
-    const int64_t b1 = std::min(end, b0 + mb), M = b1 - b0;
-    int64_t T = 0;
-    for (int64_t i = b0; i < b1; ++i)
-      T = std::max<int64_t>(T, static_cast<int64_t>(ro.prompt_ids[i].size() + ro.completions[i].ids.size()));
-    auto ids = torch::zeros({M, T}, torch::kInt64), pos = torch::full({M, T}, -1, torch::kInt64);
-    auto rows = torch::zeros({M, Tc}, torch::kInt64), cols = torch::zeros({M, Tc}, torch::kInt64);
-    auto tgt = torch::zeros({M, Tc}, torch::kInt64), msk = torch::zeros({M, Tc}, torch::kFloat32);
-    for (int64_t i = 0; i < M; ++i) {
-      const auto& p = ro.prompt_ids[b0 + i];
-      const auto& c = ro.completions[b0 + i];
-      std::vector<int64_t> seq = p;
-      seq.insert(seq.end(), c.ids.begin(), c.ids.end());
-      const int64_t L = static_cast<int64_t>(seq.size()), P = static_cast<int64_t>(p.size());
-      const int64_t C = static_cast<int64_t>(c.ids.size());
-      ids[i].narrow(0, 0, L).copy_(torch::tensor(seq));
-      pos[i].narrow(0, 0, L).copy_(torch::arange(L));
-      rows[i].fill_(i);
-      if (C > 0) {
-        // Token P+j is predicted by the hidden state at P+j-1.
-        cols[i].narrow(0, 0, C).copy_(torch::arange(P - 1, P - 1 + C));
-        tgt[i].narrow(0, 0, C).copy_(torch::tensor(c.ids));
-        bool drop = r_.mask_truncated_completions && c.finish == FinishReason::kLength;
-        msk[i].narrow(0, 0, C).fill_(drop ? 0.0f : 1.0f);
-      }
+    const int64_t b1 = std::min(end, b0 + mb);
+    std::vector<const std::vector<int64_t>*> ps, cs;
+    std::vector<bool> keep;
+    for (int64_t i = b0; i < b1; ++i) {
+      const auto& c = ro.completions[i];
+      ps.push_back(&ro.prompt_ids[i]);
+      cs.push_back(&c.ids);
+      keep.push_back(!(r_.mask_truncated_completions && c.finish == FinishReason::kLength));
     }
+    auto batch = make_completion_batch(ps, cs, Tc, keep);
     torch::AutoGradMode grad_mode(with_grad);
-    auto hidden = policy_.model->forward_hidden(ids.to(dev), pos.to(dev));  // (M, T, C)
-    auto sel = hidden.index({rows.to(dev), cols.to(dev)});                  // (M, Tc, C)
     torch::Tensor ent;
-    auto lp = token_logprobs(sel, policy_.model->lm_head_weight(), tgt.to(dev), r_.logprob_chunk_tokens,
-                             entropy ? &ent : nullptr, r_.temperature);
+    auto lp = rlvr::completion_logprobs(policy_.model, batch, dev, r_.logprob_chunk_tokens, r_.temperature,
+                                        entropy ? &ent : nullptr);
+    auto msk = batch.mask;
     outs.push_back(lp);
     if (entropy) ents.push_back(ent);
     masks.push_back(msk.to(dev));

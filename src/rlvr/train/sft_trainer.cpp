@@ -9,7 +9,7 @@
 #include "rlvr/core/files.h"
 #include "rlvr/core/interrupt.h"
 #include "rlvr/data/prompt.h"
-#include "rlvr/rl/logprobs.h"
+#include "rlvr/train/completion_batch.h"
 #include "rlvr/train/schedule.h"
 
 namespace rlvr {
@@ -76,42 +76,24 @@ std::map<std::string, double> SftTrainer::step(int64_t step) {
   double total_tokens = 0;
   for (int64_t i : idx) total_tokens += static_cast<double>(train_[i].completion.size());
   double loss_sum = 0, correct = 0;
-  int64_t seen = 0;
   const auto dev = policy_.device;
   for (size_t b0 = 0; b0 < idx.size(); b0 += r_.per_device_train_batch_size) {
     const size_t b1 = std::min(idx.size(), b0 + r_.per_device_train_batch_size);
-    const int64_t M = static_cast<int64_t>(b1 - b0);
-    int64_t T = 0, Tc = 0;
+    int64_t Tc = 1;
+    std::vector<const std::vector<int64_t>*> ps, cs;
     for (size_t i = b0; i < b1; ++i) {
       const auto& e = train_[idx[i]];
-      T = std::max<int64_t>(T, static_cast<int64_t>(e.prompt.size() + e.completion.size()));
+      ps.push_back(&e.prompt);
+      cs.push_back(&e.completion);
       Tc = std::max<int64_t>(Tc, static_cast<int64_t>(e.completion.size()));
     }
-    auto ids = torch::zeros({M, T}, torch::kInt64), pos = torch::full({M, T}, -1, torch::kInt64);
-    auto rows = torch::zeros({M, Tc}, torch::kInt64), cols = torch::zeros({M, Tc}, torch::kInt64);
-    auto tgt = torch::zeros({M, Tc}, torch::kInt64), msk = torch::zeros({M, Tc}, torch::kFloat32);
-    for (int64_t i = 0; i < M; ++i) {
-      const auto& e = train_[idx[b0 + i]];
-      std::vector<int64_t> seq = e.prompt;
-      seq.insert(seq.end(), e.completion.begin(), e.completion.end());
-      const int64_t L = static_cast<int64_t>(seq.size()), P = static_cast<int64_t>(e.prompt.size());
-      const int64_t C = static_cast<int64_t>(e.completion.size());
-      ids[i].narrow(0, 0, L).copy_(torch::tensor(seq));
-      pos[i].narrow(0, 0, L).copy_(torch::arange(L));
-      rows[i].fill_(i);
-      cols[i].narrow(0, 0, C).copy_(torch::arange(P - 1, P - 1 + C));
-      tgt[i].narrow(0, 0, C).copy_(torch::tensor(e.completion));
-      msk[i].narrow(0, 0, C).fill_(1.0f);
-    }
-    auto hidden = policy_.model->forward_hidden(ids.to(dev), pos.to(dev));
-    auto sel = hidden.index({rows.to(dev), cols.to(dev)});
-    auto lp = token_logprobs(sel, policy_.model->lm_head_weight(), tgt.to(dev), 512);
-    auto m = msk.to(dev);
+    auto batch = make_completion_batch(ps, cs, Tc, std::vector<bool>(ps.size(), true));
+    auto lp = completion_logprobs(policy_.model, batch, dev, 512, 1.0, nullptr);
+    auto m = batch.mask.to(dev);
     auto loss = -(lp * m).sum() / total_tokens;  // token mean over the whole optimizer step
     loss.backward();
     loss_sum += loss.item<double>();
     correct += ((lp.detach() > std::log(0.5)).to(torch::kFloat32) * m).sum().item<double>();
-    seen += M;
   }
   const double grad_norm = clip_gradients(policy_, r_.max_grad_norm);
   opt_->step();
