@@ -124,6 +124,13 @@ TEST(Engine, SeededSamplingIndependentOfBatching) {
     if (i % 4 && all[i].ids != all[i - 1].ids) differs_within_group = true;
   }
   EXPECT_TRUE(differs_within_group);  // completions of one prompt are different samples
+  // The same completions when the prompts are split over calls with their global stream ids.
+  GenerateRequest part = req;
+  part.max_batch_seqs = 0;
+  part.prompts = {req.prompts[2]};
+  part.stream_ids = {2};
+  auto third = engine.generate(part);
+  for (int64_t c = 0; c < 4; ++c) EXPECT_EQ(third[c].ids, all[8 + c].ids) << c;
   req.seed = 99;
   auto other = engine.generate(req);
   int same = 0;

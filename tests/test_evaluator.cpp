@@ -222,6 +222,10 @@ TEST(Evaluator, DeterministicAcrossRunsWavesAndPrefixCache) {
   EXPECT_EQ(s.completions.size(), 36u);
   EXPECT_EQ(s.result.n_samples, 3);
   EXPECT_FALSE(std::isnan(s.result.pass_at_k));
+  // Sampled completions follow the problem, not the wave it was decoded in.
+  opt.max_batch_seqs = 0;
+  EvalOutput s_all = evaluate(engine, tok, problems, pool, opt);
+  for (size_t i = 0; i < s.completions.size(); ++i) EXPECT_EQ(s.completions[i], s_all.completions[i]) << i;
   opt.protocol = "dishonest";
   EXPECT_THROW(evaluate(engine, tok, problems, pool, opt), Error);
 }

@@ -51,6 +51,8 @@ std::vector<Completion> Engine::generate(const GenerateRequest& req) {
   RLVR_CHECK(req.n >= 1, "generate: n must be >= 1");
   RLVR_CHECK(req.max_new_tokens >= 1, "generate: max_new_tokens must be >= 1");
   RLVR_CHECK(req.stop_strings.empty() || req.decode, "generate: stop strings need a tokenizer");
+  RLVR_CHECK(req.stream_ids.empty() || req.stream_ids.size() == req.prompts.size(),
+             "generate: stream_ids must have one entry per prompt");
   const auto& cfg = model_->config();
   for (const auto& p : req.prompts) {
     RLVR_CHECK(!p.empty() || !req.shared_prefix.empty(), "generate: empty prompt");
@@ -160,7 +162,11 @@ void Engine::run_wave(const GenerateRequest& req, const KVCache& prefix,
     const int64_t M = static_cast<int64_t>(active.size());
     std::vector<double> u(M);
     for (int64_t i = 0; i < M; ++i)
-      u[i] = stream_uniform(req.seed, out[active[i]].prompt_index, out[active[i]].completion_index, step);
+    {
+      const int64_t p = out[active[i]].prompt_index;
+      u[i] = stream_uniform(req.seed, req.stream_ids.empty() ? p : req.stream_ids[p],
+                            out[active[i]].completion_index, step);
+    }
     auto sampled = sample_tokens(logits, req.sampling, seen, torch::tensor(u, torch::kFloat64));
     auto toks = sampled.tokens.to(torch::kCPU);
     auto lps = sampled.logprobs.to(torch::kCPU).to(torch::kFloat32);

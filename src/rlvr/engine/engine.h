@@ -19,6 +19,9 @@ struct GenerateRequest {
   std::vector<int64_t> shared_prefix;         // tokens before every prompt (may be empty)
   std::vector<std::vector<int64_t>> prompts;  // P prompts, the tokens after the shared prefix
   int64_t n = 1;                              // completions per prompt
+  // Random-stream id of each prompt (default: its index). Callers that split one logical batch
+  // over several calls pass global ids, so samples do not depend on the split.
+  std::vector<int64_t> stream_ids;
   int64_t max_new_tokens = 128;
   SamplingParams sampling;
   uint64_t seed = 0;

@@ -21,14 +21,6 @@ nlohmann::json opt_json(const std::optional<std::string>& s) {
   return s ? nlohmann::json(*s) : nlohmann::json(nullptr);
 }
 
-// SplitMix64 finalizer over two values: the sampling seed of one engine call.
-uint64_t mix_seed(uint64_t a, uint64_t b) {
-  uint64_t z = a + 0x9E3779B97F4A7C15ULL * (b + 1);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-  return z ^ (z >> 31);
-}
-
 void check_options(const EvalOptions& opt, size_t n_problems) {
   RLVR_CHECK(opt.protocol == "honest" || opt.protocol == "published", "eval protocol '",
              opt.protocol, "' is unknown; use honest or published");
@@ -124,15 +116,18 @@ EvalOutput evaluate(Engine& engine, const Tokenizer& tok, const std::vector<Prob
 
   // Completions of problem i: comps[i * K + k].
   std::vector<Completion> comps(P * K);
-  int64_t done = 0, call = 0;
+  int64_t done = 0;
   for (const Group& g : groups) {
     const int64_t M = static_cast<int64_t>(g.members.size());
-    for (int64_t start = 0; start < M; start += wave, ++call) {
+    for (int64_t start = 0; start < M; start += wave) {
       const int64_t end = std::min(M, start + wave);
       GenerateRequest req = base;
       req.shared_prefix = g.prefix;
-      for (int64_t j = start; j < end; ++j) req.prompts.push_back(prompt_ids[g.members[j]]);
-      req.seed = mix_seed(opt.seed, static_cast<uint64_t>(call));
+      for (int64_t j = start; j < end; ++j) {
+        req.prompts.push_back(prompt_ids[g.members[j]]);
+        req.stream_ids.push_back(g.members[j]);  // samples follow the problem, not the wave
+      }
+      req.seed = opt.seed;
       for (Completion& c : engine.generate(req)) {
         const int64_t i = g.members[start + c.prompt_index];
         comps[i * K + c.completion_index] = std::move(c);
