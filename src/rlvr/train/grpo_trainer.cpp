@@ -169,7 +169,6 @@ Rollout GrpoTrainer::rollout(int64_t step) {
   ro.reward_metrics["reward_std"] = stats.reward_std;
   ro.reward_metrics["frac_reward_zero_std"] = stats.frac_reward_zero_std;
   ro.score_s = since(t0);
-  (void)N;
   // Old log-probs (num_iterations > 1) and reference log-probs (beta > 0), before any update.
   if (r_.num_iterations > 1)
     ro.old_logp = completion_logprobs(ro, 0, N, false, nullptr, nullptr);
