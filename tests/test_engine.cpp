@@ -176,14 +176,17 @@ TEST(Engine, StopStringsAcrossTokensAndEos) {
   req.decode = fake_decode;
   auto base = engine.generate(req)[0];
   ASSERT_EQ(base.text, fake_decode(base.ids));
-  // A stop string made of the last char of token 5 and the first of token 6.
-  std::string stop = base.text.substr(5, 2);
-  ASSERT_EQ(base.text.find(stop), 5u) << "pick a first occurrence";
+  // A stop string made of the last char of token i and the first of token i+1, where this is
+  // its first occurrence in the text.
+  size_t at = 1;
+  while (at + 2 < base.text.size() && base.text.find(base.text.substr(at, 2)) != at) ++at;
+  ASSERT_LT(at + 2, base.text.size()) << "no two-token window occurs first where it stands";
+  std::string stop = base.text.substr(at, 2);
   req.stop_strings = {stop};
   auto c = engine.generate(req)[0];
   EXPECT_EQ(c.finish, FinishReason::kStop);
-  EXPECT_EQ(c.ids.size(), 7u);  // through the token that completed the stop string
-  EXPECT_EQ(c.text, base.text.substr(0, 5));
+  EXPECT_EQ(c.ids.size(), at + 2);  // through the token that completed the stop string
+  EXPECT_EQ(c.text, base.text.substr(0, at));
   // EOS: the 4th generated token is declared EOS; it ends the sequence and is not in the text.
   req.stop_strings.clear();
   req.eos_ids = {base.ids[3]};
