@@ -1,6 +1,7 @@
 // Policy loading, optimizer, gradient clipping and checkpoint I/O for the trainers.
 #include "rlvr/train/policy.h"
 
+#include <cstdio>
 #include <filesystem>
 
 #include "rlvr/core/error.h"
@@ -90,17 +91,24 @@ double clip_gradients(const Policy& p, double max_norm) {
   return std::sqrt(sq);
 }
 
+namespace {
+// The trained weights: the PEFT adapter (LoRA) or a full HF model directory.
+void save_weights(const std::string& dir, const Policy& p) {
+  make_dirs(dir);
+  if (p.peft) {
+    save_adapter(p.model, dir, p.base_path);
+  } else {
+    CausalLM m = p.model;
+    save_model(m, dir, p.dtype);
+  }
+}
+}  // namespace
+
 void save_checkpoint(const std::string& dir, const Policy& p, torch::optim::Optimizer& opt,
                      const nlohmann::json& state) {
   std::string tmp = dir + ".partial";
   std::filesystem::remove_all(tmp);
-  make_dirs(tmp);
-  if (p.peft) {
-    save_adapter(p.model, tmp, p.base_path);
-  } else {
-    CausalLM m = p.model;
-    save_model(m, tmp, p.dtype);
-  }
+  save_weights(tmp, p);
   torch::save(opt, join_path(tmp, "optimizer.pt"));
   torch::save(at::detail::getDefaultCPUGenerator().get_state(), join_path(tmp, "rng_state.pt"));
   write_json_file(join_path(tmp, "trainer_state.json"), state);
@@ -128,13 +136,7 @@ nlohmann::json load_checkpoint(const std::string& dir, Policy& p, torch::optim::
 }
 
 void save_final(const std::string& output_dir, const Policy& p) {
-  make_dirs(output_dir);
-  if (p.peft) {
-    save_adapter(p.model, output_dir, p.base_path);
-  } else {
-    CausalLM m = p.model;
-    save_model(m, output_dir, p.dtype);
-  }
+  save_weights(output_dir, p);
   // The tokenizer travels with a full model so the directory is self-contained.
   for (const char* f : {"tokenizer.json", "tokenizer_config.json", "generation_config.json"}) {
     std::string src = join_path(p.base_path, f);
@@ -142,6 +144,19 @@ void save_final(const std::string& output_dir, const Policy& p) {
       std::filesystem::copy_file(src, join_path(output_dir, f),
                                  std::filesystem::copy_options::overwrite_existing);
   }
+}
+
+std::optional<nlohmann::json> resume_latest(const std::string& output_dir, Policy& p,
+                                           torch::optim::Optimizer& opt) {
+  std::string ck = latest_checkpoint(output_dir);
+  if (ck.empty()) {
+    std::fprintf(stderr, "resume: no checkpoint in %s; starting from step 0\n", output_dir.c_str());
+    return std::nullopt;
+  }
+  auto st = load_checkpoint(ck, p, opt);
+  std::fprintf(stderr, "resumed from %s (step %lld)\n", ck.c_str(),
+               (long long)st.at("global_step").get<int64_t>());
+  return st;
 }
 
 std::string latest_checkpoint(const std::string& output_dir) {

@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include <memory>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -39,6 +40,10 @@ void save_checkpoint(const std::string& dir, const Policy& p, torch::optim::Opti
 nlohmann::json load_checkpoint(const std::string& dir, Policy& p, torch::optim::Optimizer& opt);
 // Final artefacts in output_dir: the PEFT adapter (LoRA) or a full HF model directory.
 void save_final(const std::string& output_dir, const Policy& p);
+// Loads the newest checkpoint of output_dir (saying which on stderr) and returns its trainer
+// state; nullopt (with a notice) when there is none, so the run starts from step 0.
+std::optional<nlohmann::json> resume_latest(const std::string& output_dir, Policy& p,
+                                           torch::optim::Optimizer& opt);
 // output_dir/checkpoint-<largest step>, or "" when there is none.
 std::string latest_checkpoint(const std::string& output_dir);
 

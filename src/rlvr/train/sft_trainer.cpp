@@ -113,14 +113,9 @@ TrainResult SftTrainer::train(bool resume) {
   res.output_dir = r_.output_dir;
   make_dirs(r_.output_dir);
   int64_t start = 0;
-  if (resume) {
-    std::string ck = latest_checkpoint(r_.output_dir);
-    if (!ck.empty()) {
-      auto st = load_checkpoint(ck, policy_, *opt_);
-      start = st.at("global_step").get<int64_t>();
-      cursor_ = DataCursor::from_json(st.at("cursor"), static_cast<int64_t>(train_.size()));
-      std::fprintf(stderr, "resumed from %s (step %lld)\n", ck.c_str(), (long long)start);
-    }
+  if (auto st = resume ? resume_latest(r_.output_dir, policy_, *opt_) : std::nullopt) {
+    start = st->at("global_step").get<int64_t>();
+    cursor_ = DataCursor::from_json(st->at("cursor"), static_cast<int64_t>(train_.size()));
   }
   write_json_file(join_path(r_.output_dir, "config.json"), recipe_to_json(r_));
   const std::string metrics_path = join_path(r_.output_dir, "metrics.jsonl");
