@@ -335,3 +335,34 @@ TEST(Model, GradientCheckpointingGivesTheSameGradients) {
   for (size_t i = 0; i < plain.size(); ++i) EXPECT_LT(max_diff(plain[i], ckpt[i]), 1e-10) << i;
   EXPECT_GT(plain[1].abs().sum().item<double>(), 0);
 }
+
+TEST(Model, ConfigReadsTransformers5Keys) {
+  // transformers >= 5 writes rope_parameters and dtype instead of rope_theta and torch_dtype.
+  nlohmann::json j = {{"model_type", "qwen2"}, {"hidden_size", 64}, {"intermediate_size", 128},
+                      {"num_hidden_layers", 2}, {"num_attention_heads", 4}, {"num_key_value_heads", 2},
+                      {"vocab_size", 300}, {"dtype", "bfloat16"},
+                      {"rope_parameters", {{"rope_type", "default"}, {"rope_theta", 1000000.0}}}};
+  ModelConfig c = ModelConfig::from_json(j, "config.json");
+  EXPECT_DOUBLE_EQ(c.rope_theta, 1000000.0);
+  EXPECT_EQ(c.torch_dtype, "bfloat16");
+  EXPECT_EQ(c.head_dim, 16);
+  // The older keys still win where both are present, and plain configs keep the defaults.
+  j["rope_theta"] = 500000.0;
+  j["torch_dtype"] = "float32";
+  c = ModelConfig::from_json(j, "config.json");
+  EXPECT_DOUBLE_EQ(c.rope_theta, 500000.0);
+  EXPECT_EQ(c.torch_dtype, "float32");
+  // Scaled RoPE (yarn, linear, ...) is not implemented: a clear error, not wrong logits.
+  j["rope_parameters"]["rope_type"] = "yarn";
+  try {
+    ModelConfig::from_json(j, "config.json");
+    ADD_FAILURE() << "a yarn RoPE config was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("rope_type 'yarn' is not supported"), std::string::npos) << e.what();
+  }
+  j.erase("rope_parameters");
+  j["rope_scaling"] = {{"type", "linear"}, {"factor", 2.0}};
+  EXPECT_THROW(ModelConfig::from_json(j, "config.json"), Error);
+  j["rope_scaling"] = nullptr;
+  EXPECT_NO_THROW(ModelConfig::from_json(j, "config.json"));
+}

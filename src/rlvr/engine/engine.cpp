@@ -25,6 +25,11 @@ double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::
 torch::Tensor to_tensor(const std::vector<int64_t>& v) {
   return torch::tensor(v, torch::kInt64);
 }
+// GPU kernels run asynchronously: wait for them before reading a clock, so prefill and decode
+// times are the device's, not the launch queue's.
+void sync(const torch::Device& dev) {
+  if (dev.is_cuda()) torch::cuda::synchronize();
+}
 }  // namespace
 
 KVCache Engine::prefix_cache(const std::vector<int64_t>& prefix) {
@@ -43,6 +48,7 @@ KVCache Engine::prefix_cache(const std::vector<int64_t>& prefix) {
   cached_prefix_tokens_ = prefix;
   cached_version_ = version_;
   stats_.prefill_tokens += static_cast<int64_t>(prefix.size());
+  sync(dev);
   stats_.prefill_s += since(t0);
   return cached_prefix_;
 }
@@ -152,6 +158,7 @@ void Engine::run_wave(const GenerateRequest& req, const KVCache& prefix,
     }
     seen = seen.to(dev).index_select(0, fan);
   }
+  sync(dev);
   stats_.prefill_s += since(t0);
   t0 = Clock::now();
 
@@ -224,6 +231,7 @@ void Engine::run_wave(const GenerateRequest& req, const KVCache& prefix,
     logits = model_->logits(h.squeeze(1));
     for (auto& p : row_pos) ++p;
   }
+  sync(dev);
   stats_.decode_s += since(t0);
   if (req.decode) {
     for (int64_t r : rows) {

@@ -36,12 +36,28 @@ ModelConfig ModelConfig::from_json(const nlohmann::json& j, const std::string& s
   c.num_key_value_heads = opt<int64_t>(j, "num_key_value_heads", c.num_attention_heads, src);
   c.vocab_size = need<int64_t>(j, "vocab_size", src);
   c.max_position_embeddings = opt<int64_t>(j, "max_position_embeddings", 32768, src);
+  // transformers >= 5 writes RoPE settings as rope_parameters {rope_type, rope_theta}; older
+  // versions write rope_theta and rope_scaling. Only plain (unscaled) RoPE is implemented.
   c.rope_theta = opt<double>(j, "rope_theta", 10000.0, src);
+  for (const char* key : {"rope_parameters", "rope_scaling"}) {
+    if (!j.contains(key) || j.at(key).is_null()) continue;
+    const auto& rp = j.at(key);
+    RLVR_CHECK(rp.is_object(), src, ": ", key, " must be an object");
+    if (rp.contains("rope_theta") && !j.contains("rope_theta"))
+      c.rope_theta = need<double>(rp, "rope_theta", src + " (" + key + ")");
+    for (const char* type_key : {"rope_type", "type"}) {
+      if (!rp.contains(type_key)) continue;
+      const auto type = need<std::string>(rp, type_key, src + " (" + key + ")");
+      RLVR_CHECK(type == "default", src, ": ", key, ".", type_key, " '", type,
+                 "' is not supported (only default RoPE, without scaling)");
+    }
+  }
   c.rms_norm_eps = opt<double>(j, "rms_norm_eps", 1e-6, src);
   c.tie_word_embeddings = opt<bool>(j, "tie_word_embeddings", false, src);
   c.attention_bias = c.model_type == "qwen2" ? true : opt<bool>(j, "attention_bias", false, src);
   c.initializer_range = opt<double>(j, "initializer_range", 0.02, src);
-  c.torch_dtype = opt<std::string>(j, "torch_dtype", "float32", src);
+  // transformers >= 5 names the stored dtype "dtype"; older versions "torch_dtype".
+  c.torch_dtype = opt<std::string>(j, "torch_dtype", opt<std::string>(j, "dtype", "float32", src), src);
   c.bos_token_id = opt<int64_t>(j, "bos_token_id", -1, src);
   if (j.contains("eos_token_id") && !j["eos_token_id"].is_null()) {
     if (j["eos_token_id"].is_array())

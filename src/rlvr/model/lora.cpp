@@ -17,9 +17,12 @@ void AdaptedLinearImpl::add_lora(int64_t r, double alpha, double dropout, torch:
   RLVR_CHECK(!merged_, "cannot add a LoRA adapter to a merged layer");
   const int64_t in = weight.size(1), out = weight.size(0);
   auto opts = torch::TensorOptions().dtype(dtype).device(weight.device());
-  // PEFT: kaiming_uniform_(a=sqrt(5)) on A == U(-1/sqrt(in), 1/sqrt(in)); B = 0.
+  // PEFT: kaiming_uniform_(a=sqrt(5)) on A == U(-1/sqrt(in), 1/sqrt(in)); B = 0. Drawn from the
+  // CPU generator in float32 whatever the layer's device, so a seed gives the same adapter on
+  // CPU and on a GPU.
   const double bound = 1.0 / std::sqrt(static_cast<double>(in));
-  lora_A = register_parameter("lora_A", torch::empty({r, in}, opts).uniform_(-bound, bound));
+  auto a = torch::empty({r, in}, torch::kFloat32).uniform_(-bound, bound).to(opts);
+  lora_A = register_parameter("lora_A", a);
   lora_B = register_parameter("lora_B", torch::zeros({out, r}, opts));
   scaling_ = alpha / static_cast<double>(r);
   dropout_ = dropout;

@@ -3,8 +3,10 @@
 #include "rlvr/model/qwen2.h"
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Context.h>
 
 #include <cmath>
+#include <mutex>
 
 #include "rlvr/core/error.h"
 #include "rlvr/core/files.h"
@@ -142,9 +144,23 @@ Qwen2BodyImpl::Qwen2BodyImpl(const ModelConfig& c) {
 }
 
 namespace {
+// The default generator of the device the layer runs on: LoRA dropout draws its masks there
+// (the CPU generator on CPU, the CUDA one on a GPU).
+at::Generator device_generator(const torch::Device& device) {
+  return at::globalContext().defaultGenerator(device);
+}
+torch::Tensor generator_state(at::Generator gen) {
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  return gen.get_state();
+}
+void set_generator_state(at::Generator& gen, const torch::Tensor& state) {
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  gen.set_state(state);
+}
+
 // Gradient checkpointing of one decoder layer: forward without keeping activations, backward
-// re-runs the layer with grad enabled (restoring the RNG so dropout masks repeat) and
-// back-propagates through it; parameter gradients accumulate as usual.
+// re-runs the layer with grad enabled (restoring the layer's device RNG so dropout masks repeat)
+// and back-propagates through it; parameter gradients accumulate as usual.
 struct LayerCheckpoint : public torch::autograd::Function<LayerCheckpoint> {
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, torch::Tensor x,
                                torch::Tensor cos, torch::Tensor sin, torch::Tensor positions,
@@ -152,23 +168,23 @@ struct LayerCheckpoint : public torch::autograd::Function<LayerCheckpoint> {
     ctx->save_for_backward({x, cos, sin, positions});
     ctx->saved_data["layer"] = reinterpret_cast<int64_t>(layer);
     ctx->saved_data["on"] = on;
-    ctx->saved_data["rng"] = at::detail::getDefaultCPUGenerator().get_state();
+    ctx->saved_data["rng"] = generator_state(device_generator(x.device()));
     return layer->forward(x, cos, sin, positions, nullptr, 0, on);
   }
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
                                                  torch::autograd::variable_list grads) {
     auto saved = ctx->get_saved_variables();
     auto* layer = reinterpret_cast<DecoderLayerImpl*>(ctx->saved_data["layer"].toInt());
-    auto gen = at::detail::getDefaultCPUGenerator();
-    auto now = gen.get_state();
-    gen.set_state(ctx->saved_data["rng"].toTensor());
+    auto gen = device_generator(saved[0].device());
+    auto now = generator_state(gen);
+    set_generator_state(gen, ctx->saved_data["rng"].toTensor());
     auto x = saved[0].detach().requires_grad_(true);
     torch::Tensor y;
     {
       torch::AutoGradMode enable(true);
       y = layer->forward(x, saved[1], saved[2], saved[3], nullptr, 0, ctx->saved_data["on"].toBool());
     }
-    gen.set_state(now);
+    set_generator_state(gen, now);
     torch::autograd::backward({y}, {grads[0]});
     return {x.grad(), torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor(),
             torch::Tensor()};

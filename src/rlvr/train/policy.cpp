@@ -111,6 +111,11 @@ void save_checkpoint(const std::string& dir, const Policy& p, torch::optim::Opti
   save_weights(tmp, p);
   torch::save(opt, join_path(tmp, "optimizer.pt"));
   torch::save(at::detail::getDefaultCPUGenerator().get_state(), join_path(tmp, "rng_state.pt"));
+  // On a GPU, LoRA dropout draws from the device's generator: keep it too, so a resumed run
+  // repeats the uninterrupted one there as well.
+  if (p.device.is_cuda())
+    torch::save(at::globalContext().defaultGenerator(p.device).get_state(),
+                join_path(tmp, "rng_state_cuda.pt"));
   write_json_file(join_path(tmp, "trainer_state.json"), state);
   std::filesystem::remove_all(dir);
   std::filesystem::rename(tmp, dir);  // a checkpoint appears whole or not at all
@@ -132,6 +137,13 @@ nlohmann::json load_checkpoint(const std::string& dir, Policy& p, torch::optim::
   torch::load(rng, join_path(dir, "rng_state.pt"));
   auto gen = at::detail::getDefaultCPUGenerator();
   gen.set_state(rng);
+  const std::string cuda_rng = join_path(dir, "rng_state_cuda.pt");
+  if (p.device.is_cuda() && file_exists(cuda_rng)) {
+    torch::Tensor s;
+    torch::load(s, cuda_rng);
+    auto g = at::globalContext().defaultGenerator(p.device);
+    g.set_state(s);
+  }
   return read_json_file(state_path);
 }
 
