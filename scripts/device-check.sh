@@ -17,7 +17,9 @@
 #   ctest     every other test binary
 # Local trial runs: PHASES=env,deps,configure (a comma list) runs only those; TORCH_PREFIX=DIR
 # replaces torch.utils.cmake_prefix_path; EXTRA_CMAKE_ARGS are added to the configure line;
-# BUILD_DIR and OUT move the outputs.
+# BUILD_DIR and OUT move the outputs; CHECK_DEVICE=cpu and BENCH_ARGS (e.g. --prompts 2) make the
+# bench and train phases a rehearsal on a machine without a GPU; PHASE_SCALE=N multiplies every
+# phase's time limit (slow machines).
 # $OUT gets: summary.txt, logs.tgz (every log), tiny-qwen2-golden/ (the fixture for
 # tests/fixtures/tiny-qwen2-golden). At most 8 files come back from the device: keep it so.
 set -uo pipefail
@@ -38,7 +40,7 @@ left() { echo $((BUDGET - ($(date +%s) - START))); }
 # phase NAME SECONDS COMMAND...: runs COMMAND (a shell string) under min(SECONDS, time left - 15),
 # output to $LOGS/NAME.log; records status and duration in the summary.
 phase() {
-  local name=$1 limit=$2 cmd=$3 l t0 rc
+  local name=$1 limit=$(( $2 * ${PHASE_SCALE:-1} )) cmd=$3 l t0 rc
   if [ -n "${PHASES:-}" ] && [[ ",$PHASES," != *",$name,"* ]]; then return 98; fi
   l=$(( $(left) - 15 ))
   [ "$limit" -gt "$l" ] && limit=$l
@@ -47,17 +49,19 @@ phase() {
   timeout -k 5 "$limit" bash -c "$cmd" >"$LOGS/$name.log" 2>&1
   rc=$?
   local what="ok"
-  [ $rc -ne 0 ] && what="FAILED rc=$rc"
+  [ $rc -ne 0 ] && what="FAILED rc=$rc" && FAILS=$((FAILS + 1))
   [ $rc -eq 124 ] || [ $rc -eq 137 ] && what="TIMED OUT after ${limit}s"
   note "[$name] $what ($(( $(date +%s) - t0 ))s, log $name.log)"
   return $rc
 }
+FAILS=0
 finish() {
-  note "total $(( $(date +%s) - START ))s of ${BUDGET}s budget"
+  note "total $(( $(date +%s) - START ))s of ${BUDGET}s budget; $FAILS phase(s) failed"
   cp "$SUMMARY" "$OUT/summary.txt"
   tar -czf "$OUT/logs.tgz" -C "$LOGS" . 2>/dev/null
   echo "===== summary ====="
   cat "$OUT/summary.txt"
+  exit $(( FAILS > 0 ))  # 0 when every phase that ran passed
 }
 trap finish EXIT
 
@@ -97,14 +101,15 @@ phase deps 60 "
     sed -i 's|^prefix=/usr\$|prefix=$PFX/usr|' \"\$pc\"
   done
   grep -H '^prefix=' $PFX/usr/lib/x86_64-linux-gnu/pkgconfig/*.pc $PFX/usr/share/pkgconfig/*.pc
-  # No pkg-config on the machine: the carried pkgconf, its library found beside it.
-  mkdir -p $PFX/bin
-  printf '#!/bin/sh\nLD_LIBRARY_PATH=$PFX/usr/lib/x86_64-linux-gnu exec $PFX/usr/bin/pkgconf \"\$@\"\n' > $PFX/bin/pkgconf-wrap
-  chmod +x $PFX/bin/pkgconf-wrap
-  $PFX/bin/pkgconf-wrap --version
+  # The carried pkgconf (for a machine without pkg-config) needs its library beside it: make the
+  # prefix's pkg-config a wrapper, since CMake also looks for pkg-config under CMAKE_PREFIX_PATH.
+  rm -f $PFX/usr/bin/pkg-config $PFX/usr/bin/x86_64-linux-gnu-pkg-config
+  printf '#!/bin/sh\nLD_LIBRARY_PATH=$PFX/usr/lib/x86_64-linux-gnu exec $PFX/usr/bin/pkgconf \"\$@\"\n' > $PFX/usr/bin/pkg-config
+  chmod +x $PFX/usr/bin/pkg-config
+  $PFX/usr/bin/pkg-config --version
 "
 export PKG_CONFIG_PATH="$PFX/usr/lib/x86_64-linux-gnu/pkgconfig:$PFX/usr/share/pkgconfig"
-PKGCONF=$(command -v pkg-config || echo "$PFX/bin/pkgconf-wrap")
+PKGCONF=$(command -v pkg-config || echo "$PFX/usr/bin/pkg-config")
 note "pkg-config: $PKGCONF -> libpcre2-8 $($PKGCONF --cflags --libs libpcre2-8 2>&1 | tr -d '\n')"
 
 # ---- golden (background, CPU only) --------------------------------------------------------------
@@ -123,7 +128,6 @@ command -v ninja >/dev/null && GEN="-G Ninja"
 # own $ORIGIN run path finds; the loader resolves them at run time, the linker need not.
 phase configure 120 "
   set -x
-  rm -rf $BUILD
   cmake -S . -B $BUILD $GEN -DCMAKE_BUILD_TYPE=Release \
     -DCMAKE_PREFIX_PATH='$PFX/usr;$TORCH_PREFIX' -DPKG_CONFIG_EXECUTABLE=$PKGCONF \
     -DCMAKE_CUDA_COMPILER=/usr/local/cuda/bin/nvcc -DCUDAToolkit_ROOT=/usr/local/cuda \
@@ -132,7 +136,7 @@ phase configure 120 "
     ${EXTRA_CMAKE_ARGS:-}
 "
 CONF_RC=$?
-grep -E "rlvr:|CUDA|cuDNN|Torch|torch|Caffe2|Could NOT|Error|error|WARNING" "$LOGS/configure.log" | head -40 >>"$SUMMARY"
+grep -E "rlvr:|CUDA|cuDNN|Torch|torch|Caffe2|Could NOT|Error|error|WARNING" "$LOGS/configure.log" 2>/dev/null | head -40 >>"$SUMMARY"
 # -k 0 / -k: keep going past a failing file so every binary that can be built is.
 KEEP="-k 0"
 [ -z "$GEN" ] && KEEP="-k"
@@ -140,16 +144,18 @@ if [ $CONF_RC -eq 0 ]; then
   # What the GPU checks need first (every test depends on rlvr and so on all libraries), the
   # other test binaries later, just before ctest.
   phase build 330 "cmake --build $BUILD -j $(nproc) --target rlvr test_cuda test_golden -- $KEEP"
-  grep -E "error|Error" "$LOGS/build.log" | head -30 >>"$SUMMARY"
+  grep -E "error|Error" "$LOGS/build.log" 2>/dev/null | head -30 >>"$SUMMARY"
   (cd "$BUILD" && ls -la rlvr librlvr_torchcli.so test_* 2>&1; for b in test_cuda librlvr_torchcli.so; do
      echo "== ldd $b"; ldd "$b" | grep -E "torch|c10|cuda|yaml|pcre|utf8proc|not found"; done) >"$LOGS/binaries.log" 2>&1
-  grep -E "not found" "$LOGS/binaries.log" >>"$SUMMARY"
+  grep -E "not found" "$LOGS/binaries.log" 2>/dev/null >>"$SUMMARY"
+  note "test_cuda loads libtorch_cuda: $(ldd "$BUILD/test_cuda" 2>/dev/null | grep -c 'libtorch_cuda\|libc10_cuda') CUDA libraries"
   grep -E "\-std=|rlvr-deps" "$BUILD/compile_commands.json" 2>/dev/null | head -1 | cut -c1-600 >>"$LOGS/binaries.log"
 fi
 
 # ---- tests and runs on the GPU ------------------------------------------------------------------
+CHECK_DEVICE=${CHECK_DEVICE:-cuda}  # cpu for a rehearsal without a GPU (with small BENCH_ARGS)
 gtest_result() {  # the gtest summary lines of a log
-  grep -E "^\[  (PASSED|FAILED|SKIPPED) |^\[  FAILED  \]|tests ran" "$LOGS/$1.log" | head -20 >>"$SUMMARY"
+  grep -E "^\[  PASSED  \]|^\[  FAILED  \]|^\[  SKIPPED \] [0-9]+ test|test suites? ran" "$LOGS/$1.log" 2>/dev/null | head -20 >>"$SUMMARY"
 }
 export RLVR_SHARED_DATA=$SHARED RLVR_BIN=$BUILD/rlvr RLVR_TEST_TMP=$BUILD/test-tmp
 if [ -x "$BUILD/test_cuda" ]; then
@@ -159,14 +165,15 @@ fi
 
 wait $GOLDEN_PID
 cat "$LOGS/golden.log" >>"$SUMMARY"
+grep -q "^rc=0$" "$LOGS/golden.log" 2>/dev/null || { FAILS=$((FAILS + 1)); note "[golden] FAILED (log golden.log)"; }
 if [ -x "$BUILD/test_golden" ] && [ -f "$GOLDEN/golden.json" ]; then
   phase test_golden 60 "RLVR_GOLDEN_DIR=$GOLDEN $BUILD/test_golden"
   gtest_result test_golden
 fi
 
 if [ -x "$BUILD/rlvr" ]; then
-  phase bench 150 "$BUILD/rlvr bench generate --preset gsm8k-8shot-0.5b --device cuda"
-  grep -vE "^(model ready|shared-prefix|naive prefill)" "$LOGS/bench.log" | tail -15 >>"$SUMMARY"
+  phase bench 150 "$BUILD/rlvr bench generate --preset gsm8k-8shot-0.5b --device $CHECK_DEVICE ${BENCH_ARGS:-}"
+  grep -vE "^(model ready|shared-prefix|naive prefill)" "$LOGS/bench.log" 2>/dev/null | tail -15 >>"$SUMMARY"
 
   T=$BUILD/train-check
   phase train 120 "
@@ -178,25 +185,27 @@ if [ -x "$BUILD/rlvr" ]; then
     $BUILD/rlvr data synth --n 64 --seed 1 --split train > $T/train.jsonl
     head -c 300 $T/train.jsonl; echo
     sets=(--set model_name_or_path=$T/model --set train_dataset_id_or_path=$T/train.jsonl
-          --set output_dir=$T/out --set device=cuda --set dtype=bfloat16 --set use_peft=true
+          --set output_dir=$T/out --set device=$CHECK_DEVICE --set dtype=bfloat16 --set use_peft=true
           --set lora_r=8 --set lora_alpha=16 --set lora_dropout=0.1 --set gradient_checkpointing=true
           --set num_generations=4 --set per_device_train_batch_size=8 --set gradient_accumulation_steps=2
           --set num_shots=1 --set max_completion_length=32 --set beta=0.04 --set learning_rate=0.001
           --set 'reward_funcs=[gsm8k_correct, any_digit]'
           --set 'reward_options={any_digit: {type: regex, pattern: \"[0-9]\"}}'
-          --set logging_steps=1 --set save_steps=1 --set seed=3)
-    $BUILD/rlvr train \"\${sets[@]}\" --set max_steps=2
+          --set logging_steps=1 --set save_steps=1)
+    echo 'seed: 3' > $T/recipe.yaml   # the recipe argument is required; --set gives the rest
+    $BUILD/rlvr train $T/recipe.yaml \"\${sets[@]}\" --set max_steps=2
     cat $T/out/metrics.jsonl
     ls $T/out $T/out/checkpoint-2
-    $BUILD/rlvr train \"\${sets[@]}\" --set max_steps=3 --resume
+    $BUILD/rlvr train $T/recipe.yaml \"\${sets[@]}\" --set max_steps=3 --resume
     tail -1 $T/out/metrics.jsonl
   "
-  tail -4 "$LOGS/train.log" | cut -c1-400 >>"$SUMMARY"
+  tail -4 "$LOGS/train.log" 2>/dev/null | cut -c1-400 >>"$SUMMARY"
 fi
 
 if [ -d "$BUILD" ] && [ -f "$BUILD/CTestTestfile.cmake" ]; then
   phase build_tests 200 "cmake --build $BUILD -j $(nproc) -- $KEEP"
-  grep -E "error|Error" "$LOGS/build_tests.log" | head -30 >>"$SUMMARY"
-  phase ctest 240 "cd $BUILD && ctest --output-on-failure -j 8 -E '^test_cuda\$' --timeout 200"
-  grep -E "tests passed|tests failed|\*\*\*|Failed|Passed|Not Run" "$LOGS/ctest.log" | head -40 >>"$SUMMARY"
+  grep -E "error|Error" "$LOGS/build_tests.log" 2>/dev/null | head -30 >>"$SUMMARY"
+  # 8 test binaries at once: 2 torch threads each, not one per core each.
+  phase ctest 240 "cd $BUILD && OMP_NUM_THREADS=2 ctest --output-on-failure -j 8 -E '^test_cuda\$' --timeout 200"
+  grep -E "tests passed|tests failed|\*\*\*|Failed|Passed|Not Run" "$LOGS/ctest.log" 2>/dev/null | head -40 >>"$SUMMARY"
 fi
