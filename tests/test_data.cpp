@@ -8,7 +8,10 @@
 #include <set>
 #include <sstream>
 
+#include <unistd.h>
+
 #include "rlvr/core/error.h"
+#include "rlvr/core/files.h"
 #include "rlvr/data/cursor.h"
 #include "rlvr/data/dataset.h"
 #include "rlvr/data/prompt.h"
@@ -380,3 +383,20 @@ TEST(DataCli, SynthAndShow) {
 
 }  // namespace
 }  // namespace rlvr
+
+TEST(Files, RemoveTreeRemovesNestedDirsFilesAndLinksButNotLinkTargets) {
+  const std::string root = rlvr::test::scratch_dir("remove_tree");
+  const std::string keep = rlvr::join_path(root, "keep.txt");
+  rlvr::write_text_file(keep, "x");
+  const std::string t = rlvr::join_path(root, "tree");
+  rlvr::make_dirs(rlvr::join_path(t, "a/b/c"));
+  rlvr::write_text_file(rlvr::join_path(t, "a/b/c/f.txt"), "y");
+  rlvr::write_text_file(rlvr::join_path(t, "g.txt"), "z");
+  ASSERT_EQ(::symlink(keep.c_str(), rlvr::join_path(t, "a/link").c_str()), 0);
+  rlvr::remove_tree(t);
+  EXPECT_FALSE(rlvr::file_exists(t));
+  EXPECT_TRUE(rlvr::file_exists(keep));  // the link went, not what it pointed to
+  rlvr::remove_tree(t);                  // missing: not an error
+  rlvr::remove_tree(keep);               // a plain file
+  EXPECT_FALSE(rlvr::file_exists(keep));
+}

@@ -1,6 +1,8 @@
 // Test helpers shared by every test binary (see testlib.h).
 #include "testlib.h"
 
+#include "rlvr/core/files.h"
+
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -21,7 +23,7 @@ std::string rlvr_bin() { return env_or("RLVR_BIN", RLVR_DEFAULT_BIN); }
 
 std::string scratch_dir(const std::string& name) {
   auto dir = std::filesystem::path(env_or("RLVR_TEST_TMP", RLVR_DEFAULT_TMP)) / name;
-  std::filesystem::remove_all(dir);
+  rlvr::remove_tree(dir.string());
   std::filesystem::create_directories(dir);
   return dir.string();
 }

@@ -1,7 +1,9 @@
 // File helpers: whole-file reads/writes and JSON/JSONL parsing with file-naming errors.
 #include "rlvr/core/files.h"
 
+#include <ftw.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -34,6 +36,21 @@ void write_text_file(const std::string& path, const std::string& text) {
 
 bool file_exists(const std::string& path) { return std::filesystem::exists(path); }
 bool is_directory(const std::string& path) { return std::filesystem::is_directory(path); }
+
+namespace {
+int remove_entry(const char* path, const struct stat*, int type, struct FTW*) {
+  const int rc = (type == FTW_DP) ? ::rmdir(path) : ::unlink(path);
+  return rc == 0 || errno == ENOENT ? 0 : -1;
+}
+}  // namespace
+
+void remove_tree(const std::string& path) {
+  struct stat st;
+  if (::lstat(path.c_str(), &st) != 0) return;  // nothing there
+  if (::nftw(path.c_str(), remove_entry, 32, FTW_DEPTH | FTW_PHYS) != 0)
+    throw Error("cannot remove '" + path + "': " + std::strerror(errno) +
+                " (check permissions, or remove it by hand)");
+}
 
 void make_dirs(const std::string& path) {
   std::error_code ec;

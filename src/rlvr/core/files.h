@@ -12,6 +12,10 @@ void write_text_file(const std::string& path, const std::string& text);
 bool file_exists(const std::string& path);
 bool is_directory(const std::string& path);
 void make_dirs(const std::string& path);
+// rm -rf: removes a file or a directory tree (symbolic links are removed, not followed); a
+// missing path is not an error. POSIX nftw, not std::filesystem::remove_all: pip builds of
+// libtorch 2.x export their own copy of that function, which crashes when it is interposed.
+void remove_tree(const std::string& path);
 std::string join_path(const std::string& a, const std::string& b);
 
 // Parses a whole JSON file; errors name the file, line and column.

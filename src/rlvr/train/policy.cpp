@@ -107,7 +107,7 @@ void save_weights(const std::string& dir, const Policy& p) {
 void save_checkpoint(const std::string& dir, const Policy& p, torch::optim::Optimizer& opt,
                      const nlohmann::json& state) {
   std::string tmp = dir + ".partial";
-  std::filesystem::remove_all(tmp);
+  remove_tree(tmp);
   save_weights(tmp, p);
   torch::save(opt, join_path(tmp, "optimizer.pt"));
   torch::save(at::detail::getDefaultCPUGenerator().get_state(), join_path(tmp, "rng_state.pt"));
@@ -117,7 +117,7 @@ void save_checkpoint(const std::string& dir, const Policy& p, torch::optim::Opti
     torch::save(at::globalContext().defaultGenerator(p.device).get_state(),
                 join_path(tmp, "rng_state_cuda.pt"));
   write_json_file(join_path(tmp, "trainer_state.json"), state);
-  std::filesystem::remove_all(dir);
+  remove_tree(dir);
   std::filesystem::rename(tmp, dir);  // a checkpoint appears whole or not at all
 }
 
