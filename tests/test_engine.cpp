@@ -1,6 +1,7 @@
 // Engine tests: greedy batched generation equals the slow reference (full recompute, one
-// sequence at a time) with ragged prompts and a shared prefix; seeded sampling does not depend on
-// batching; returned logprobs equal a full forward's log_softmax; stop strings and EOS.
+// sequence at a time) with ragged prompts and a shared prefix, also when EOS ends rows early and
+// the cache is compacted; seeded sampling does not depend on batching; returned logprobs equal a
+// full forward's log_softmax; stop strings and EOS; the fused sampler equals the tensor-op one.
 #include <gtest/gtest.h>
 
 #include "rlvr/core/files.h"
@@ -228,4 +229,60 @@ TEST(Sampler, FiltersAndGreedy) {
   double mean = 0;
   for (int i = 0; i < 1000; ++i) mean += stream_uniform(9, 0, 0, i) / 1000;
   EXPECT_NEAR(mean, 0.5, 0.05);
+}
+
+TEST(Engine, GreedyWithEosEqualsReferenceThroughCompaction) {
+  CausalLM m = random_model(5);
+  Engine engine(m);
+  GenerateRequest req;
+  req.shared_prefix = {7, 8, 9};
+  req.prompts = {{1, 2, 3}, {4, 5}, {6}, {10, 11, 12, 13}, {14, 15}, {16, 17, 18}};
+  req.max_new_tokens = 14;
+  req.sampling.temperature = 0;
+  std::vector<std::vector<int64_t>> ref;
+  for (const auto& p : req.prompts) {
+    std::vector<int64_t> full = req.shared_prefix;
+    full.insert(full.end(), p.begin(), p.end());
+    ref.push_back(reference_greedy(m, full, 14));
+  }
+  // EOS tokens that end some sequences early, at different steps: rows finish, stay in the
+  // cache without logits, and are compacted out in place.
+  req.eos_ids = {ref[0][2], ref[3][6], ref[5][9]};
+  auto comps = engine.generate(req);
+  int early = 0;
+  for (const auto& c : comps) {
+    std::vector<int64_t> expect;
+    for (int64_t t : ref[c.prompt_index]) {
+      expect.push_back(t);
+      if (std::find(req.eos_ids.begin(), req.eos_ids.end(), t) != req.eos_ids.end()) break;
+    }
+    EXPECT_EQ(c.ids, expect) << c.prompt_index;
+    if (expect.size() < 14u) ++early;
+  }
+  EXPECT_GE(early, 2);
+}
+
+TEST(Sampler, FastPathMatchesReference) {
+  torch::manual_seed(3);
+  const int64_t M = 48, V = 3001;
+  // Peaked and flat rows, float32 and bf16 logits.
+  auto base = torch::randn({M, V}) * torch::linspace(0.5, 12, M).unsqueeze(1);
+  std::vector<double> u;
+  for (int64_t i = 0; i < M; ++i) u.push_back(stream_uniform(1, i, 0, 0));
+  auto uniforms = torch::tensor(u, torch::kFloat64);
+  auto seen = torch::rand({M, V}) < 0.01;
+  for (auto dtype : {torch::kFloat32, torch::kBFloat16}) {
+    auto logits = base.to(dtype);
+    for (double temperature : {0.0, 0.7, 1.0}) {
+      for (double penalty : {1.0, 1.3}) {
+        SamplingParams p;
+        p.temperature = temperature;
+        p.repetition_penalty = penalty;
+        auto fast = sample_tokens(logits, p, seen, uniforms);
+        auto ref = sample_tokens_reference(logits, p, seen, uniforms);
+        EXPECT_TRUE(fast.tokens.equal(ref.tokens)) << dtype << " T " << temperature << " rp " << penalty;
+        EXPECT_LT((fast.logprobs - ref.logprobs).abs().max().item<double>(), 1e-4);
+      }
+    }
+  }
 }

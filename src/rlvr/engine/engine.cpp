@@ -66,7 +66,9 @@ std::vector<Completion> Engine::generate(const GenerateRequest& req) {
       RLVR_CHECK(id >= 0 && id < cfg.vocab_size, "generate: token id ", id,
                  " is outside the model's vocabulary (", cfg.vocab_size, ")");
   }
-  torch::NoGradGuard ng;
+  // Inference mode: no autograd and no version counters. The cached prefix is an inference
+  // tensor too; only generate() reads it.
+  c10::InferenceMode inference;
   const int64_t P = static_cast<int64_t>(req.prompts.size());
   std::vector<Completion> out(P * req.n);
   for (int64_t p = 0; p < P; ++p)
@@ -139,7 +141,10 @@ void Engine::run_wave(const GenerateRequest& req, const KVCache& prefix,
   KVCache cache = prefix;
   auto hidden = model_->forward_hidden(ids.to(dev), pos.to(dev), &cache);  // (S, T, C)
   auto last = hidden.index({torch::arange(S, torch::kInt64).to(dev), to_tensor(last_idx).to(dev)});
-  auto logits = model_->logits(last);  // (S, V)
+  // Logits stay in the model's dtype (bf16 logits are what the float32 upcast would hold): the
+  // sampler reads them as they are, with no (rows, V) float32 copy.
+  const auto lm_head = model_->lm_head_weight();
+  auto logits = torch::matmul(last, lm_head.t());  // (S, V)
   // Fan out to completions.
   auto fan = to_tensor(row_to_seq).to(dev);
   cache.ensure_capacity(req.max_new_tokens);
@@ -162,32 +167,40 @@ void Engine::run_wave(const GenerateRequest& req, const KVCache& prefix,
   stats_.prefill_s += since(t0);
   t0 = Clock::now();
 
-  std::vector<int64_t> active = rows;  // completion index of each cache row
+  // Cache row i decodes completion active[i]; logits has one row per live (unfinished) cache row,
+  // in order. Finished rows stay in the cache (their compute is wasted) until a quarter of the
+  // rows are finished, then the cache is compacted in place.
+  std::vector<int64_t> active = rows;
   std::vector<bool> done(active.size(), false);
   int64_t done_in_cache = 0;
   for (int64_t step = 0; step < req.max_new_tokens; ++step) {
     const int64_t M = static_cast<int64_t>(active.size());
-    std::vector<double> u(M);
+    std::vector<int64_t> live;  // cache rows with a logits row
     for (int64_t i = 0; i < M; ++i)
-    {
-      const int64_t p = out[active[i]].prompt_index;
-      u[i] = stream_uniform(req.seed, req.stream_ids.empty() ? p : req.stream_ids[p],
-                            out[active[i]].completion_index, step);
+      if (!done[i]) live.push_back(i);
+    const int64_t L = static_cast<int64_t>(live.size());
+    std::vector<double> u(L);
+    for (int64_t k = 0; k < L; ++k) {
+      const Completion& c = out[active[live[k]]];
+      u[k] = stream_uniform(req.seed, req.stream_ids.empty() ? c.prompt_index : req.stream_ids[c.prompt_index],
+                            c.completion_index, step);
     }
-    auto sampled = sample_tokens(logits, req.sampling, seen, torch::tensor(u, torch::kFloat64));
+    auto live_idx = L < M ? to_tensor(live).to(dev) : torch::Tensor();
+    auto live_seen = seen.defined() && L < M ? seen.index_select(0, live_idx) : seen;
+    auto sampled = sample_tokens(logits, req.sampling, live_seen, torch::tensor(u, torch::kFloat64));
     auto toks = sampled.tokens.to(torch::kCPU);
     auto lps = sampled.logprobs.to(torch::kCPU).to(torch::kFloat32);
     auto* tp = toks.data_ptr<int64_t>();
     auto* lp = lps.data_ptr<float>();
-    for (int64_t i = 0; i < M; ++i) {
-      if (done[i]) continue;
+    for (int64_t k = 0; k < L; ++k) {
+      const int64_t i = live[k];
       Completion& c = out[active[i]];
-      c.ids.push_back(tp[i]);
-      c.logprobs.push_back(lp[i]);
+      c.ids.push_back(tp[k]);
+      c.logprobs.push_back(lp[k]);
       stats_.decode_tokens += 1;
-      if (req.on_token) req.on_token(c.prompt_index, c.completion_index, tp[i]);
+      if (req.on_token) req.on_token(c.prompt_index, c.completion_index, tp[k]);
       bool fin = false;
-      if (std::find(req.eos_ids.begin(), req.eos_ids.end(), tp[i]) != req.eos_ids.end()) {
+      if (std::find(req.eos_ids.begin(), req.eos_ids.end(), tp[k]) != req.eos_ids.end()) {
         c.finish = FinishReason::kEos;
         fin = true;
       } else if (!req.stop_strings.empty()) {
@@ -205,20 +218,21 @@ void Engine::run_wave(const GenerateRequest& req, const KVCache& prefix,
       }
     }
     if (done_in_cache == M) break;
-    if (seen.defined()) seen.scatter_(1, sampled.tokens.unsqueeze(1), true);
+    // The next input of every cache row (finished rows take any token: their output is unused).
+    torch::Tensor next = sampled.tokens;
+    if (L < M) next = torch::zeros({M}, next.options()).index_copy_(0, live_idx, next);
+    if (seen.defined()) seen.scatter_(1, next.unsqueeze(1), true);
     // Compact when a quarter of the rows are finished: the copy costs less than their compute.
-    auto next = sampled.tokens;
     if (done_in_cache * 4 >= M) {
-      std::vector<int64_t> keep;
-      std::vector<int64_t> keep_active, keep_pos;
+      std::vector<int64_t> keep, keep_active, keep_pos;
       for (int64_t i = 0; i < M; ++i)
         if (!done[i]) {
           keep.push_back(i);
           keep_active.push_back(active[i]);
           keep_pos.push_back(row_pos[i]);
         }
+      cache.keep_rows(keep);
       auto k = to_tensor(keep).to(dev);
-      cache.select_rows(k);
       next = next.index_select(0, k);
       if (seen.defined()) seen = seen.index_select(0, k);
       active = keep_active;
@@ -227,8 +241,16 @@ void Engine::run_wave(const GenerateRequest& req, const KVCache& prefix,
       done_in_cache = 0;
     }
     auto step_pos = to_tensor(row_pos).to(dev).unsqueeze(1);
-    auto h = model_->forward_hidden(next.unsqueeze(1), step_pos, &cache);
-    logits = model_->logits(h.squeeze(1));
+    auto h = model_->forward_hidden(next.unsqueeze(1), step_pos, &cache).squeeze(1);  // (M', C)
+    stats_.decode_steps += 1;
+    stats_.decode_step_rows += h.size(0);
+    if (done_in_cache > 0) {
+      std::vector<int64_t> rest;
+      for (int64_t i = 0; i < static_cast<int64_t>(active.size()); ++i)
+        if (!done[i]) rest.push_back(i);
+      h = h.index_select(0, to_tensor(rest).to(dev));
+    }
+    logits = torch::matmul(h, lm_head.t());
     for (auto& p : row_pos) ++p;
   }
   sync(dev);

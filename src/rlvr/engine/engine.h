@@ -46,6 +46,9 @@ struct Completion {
 
 struct EngineStats {
   int64_t prefill_tokens = 0, decode_tokens = 0;
+  // Decode forward passes and the cache rows they computed: a wave's first token comes from
+  // the prefill logits, so rows / decode_s is the decode rate without that token.
+  int64_t decode_steps = 0, decode_step_rows = 0;
   double prefill_s = 0, decode_s = 0;
   int64_t prefix_cache_hits = 0;
 };

@@ -1,7 +1,12 @@
-// Sampling transforms and the batch-independent random draw.
+// Sampling transforms and the batch-independent random draw: a fused CPU path for plain
+// sampling / greedy and the tensor-op reference that handles every filter.
 #include "rlvr/engine/sampler.h"
 
+#include <ATen/Parallel.h>
+
 #include <limits>
+
+#include "rlvr/model/row_kernels.h"
 
 namespace rlvr {
 
@@ -22,13 +27,56 @@ double stream_uniform(uint64_t seed, int64_t prompt, int64_t completion, int64_t
   return static_cast<double>(h >> 11) * (1.0 / 9007199254740992.0);  // 53 bits
 }
 
+namespace {
+bool plain(const SamplingParams& p, int64_t V) {
+  return (p.top_k <= 0 || p.top_k >= V) && p.top_p >= 1.0 && p.min_p <= 0.0;
+}
+
+torch::Tensor penalise(const torch::Tensor& logits, const SamplingParams& p, const torch::Tensor& seen) {
+  auto penalised = torch::where(logits > 0, logits / p.repetition_penalty, logits * p.repetition_penalty);
+  return torch::where(seen, penalised, logits);
+}
+}  // namespace
+
 SampleResult sample_tokens(torch::Tensor logits, const SamplingParams& p, const torch::Tensor& seen,
                            const torch::Tensor& uniforms) {
+  const auto dtype = logits.scalar_type();
+  if (!logits.device().is_cpu() || !plain(p, logits.size(1)) ||
+      (dtype != torch::kFloat32 && dtype != torch::kBFloat16))
+    return sample_tokens_reference(logits, p, seen, uniforms);
+  if (p.repetition_penalty != 1.0 && seen.defined())
+    logits = penalise(logits.to(torch::kFloat32), p, seen);
+  logits = logits.contiguous();
+  const int64_t M = logits.size(0), V = logits.size(1);
+  auto u = uniforms.to(torch::kCPU, torch::kFloat64).contiguous();
+  auto tokens = torch::empty({M}, torch::kInt64);
+  auto logprobs = torch::empty({M}, torch::kFloat32);
+  const bool bf16 = logits.scalar_type() == torch::kBFloat16;
+  const auto* base = static_cast<const char*>(logits.data_ptr());
+  const size_t row_bytes = V * logits.element_size();
+  const double* up = u.data_ptr<double>();
+  int64_t* tp = tokens.data_ptr<int64_t>();
+  float* lp = logprobs.data_ptr<float>();
+  const double temperature = p.temperature;
+  at::parallel_for(0, M, 1, [&](int64_t begin, int64_t end) {
+    std::vector<float> scratch(kernels::scratch_floats(V));
+    for (int64_t r = begin; r < end; ++r) {
+      const char* row = base + r * row_bytes;
+      auto s = bf16 ? kernels::sample_row(reinterpret_cast<const uint16_t*>(row), V, temperature, up[r], scratch.data())
+                    : kernels::sample_row(reinterpret_cast<const float*>(row), V, temperature, up[r], scratch.data());
+      tp[r] = s.token;
+      lp[r] = s.logprob;
+    }
+  });
+  return {tokens, logprobs};
+}
+
+SampleResult sample_tokens_reference(torch::Tensor logits, const SamplingParams& p,
+                                     const torch::Tensor& seen, const torch::Tensor& uniforms) {
   const float neg_inf = -std::numeric_limits<float>::infinity();
+  if (logits.scalar_type() != torch::kFloat64) logits = logits.to(torch::kFloat32);
   if (p.repetition_penalty != 1.0 && seen.defined()) {
-    auto penalised = torch::where(logits > 0, logits / p.repetition_penalty,
-                                  logits * p.repetition_penalty);
-    logits = torch::where(seen, penalised, logits);
+    logits = penalise(logits, p, seen);
   }
   if (p.temperature <= 0.0) {
     auto tok = logits.argmax(-1);

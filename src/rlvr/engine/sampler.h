@@ -25,10 +25,17 @@ struct SampleResult {
   torch::Tensor logprobs;  // (M) float32, log-prob of each token under the distribution used
 };
 
-// logits: (M, V) float32. seen: (M, V) bool tokens already in each sequence (only read when
-// repetition_penalty != 1). uniforms: (M) float64 draws. Greedy when temperature == 0: the
-// argmax, with its log_softmax of the raw logits.
+// logits: (M, V) float32 or bfloat16. seen: (M, V) bool tokens already in each sequence (only
+// read when repetition_penalty != 1). uniforms: (M) float64 draws. Greedy when temperature == 0:
+// the argmax, with its log_softmax of the raw logits. On CPU without top-k / top-p / min-p this
+// runs the fused row kernel (one pass over each row for the max, one for exp and the cumulative
+// mass in double, no (M, V) temporaries); otherwise sample_tokens_reference.
 SampleResult sample_tokens(torch::Tensor logits, const SamplingParams& p, const torch::Tensor& seen,
                            const torch::Tensor& uniforms);
+
+// The same draw from tensor ops (any device, every filter): the float32 log_softmax, its exp
+// cumulated in float64, a sorted search for u * total. The fast path must agree with it.
+SampleResult sample_tokens_reference(torch::Tensor logits, const SamplingParams& p,
+                                     const torch::Tensor& seen, const torch::Tensor& uniforms);
 
 }  // namespace rlvr

@@ -32,6 +32,36 @@ void KVCache::select_rows(const torch::Tensor& index) {
   slot_pos = slot_pos.index_select(0, idx);
 }
 
+void KVCache::keep_rows(const std::vector<int64_t>& keep) {
+  if (!slot_pos.defined()) return;
+  const int64_t M = static_cast<int64_t>(keep.size());
+  for (int64_t i = 0; i < M; ++i)
+    RLVR_CHECK(keep[i] >= i && keep[i] < rows() && (i == 0 || keep[i] > keep[i - 1]),
+               "KVCache::keep_rows: rows must be strictly increasing and in range");
+  // Runs of consecutive rows move together, in pieces no longer than their shift so that a
+  // piece never overlaps its destination (copies run front to back).
+  auto move = [&](torch::Tensor& t, int64_t slot_dim) {
+    for (int64_t i = 0; i < M;) {
+      int64_t run = 1;
+      while (i + run < M && keep[i + run] == keep[i] + run) ++run;
+      const int64_t shift = keep[i] - i;
+      for (int64_t done = 0; shift > 0 && done < run;) {
+        const int64_t n = std::min(run - done, shift);
+        t.narrow(0, i + done, n).narrow(slot_dim, 0, used)
+            .copy_(t.narrow(0, keep[i] + done, n).narrow(slot_dim, 0, used));
+        done += n;
+      }
+      i += run;
+    }
+    t = t.narrow(0, 0, M);
+  };
+  for (size_t l = 0; l < k.size(); ++l) {
+    move(k[l], 2);
+    move(v[l], 2);
+  }
+  move(slot_pos, 1);
+}
+
 KVCache KVCache::to_prefix() const {
   RLVR_CHECK(rows() >= 1 && used > 0, "KVCache::to_prefix needs a prefilled row");
   RLVR_CHECK(prefix_len == 0, "KVCache::to_prefix: prefix caches do not nest");

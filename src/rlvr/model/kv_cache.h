@@ -12,7 +12,8 @@ struct KVCache {
   // Shared prefix, per layer: (Hkv, P, D). Empty vectors when there is no prefix.
   std::vector<torch::Tensor> prefix_k, prefix_v;
   int64_t prefix_len = 0;  // P
-  // Per-row slots, per layer: (N, Hkv, S_cap, D); allocated on first use.
+  // Per-row slots, per layer: (N, Hkv, S_cap, D); allocated on first use. Empty slots hold
+  // zeros (attention may read them, with weight 0).
   std::vector<torch::Tensor> k, v;
   torch::Tensor slot_pos;  // (N, S_cap) int64, position held by each slot, -1 = empty
   int64_t used = 0;        // slots [0, used) are written
@@ -23,6 +24,9 @@ struct KVCache {
   void ensure_capacity(int64_t extra);
   // Keeps / reorders / repeats rows: rows = index (M) int64 into the current rows.
   void select_rows(const torch::Tensor& index);
+  // Keeps the rows `keep` (strictly increasing) in place: row keep[i] becomes row i. Moves only
+  // the written slots and allocates nothing; the tensors become views of their first rows.
+  void keep_rows(const std::vector<int64_t>& keep);
   // Turns row 0's written slots into a shared prefix (all its slots must hold positions
   // 0..used-1 in order) and returns a cache holding only that prefix, with no rows.
   KVCache to_prefix() const;

@@ -4,6 +4,7 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Context.h>
+#include <ATen/Parallel.h>
 
 #include <cmath>
 #include <mutex>
@@ -11,6 +12,7 @@
 #include "rlvr/core/error.h"
 #include "rlvr/core/files.h"
 #include "rlvr/io/safetensors.h"
+#include "rlvr/model/row_kernels.h"
 
 namespace rlvr {
 
@@ -58,6 +60,83 @@ torch::Tensor rotate_half(const torch::Tensor& x) {
   auto halves = x.chunk(2, -1);
   return torch::cat({-halves[1], halves[0]}, -1);
 }
+
+// In place: each attention row (prefix part sp[j, n*G + i, :], slot part ss[n, j, i, :]) becomes
+// softmax(scale * scores) over both parts, slots hidden unless 0 <= kpos[n, s] <= qpos[n, i % T].
+// The fused CPU kernel for float32 / bfloat16: no concatenation, no float32 copies of the scores.
+void softmax_rows_cpu(torch::Tensor& ss, torch::Tensor& sp, const torch::Tensor& kpos,
+                      const torch::Tensor& qpos, double scale) {
+  const int64_t N = ss.size(0), Hkv = ss.size(1), G = ss.size(2), S = ss.size(3);
+  const int64_t P = sp.defined() ? sp.size(2) : 0, T = qpos.size(1);
+  const bool bf16 = ss.scalar_type() == torch::kBFloat16;
+  const size_t elem = ss.element_size();
+  auto* ssp = static_cast<char*>(ss.data_ptr());
+  auto* spp = P > 0 ? static_cast<char*>(sp.data_ptr()) : nullptr;
+  const int64_t* kp = kpos.data_ptr<int64_t>();
+  const int64_t kstride = kpos.stride(0);
+  const int64_t* qp = qpos.data_ptr<int64_t>();
+  const auto sc = static_cast<float>(scale);
+  at::parallel_for(0, N * Hkv * G, 16, [&](int64_t begin, int64_t end) {
+    std::vector<float> scratch(kernels::scratch_floats(P + S));
+    for (int64_t r = begin; r < end; ++r) {
+      const int64_t n = r / (Hkv * G), j = (r / G) % Hkv, i = r % G;
+      char* b = ssp + r * S * elem;
+      char* a = P > 0 ? spp + ((j * N + n) * G + i) * P * elem : nullptr;
+      const int64_t* krow = kp + n * kstride;
+      const int64_t q = qp[n * T + i % T];
+      if (bf16)
+        kernels::softmax_two_part(reinterpret_cast<uint16_t*>(a), P, reinterpret_cast<uint16_t*>(b), S,
+                                  krow, q, sc, scratch.data());
+      else
+        kernels::softmax_two_part(reinterpret_cast<float*>(a), P, reinterpret_cast<float*>(b), S, krow,
+                                  q, sc, scratch.data());
+    }
+  });
+}
+
+// Attention of q (N, H, T, D) over a KV cache whose slots [used, used + T) already hold this
+// step's keys and values: the shared prefix (one GEMM per KV head over all rows, so the prefix is
+// read once per step) and each row's slots are the two parts of one softmax. Returns (N, Hkv, gT, D).
+torch::Tensor attend_cached(const torch::Tensor& q, const KVCache& cache, int64_t layer,
+                            const torch::Tensor& positions, int64_t Hkv) {
+  const int64_t N = q.size(0), T = q.size(2), D = q.size(3), G = q.size(1) / Hkv * T;
+  const int64_t P = cache.prefix_len, cap = cache.capacity();
+  // Slots [0, used + T) hold keys. A narrowed slice of the cache is not dense per (row, head), and
+  // the bf16 batched GEMM would copy it whole; past half full, attending over every slot (empty
+  // ones have position -1, so they get weight 0) costs less than that copy.
+  const int64_t S = 2 * (cache.used + T) >= cap ? cap : cache.used + T;
+  const double scale = 1.0 / std::sqrt(static_cast<double>(D));
+  auto keys = cache.k[layer].narrow(2, 0, S), vals = cache.v[layer].narrow(2, 0, S);
+  auto kpos = cache.slot_pos.narrow(1, 0, S);
+  // Query heads j*g..j*g+g-1 share KV head j (HF repeat_kv): group them as (N, Hkv, g*T, D).
+  auto qg = q.reshape({N, Hkv, G, D});
+  auto ss = torch::matmul(qg, keys.transpose(2, 3)).contiguous();  // (N, Hkv, G, S)
+  torch::Tensor sp;                                                // (Hkv, N*G, P)
+  if (P > 0)
+    sp = torch::matmul(qg.permute({1, 0, 2, 3}).reshape({Hkv, N * G, D}),
+                       cache.prefix_k[layer].transpose(1, 2)).contiguous();
+  const auto dtype = q.scalar_type();
+  if (q.device().is_cpu() && (dtype == torch::kFloat32 || dtype == torch::kBFloat16)) {
+    softmax_rows_cpu(ss, sp, kpos, positions.contiguous(), scale);
+  } else {  // the same softmax from tensor ops: float32 scores of both parts, concatenated
+    auto qpos = positions.view({N, 1, 1, T}).expand({N, 1, G / T, T}).reshape({N, 1, G, 1});
+    auto kp = kpos.view({N, 1, 1, S});
+    auto hidden = (kp < 0).logical_or(kp > qpos);  // (N, 1, G, S)
+    auto scores = (upcast(ss) * scale).masked_fill(hidden, kMasked);
+    if (P > 0) {
+      auto pre = (upcast(sp) * scale).view({Hkv, N, G, P}).permute({1, 0, 2, 3});
+      auto probs = torch::softmax(torch::cat({pre, scores}, -1), -1).to(dtype);
+      ss = probs.narrow(-1, P, S);
+      sp = probs.narrow(-1, 0, P).permute({1, 0, 2, 3}).reshape({Hkv, N * G, P});
+    } else {
+      ss = torch::softmax(scores, -1).to(dtype);
+    }
+  }
+  auto out = torch::matmul(ss, vals);
+  if (P > 0)
+    out = out + torch::matmul(sp, cache.prefix_v[layer]).view({Hkv, N, G, D}).permute({1, 0, 2, 3});
+  return out;
+}
 }  // namespace
 
 torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& cos,
@@ -70,19 +149,13 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
   q = q * cos + rotate_half(q) * sin;
   k = k * cos + rotate_half(k) * sin;
 
-  torch::Tensor keys, vals, kpos;  // (N, Hkv, S, D) x2, (N, S)
   if (cache) {
     cache->k[layer].narrow(2, cache->used, T).copy_(k);
     cache->v[layer].narrow(2, cache->used, T).copy_(v);
-    const int64_t S = cache->used + T;
-    keys = cache->k[layer].narrow(2, 0, S);
-    vals = cache->v[layer].narrow(2, 0, S);
-    kpos = cache->slot_pos.narrow(1, 0, S);
-  } else {
-    keys = k;
-    vals = v;
-    kpos = positions;
+    auto out = attend_cached(q, *cache, layer, positions, Hkv_);  // (N, Hkv, gT, D)
+    return o_proj->forward(out.view({N, H_, T, D_}).transpose(1, 2).reshape({N, T, H_ * D_}), on);
   }
+  torch::Tensor keys = k, vals = v, kpos = positions;  // (N, Hkv, S, D) x2, (N, S)
   const int64_t S = keys.size(2);
   const double scale = 1.0 / std::sqrt(static_cast<double>(D_));
   // Query heads j*g..j*g+g-1 share KV head j (HF repeat_kv): group them as (N, Hkv, g*T, D).
@@ -92,21 +165,7 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
   auto allowed = (kp >= 0).logical_and(kp <= qpos);  // (N, 1, gT, S)
   auto scores = upcast(torch::matmul(qg, keys.transpose(2, 3))) * scale;
   scores = scores.masked_fill(allowed.logical_not(), kMasked);  // (N, Hkv, gT, S)
-
-  torch::Tensor out;  // (N, Hkv, gT, D)
-  if (cache && cache->prefix_len > 0) {
-    // Shared prefix: one GEMM per KV head over all rows, (Hkv, N*gT, D) x (Hkv, D, P).
-    const int64_t P = cache->prefix_len;
-    auto qp = qg.permute({1, 0, 2, 3}).reshape({Hkv_, N * g * T, D_});
-    auto sp = upcast(torch::matmul(qp, cache->prefix_k[layer].transpose(1, 2))) * scale;
-    sp = sp.view({Hkv_, N, g * T, P}).permute({1, 0, 2, 3});
-    auto probs = torch::softmax(torch::cat({sp, scores}, -1), -1).to(x.scalar_type());
-    auto pp = probs.narrow(-1, 0, P).permute({1, 0, 2, 3}).reshape({Hkv_, N * g * T, P});
-    auto from_prefix = torch::matmul(pp, cache->prefix_v[layer]).view({Hkv_, N, g * T, D_});
-    out = torch::matmul(probs.narrow(-1, P, S), vals) + from_prefix.permute({1, 0, 2, 3});
-  } else {
-    out = torch::matmul(torch::softmax(scores, -1).to(x.scalar_type()), vals);
-  }
+  auto out = torch::matmul(torch::softmax(scores, -1).to(x.scalar_type()), vals);  // (N, Hkv, gT, D)
   out = out.view({N, H_, T, D_}).transpose(1, 2).reshape({N, T, H_ * D_});
   return o_proj->forward(out, on);
 }
