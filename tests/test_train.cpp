@@ -108,7 +108,9 @@ TEST(GrpoTrain, ResumeEqualsUninterruptedAndRunsAreDeterministic) {
   ASSERT_TRUE(is_directory(dir + "/a/checkpoint-4"));
   // Resume a second run from the first run's step-2 checkpoint.
   make_dirs(dir + "/b");
-  fs::copy(dir + "/a/checkpoint-2", dir + "/b/checkpoint-2", fs::copy_options::recursive);
+  // cp, not std::filesystem::copy: pip libtorch 2.x interposes its own std::filesystem, whose
+  // recursive copy crashes (seen on the GPU machine).
+  ASSERT_EQ(test::run_cmd("cp -r '" + dir + "/a/checkpoint-2' '" + dir + "/b/checkpoint-2'").status, 0);
   {
     std::ofstream m(dir + "/b/metrics.jsonl");  // rows of steps 1..2 as a stopped run leaves them
     auto rows = metrics_of(dir + "/a");
