@@ -1,6 +1,7 @@
 // Model tests: real pretrained weights against reference logits, KV-cached decode against full
 // recompute (with and without a shared prefix), ragged batches against one-by-one, LoRA
 // (zero-init, merge, adapter-off guard, gradients, double-precision gradient check, PEFT I/O).
+#include <ATen/CPUGeneratorImpl.h>
 #include <gtest/gtest.h>
 
 #include "rlvr/core/error.h"
@@ -418,4 +419,30 @@ TEST(Model, SharedPrefixForwardRejectsSuffixPositionsInsideThePrefix) {
                Error);
   EXPECT_NO_THROW(m->forward_hidden_shared_prefix(torch::tensor(std::vector<int64_t>{7, 8, 9}), ids,
                                                   torch::tensor(std::vector<int64_t>{3, -1}).unsqueeze(0)));
+}
+
+TEST(Lora, HashDropoutDropsAtRateScalesAndRepeatsItsMask) {
+  const double p = 0.3;
+  auto x = (torch::rand({1000, 1001}, torch::kFloat64) + 0.5).requires_grad_(true);  // odd count
+  auto gen = at::detail::getDefaultCPUGenerator();
+  auto state = gen.get_state();
+  auto y = lora_dropout(x, p);
+  auto kept = y.detach() != 0;
+  const double dropped = 1.0 - kept.to(torch::kFloat64).mean().item<double>();
+  EXPECT_NEAR(dropped, p, 0.002);  // 1e6 draws: std 0.00046
+  // Kept values are scaled by 1 / (1 - p) exactly as in float64.
+  auto expect = torch::where(kept, x.detach() / (1 - p), torch::zeros_like(x));
+  EXPECT_LT(max_diff(y, expect), 1e-15);
+  // Backward applies the same mask.
+  y.sum().backward();
+  EXPECT_TRUE(x.grad().equal(torch::where(kept, torch::full_like(x, 1 / (1 - p)), torch::zeros_like(x))));
+  // Restoring the generator state repeats the mask (gradient checkpointing); the next draw differs.
+  auto next = lora_dropout(x.detach(), p) != 0;
+  gen.set_state(state);
+  EXPECT_TRUE((lora_dropout(x.detach(), p) != 0).equal(kept));
+  EXPECT_FALSE(next.equal(kept));
+  // bf16 keeps the rate too; p = 0 is the identity.
+  auto yb = lora_dropout(torch::ones({200000}, torch::kBFloat16), 0.05);
+  EXPECT_NEAR((yb == 0).to(torch::kFloat64).mean().item<double>(), 0.05, 0.003);
+  EXPECT_TRUE(lora_dropout(x.detach(), 0.0).equal(x.detach()));
 }
