@@ -113,7 +113,6 @@ torch::Tensor AttentionImpl::forward_shared_prefix(const torch::Tensor& x, const
                                                    const torch::Tensor& sin, const SharedPrefixLayout& L,
                                                    bool on) {
   const int64_t P = L.P, N = L.N, S = L.S, M = x.size(0), g = H_ / Hkv_;
-  const auto dtype = x.scalar_type();
   const double scale = 1.0 / std::sqrt(static_cast<double>(D_));
   auto q = q_proj->forward(x, on).view({M, H_, D_});
   auto k = k_proj->forward(x, on).view({M, Hkv_, D_});
@@ -122,14 +121,17 @@ torch::Tensor AttentionImpl::forward_shared_prefix(const torch::Tensor& x, const
   q = (q * cos + rotate_half(q) * sin) * scale;
   k = k * cos + rotate_half(k) * sin;
   // Query head j*g + r uses KV head j (HF repeat_kv); queries are grouped per KV head so each
-  // score block is one GEMM per KV head.
+  // score block is one GEMM per KV head. Scores and probabilities stay in the model dtype:
+  // libtorch's softmax (and its backward) accumulates bf16 in float32 and rounds once on output,
+  // which is HF's softmax(float32).to(bf16) up to that rounding at a sixth of the memory traffic
+  // (the score tensors are the largest of the step). The biases are 0 or kMasked, exact in bf16.
   auto kp = k.narrow(0, 0, P).permute({1, 0, 2});  // (Hkv, P, D)
   auto vp = v.narrow(0, 0, P).permute({1, 0, 2});  // (Hkv, P, D)
 
   // Prefix rows: causal attention within the prefix, (Hkv, g*P, D) x (Hkv, D, P).
   auto qp = q.narrow(0, 0, P).view({P, Hkv_, g, D_}).permute({1, 2, 0, 3}).reshape({Hkv_, g * P, D_});
-  auto sp = upcast(torch::matmul(qp, kp.transpose(1, 2)).view({Hkv_, g, P, P})) + L.prefix_bias;
-  auto pp = torch::softmax(sp, -1).to(dtype).view({Hkv_, g * P, P});
+  auto sp = torch::matmul(qp, kp.transpose(1, 2)).view({Hkv_, g, P, P}) + L.prefix_bias;
+  auto pp = torch::softmax(sp, -1).view({Hkv_, g * P, P});
   auto out_p = torch::matmul(pp, vp).view({Hkv_, g, P, D_}).permute({2, 0, 1, 3}).reshape({P, H_ * D_});
 
   // Suffix rows: every prefix key (one GEMM per KV head over all rows), then the row's own keys.
@@ -139,9 +141,8 @@ torch::Tensor AttentionImpl::forward_shared_prefix(const torch::Tensor& x, const
   auto vs = v.narrow(0, P, N * S).view({N, S, Hkv_, D_}).permute({2, 0, 1, 3});  // (Hkv, N, S, D)
   auto s_pre = torch::matmul(qs, kp.transpose(1, 2)).view({Hkv_, N, g * S, P});
   auto s_own = torch::matmul(qs.view({Hkv_, N, g * S, D_}), ks.transpose(2, 3));  // (Hkv, N, gS, S)
-  // The bias is 0 or kMasked, so adding it in the model dtype is exact.
   s_own = (s_own.view({Hkv_, N, g, S, S}) + L.suffix_bias).view({Hkv_, N, g * S, S});
-  auto probs = torch::softmax(upcast(torch::cat({s_pre, s_own}, -1)), -1).to(dtype);
+  auto probs = torch::softmax(torch::cat({s_pre, s_own}, -1), -1);
   auto out_s = torch::matmul(probs.narrow(-1, 0, P).reshape({Hkv_, N * g * S, P}), vp)
                    .view({Hkv_, N, g * S, D_}) +
                torch::matmul(probs.narrow(-1, P, S), vs);  // (Hkv, N, gS, D)
@@ -361,8 +362,7 @@ torch::Tensor CausalLMImpl::forward_hidden_shared_prefix(const torch::Tensor& pr
   auto bias_dtype = torch::TensorOptions().dtype(dtype).device(x.device());
   layout.suffix_bias = torch::zeros({N, 1, S, S}, bias_dtype)
                            .masked_fill((kp >= 0).logical_and(kp <= qp).logical_not(), kMasked);
-  const auto score_dtype = dtype == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32;
-  layout.prefix_bias = torch::full({P, P}, kMasked, bias_dtype.dtype(score_dtype)).triu(1);
+  layout.prefix_bias = torch::full({P, P}, kMasked, bias_dtype).triu(1);
   const bool ckpt = checkpointing_ && torch::GradMode::is_enabled();
   if (ckpt && !x.requires_grad()) x = x.detach().requires_grad_(true);
   for (int64_t l = 0; l < cfg_.num_hidden_layers; ++l) {

@@ -21,8 +21,8 @@ namespace rlvr {
 // then N suffix rows of S tokens each (right-padded, positions >= P, -1 = padding).
 struct SharedPrefixLayout {
   int64_t P = 0, N = 0, S = 0;
-  torch::Tensor suffix_bias;  // (N, 1, S, S) additive mask of suffix keys per suffix query, fp32/fp64
-  torch::Tensor prefix_bias;  // (P, P) additive causal mask of the prefix, fp32/fp64
+  torch::Tensor suffix_bias;  // (N, 1, S, S) additive mask of suffix keys per suffix query (model dtype)
+  torch::Tensor prefix_bias;  // (P, P) additive causal mask of the prefix (model dtype)
 };
 
 class RMSNormImpl : public torch::nn::Module {
