@@ -9,6 +9,7 @@
 #include "rlvr/core/error.h"
 #include "rlvr/rl/grpo.h"
 #include "rlvr/rl/logprobs.h"
+#include "rlvr/train/completion_batch.h"
 
 using namespace rlvr;
 
@@ -385,4 +386,95 @@ TEST(TokenLogprobs, NoGradModeAndBadTargets) {
   bad[0][0] = -100;
   EXPECT_THROW(token_logprobs(c.hidden, c.weight, bad, 4), Error);
   EXPECT_THROW(token_logprobs(c.hidden, c.weight, c.targets, 0), Error);
+}
+
+// ---------------------------------------------------------------- shared-prefix training batch
+
+namespace {
+// float64 tiny Qwen2: biases, GQA (4 query / 2 KV heads), untied lm_head, LoRA r 2 on all seven
+// projections with non-zero B.
+CausalLM lora_model_f64(uint64_t seed) {
+  ModelConfig c;
+  c.hidden_size = 32;
+  c.intermediate_size = 48;
+  c.num_hidden_layers = 2;
+  c.num_attention_heads = 4;
+  c.num_key_value_heads = 2;
+  c.head_dim = 8;
+  c.vocab_size = 61;
+  c.tie_word_embeddings = false;
+  c.attention_bias = true;
+  c.initializer_range = 0.2;
+  CausalLM m = make_random_model(c, seed);
+  LoraConfig lc;
+  lc.r = 2;
+  lc.alpha = 4;
+  m->add_lora(lc, seed);
+  m->to(torch::kFloat64);
+  torch::NoGradGuard ng;
+  torch::manual_seed(seed);
+  for (auto& [n, t] : m->base_state())
+    if (n.find("bias") != std::string::npos) t.normal_(0, 0.1);
+  for (auto& [n, t] : m->adapter_state()) t.normal_(0, 0.2);
+  return m;
+}
+}  // namespace
+
+TEST(SharedPrefixBatch, LogprobsAndLoraGradientsEqualFullSequences) {
+  CausalLM m = lora_model_f64(41);
+  m->train();
+  // Two problems x two completions: a 9-token few-shot block, then each problem's own tokens.
+  const std::vector<int64_t> shots = {3, 14, 15, 9, 26, 5, 35, 8, 9};
+  std::vector<std::vector<int64_t>> prompts(4, shots), comps = {{1, 2, 3}, {4, 5, 6, 7, 8}, {9}, {10, 11}};
+  for (int i = 0; i < 2; ++i) prompts[i].insert(prompts[i].end(), {20, 21, 22});
+  for (int i = 2; i < 4; ++i) prompts[i].insert(prompts[i].end(), {30, 31});
+  std::vector<const std::vector<int64_t>*> ps, cs;
+  for (int i = 0; i < 4; ++i) ps.push_back(&prompts[i]), cs.push_back(&comps[i]);
+  const std::vector<bool> keep = {true, true, false, true};
+  const int64_t Tc = 6;
+  auto plain = make_completion_batch(ps, cs, Tc, keep);
+  auto shared = make_completion_batch(ps, cs, Tc, keep, 4);
+  ASSERT_FALSE(plain.prefix_ids.defined());
+  ASSERT_TRUE(shared.prefix_ids.defined());
+  EXPECT_EQ(shared.prefix_ids.numel(), 8);  // common prefix of 9, less the token that predicts
+  EXPECT_TRUE(shared.targets.equal(plain.targets));
+  EXPECT_TRUE(shared.mask.equal(plain.mask));
+  // Fallback: a prefix shorter than the threshold keeps the plain layout.
+  EXPECT_FALSE(make_completion_batch(ps, cs, Tc, keep, 9).prefix_ids.defined());
+
+  torch::manual_seed(3);
+  auto gout = torch::randn({4, Tc}, torch::kFloat64);
+  auto run = [&](const CompletionBatch& b, bool ckpt, torch::Tensor* lp) {
+    m->set_gradient_checkpointing(ckpt);
+    for (auto& p : m->parameters()) p.mutable_grad() = torch::Tensor();
+    auto out = completion_logprobs(m, b, torch::kCPU, 5, 0.9, nullptr);
+    *lp = out.detach();
+    (out * b.mask.to(torch::kFloat64) * gout).sum().backward();
+    std::vector<torch::Tensor> g;
+    for (auto& [n, t] : m->adapter_state()) g.push_back(t.grad().clone());
+    return g;
+  };
+  torch::Tensor lp_plain, lp_shared, lp_ckpt;
+  auto g_plain = run(plain, false, &lp_plain);
+  auto g_shared = run(shared, false, &lp_shared);
+  auto g_ckpt = run(shared, true, &lp_ckpt);
+  EXPECT_EQ(lp_plain.scalar_type(), torch::kFloat64);
+  auto on_tokens = (plain.targets > 0).to(torch::kFloat64);  // every completion token, masked or not
+  EXPECT_LT((lp_shared - lp_plain).mul(on_tokens).abs().max().item<double>(), 1e-12);
+  EXPECT_LT((lp_ckpt - lp_plain).mul(on_tokens).abs().max().item<double>(), 1e-12);
+  ASSERT_EQ(g_plain.size(), 28u);
+  for (size_t i = 0; i < g_plain.size(); ++i) {
+    EXPECT_GT(g_plain[i].abs().max().item<double>(), 0) << i;
+    EXPECT_LT((g_shared[i] - g_plain[i]).abs().max().item<double>(), 1e-10) << i;
+    EXPECT_LT((g_ckpt[i] - g_plain[i]).abs().max().item<double>(), 1e-10) << i;
+  }
+  // Reference log-probs (adapters off, no grad) and old log-probs (adapters on, no grad).
+  torch::NoGradGuard ng;
+  for (bool adapters : {false, true}) {
+    m->set_adapters_enabled(adapters);
+    auto a = completion_logprobs(m, plain, torch::kCPU, 512, 1.0, nullptr);
+    auto b = completion_logprobs(m, shared, torch::kCPU, 512, 1.0, nullptr);
+    EXPECT_LT((a - b).mul(on_tokens).abs().max().item<double>(), 1e-12) << "adapters " << adapters;
+  }
+  m->set_adapters_enabled(true);
 }

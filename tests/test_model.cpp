@@ -2,6 +2,7 @@
 // recompute (with and without a shared prefix, float32 / bf16 / float64), ragged batches against
 // one-by-one, the row kernels (exp, two-part softmax), in-place cache compaction, LoRA
 // (zero-init, merge, adapter-off guard, gradients, double-precision gradient check, PEFT I/O).
+#include <ATen/CPUGeneratorImpl.h>
 #include <gtest/gtest.h>
 
 #include "rlvr/core/error.h"
@@ -477,4 +478,173 @@ TEST(KVCache, KeepRowsInPlaceEqualsSelectRows) {
     auto next = torch::full({M, 1}, 7, torch::kInt64), p = torch::full({M, 1}, 4, torch::kInt64);
     EXPECT_TRUE(m->forward(next, p, &a).equal(m->forward(next, p, &b)));
   }
+}
+
+namespace {
+// A float64 tiny model (biases, GQA 4/2, untied head) with a LoRA on every projection whose B is
+// non-zero, so adapters change the output and both A and B get gradients.
+CausalLM tiny_lora_model_f64(uint64_t seed) {
+  CausalLM m = tiny_model(seed, torch::kFloat64);
+  LoraConfig lc;
+  lc.r = 2;
+  lc.alpha = 4;
+  m->add_lora(lc, seed + 1);
+  m->to(torch::kFloat64);
+  torch::NoGradGuard ng;
+  for (auto& [n, t] : m->adapter_state()) t.normal_(0, 0.2);
+  return m;
+}
+}  // namespace
+
+TEST(Model, SharedPrefixForwardEqualsFullSequences) {
+  CausalLM m = tiny_lora_model_f64(31);
+  m->train();  // dropout 0: training mode must not change the values
+  const std::vector<int64_t> prefix = {5, 17, 3, 88, 42, 9};
+  const std::vector<std::vector<int64_t>> rest = {{60, 1, 33}, {71, 2, 50, 8, 8, 19, 4}, {13}};
+  const int64_t P = 6, N = 3, S = 7, T = P + S;
+  auto full_ids = torch::zeros({N, T}, torch::kInt64), full_pos = torch::full({N, T}, -1, torch::kInt64);
+  auto ids = torch::zeros({N, S}, torch::kInt64), pos = torch::full({N, S}, -1, torch::kInt64);
+  auto valid = torch::zeros({N, S}, torch::kFloat64);
+  for (int64_t i = 0; i < N; ++i) {
+    const int64_t L = static_cast<int64_t>(rest[i].size());
+    std::vector<int64_t> row = prefix;
+    row.insert(row.end(), rest[i].begin(), rest[i].end());
+    full_ids[i].narrow(0, 0, P + L).copy_(torch::tensor(row));
+    full_pos[i].narrow(0, 0, P + L).copy_(torch::arange(P + L));
+    ids[i].narrow(0, 0, L).copy_(torch::tensor(rest[i]));
+    pos[i].narrow(0, 0, L).copy_(torch::arange(P, P + L));
+    valid[i].narrow(0, 0, L).fill_(1.0);
+  }
+  torch::manual_seed(5);
+  auto w = torch::randn({N, S, 32}, torch::kFloat64) * valid.unsqueeze(-1);  // weights of valid tokens
+  auto run = [&](bool shared, bool ckpt, torch::Tensor* hidden) {
+    m->set_gradient_checkpointing(ckpt);
+    for (auto& p : m->parameters()) p.mutable_grad() = torch::Tensor();
+    auto h = shared ? m->forward_hidden_shared_prefix(torch::tensor(prefix), ids, pos)
+                    : m->forward_hidden(full_ids, full_pos).narrow(1, P, S);  // suffix positions
+    *hidden = h.detach();
+    (h * w).sum().backward();
+    std::vector<torch::Tensor> g;
+    for (auto& [n, t] : m->adapter_state()) g.push_back(t.grad().clone());
+    return g;
+  };
+  torch::Tensor h_full, h_shared, h_ckpt;
+  auto g_full = run(false, false, &h_full);
+  auto g_shared = run(true, false, &h_shared);
+  auto g_ckpt = run(true, true, &h_ckpt);
+  auto vmask = valid.unsqueeze(-1);
+  EXPECT_LT(max_diff(h_shared * vmask, h_full * vmask), 1e-12);
+  EXPECT_LT(max_diff(h_ckpt * vmask, h_full * vmask), 1e-12);
+  ASSERT_EQ(g_full.size(), g_shared.size());
+  ASSERT_EQ(g_full.size(), 2u * 7u * 2u);  // A and B of 7 projections in 2 layers
+  for (size_t i = 0; i < g_full.size(); ++i) {
+    const double scale = std::max(1.0, g_full[i].abs().max().item<double>());
+    EXPECT_GT(g_full[i].abs().max().item<double>(), 0) << i;
+    EXPECT_LT(max_diff(g_shared[i], g_full[i]), 1e-10 * scale) << i;
+    EXPECT_LT(max_diff(g_ckpt[i], g_full[i]), 1e-10 * scale) << i;
+  }
+  // Adapters off without grad (the reference policy) agrees as well, and differs from adapters on.
+  torch::NoGradGuard ng;
+  m->set_adapters_enabled(false);
+  auto ref_full = m->forward_hidden(full_ids, full_pos).narrow(1, P, S) * vmask;
+  auto ref_shared = m->forward_hidden_shared_prefix(torch::tensor(prefix), ids, pos) * vmask;
+  m->set_adapters_enabled(true);
+  EXPECT_LT(max_diff(ref_shared, ref_full), 1e-12);
+  EXPECT_GT(max_diff(ref_shared, h_full * vmask), 1e-3);
+}
+
+TEST(Model, SharedPrefixForwardRejectsSuffixPositionsInsideThePrefix) {
+  CausalLM m = tiny_model(32);
+  torch::NoGradGuard ng;
+  auto ids = torch::tensor(std::vector<int64_t>{1, 2}).unsqueeze(0);
+  EXPECT_THROW(m->forward_hidden_shared_prefix(torch::tensor(std::vector<int64_t>{7, 8, 9}), ids,
+                                               torch::tensor(std::vector<int64_t>{2, 3}).unsqueeze(0)),
+               Error);
+  EXPECT_NO_THROW(m->forward_hidden_shared_prefix(torch::tensor(std::vector<int64_t>{7, 8, 9}), ids,
+                                                  torch::tensor(std::vector<int64_t>{3, -1}).unsqueeze(0)));
+}
+
+TEST(Lora, HashDropoutDropsAtRateScalesAndRepeatsItsMask) {
+  const double p = 0.3;
+  auto x = (torch::rand({1000, 1001}, torch::kFloat64) + 0.5).requires_grad_(true);  // odd count
+  auto gen = at::detail::getDefaultCPUGenerator();
+  auto state = gen.get_state();
+  auto y = lora_dropout(x, p);
+  auto kept = y.detach() != 0;
+  const double dropped = 1.0 - kept.to(torch::kFloat64).mean().item<double>();
+  EXPECT_NEAR(dropped, p, 0.002);  // 1e6 draws: std 0.00046
+  // Kept values are scaled by 1 / (1 - p) exactly as in float64.
+  auto expect = torch::where(kept, x.detach() / (1 - p), torch::zeros_like(x));
+  EXPECT_LT(max_diff(y, expect), 1e-15);
+  // Backward applies the same mask.
+  y.sum().backward();
+  EXPECT_TRUE(x.grad().equal(torch::where(kept, torch::full_like(x, 1 / (1 - p)), torch::zeros_like(x))));
+  // Restoring the generator state repeats the mask (gradient checkpointing); the next draw differs.
+  auto next = lora_dropout(x.detach(), p) != 0;
+  gen.set_state(state);
+  EXPECT_TRUE((lora_dropout(x.detach(), p) != 0).equal(kept));
+  EXPECT_FALSE(next.equal(kept));
+  // bf16 keeps the rate too; p = 0 is the identity.
+  auto yb = lora_dropout(torch::ones({200000}, torch::kBFloat16), 0.05);
+  EXPECT_NEAR((yb == 0).to(torch::kFloat64).mean().item<double>(), 0.05, 0.003);
+  EXPECT_TRUE(lora_dropout(x.detach(), 0.0).equal(x.detach()));
+}
+
+TEST(Model, SharedPrefixBf16WithLoraIsAsCloseToFloat32AsFullSequences) {
+  // One LoRA model in float32 and in bf16. The bf16 shared-prefix forward (adapters and softmax in
+  // bf16) must be as close to float32 as the bf16 full-sequence forward is, in the hidden states
+  // and in the LoRA gradients (bf16 rounding alone moves this tiny model's gradients by tens of
+  // percent, so the full-sequence bf16 run sets the tolerance).
+  CausalLM m32 = tiny_model(33);
+  LoraConfig lc;
+  lc.r = 4;
+  lc.alpha = 8;
+  m32->add_lora(lc, 2);
+  {
+    torch::NoGradGuard ng;
+    for (auto& [n, t] : m32->adapter_state()) t.normal_(0, 0.2);
+  }
+  CausalLM m16 = tiny_model(33, torch::kBFloat16);
+  m16->add_lora(lc, 2);
+  {
+    torch::NoGradGuard ng;
+    auto a = m32->adapter_state(), b = m16->adapter_state();
+    for (size_t i = 0; i < a.size(); ++i) b[i].second.copy_(a[i].second);
+  }
+  const std::vector<int64_t> prefix = {5, 17, 3, 88, 42, 9, 60, 1};
+  const std::vector<int64_t> rest = {33, 71, 2, 50};
+  std::vector<int64_t> row = prefix;
+  row.insert(row.end(), rest.begin(), rest.end());
+  torch::manual_seed(9);
+  auto w = torch::randn({4, 32});
+  // Hidden states of the 4 suffix tokens and the flattened LoRA gradients of sum(h * w).
+  auto run = [&](CausalLM& m, bool shared) {
+    for (auto& p : m->parameters()) p.mutable_grad() = torch::Tensor();
+    torch::Tensor h;
+    if (shared) {
+      auto ids = torch::tensor(rest).unsqueeze(0).repeat({2, 1});
+      auto pos = torch::arange(8, 12).unsqueeze(0).repeat({2, 1});
+      h = m->forward_hidden_shared_prefix(torch::tensor(prefix), ids, pos)[1];  // row 1 of 2
+    } else {
+      h = m->forward_hidden(ids_of(row), pos_of(0, 12))[0].narrow(0, 8, 4);
+    }
+    (h.to(torch::kFloat32) * w).sum().backward();
+    std::vector<torch::Tensor> g;
+    for (auto& [n, t] : m->adapter_state()) g.push_back(t.grad().reshape({-1}));
+    return std::make_pair(h.detach().to(torch::kFloat32), torch::cat(g));
+  };
+  auto [h32, g32] = run(m32, false);
+  auto [h_full, g_full] = run(m16, false);
+  auto [h_shared, g_shared] = run(m16, true);
+  EXPECT_EQ(g_shared.scalar_type(), torch::kFloat32);  // fp32 adapters get fp32 gradients
+  auto rel = [](const torch::Tensor& a, const torch::Tensor& b) {
+    return ((a - b).norm() / b.norm()).item<double>();
+  };
+  const double h_err_full = rel(h_full, h32), h_err_shared = rel(h_shared, h32);
+  const double g_err_full = rel(g_full, g32), g_err_shared = rel(g_shared, g32);
+  EXPECT_LT(h_err_full, 0.05);
+  EXPECT_LT(h_err_shared, 1.5 * h_err_full + 0.01) << h_err_full;
+  EXPECT_LT(g_err_shared, 1.5 * g_err_full + 0.02) << g_err_full;
+  std::printf("bf16 vs float32, relative L2: hidden full %.4f shared %.4f; LoRA grads full %.4f shared %.4f\n",
+              h_err_full, h_err_shared, g_err_full, g_err_shared);
 }

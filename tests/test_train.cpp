@@ -149,6 +149,38 @@ TEST(GrpoTrain, ResumeEqualsUninterruptedAndRunsAreDeterministic) {
   EXPECT_GT(ma[0]["reward_std"].get<double>(), 0);
 }
 
+TEST(GrpoTrain, SharedPrefixForwardGivesTheFullSequenceStep) {
+  auto dir = test::scratch_dir("train_shared_prefix");
+  tiny_model_dir(dir + "/model", 32, 2);
+  SynthOptions so;
+  {
+    std::ofstream f(dir + "/train.jsonl");
+    for (const auto& p : synth_problems(64, 9, so, Split::kTrain))
+      f << nlohmann::json({{"question", p.question}, {"answer", p.solution_raw}}).dump() << "\n";
+  }
+  // Two shots make every prompt start with the same few hundred bytes (= tokens here).
+  auto run = [&](const std::string& out, int64_t min_prefix) {
+    GrpoTrainer t(recipe({"model_name_or_path=" + dir + "/model", "train_dataset_id_or_path=" + dir + "/train.jsonl",
+                          "output_dir=" + out, "use_peft=true", "lora_r=4", "lora_alpha=8", "lora_dropout=0",
+                          "dtype=float32", "max_steps=1", "num_generations=4", "per_device_train_batch_size=4",
+                          "gradient_accumulation_steps=2", "num_shots=2", "max_completion_length=10",
+                          "beta=0.05", "reward_funcs=[any_digit]",
+                          "reward_options={any_digit: {type: regex, pattern: '[0-9]'}}", "save_steps=0",
+                          "gradient_checkpointing=true", "seed=11",
+                          "shared_prefix_min_tokens=" + std::to_string(min_prefix)}));
+    t.train(false);
+    return metrics_of(out)[0];
+  };
+  auto full = run(dir + "/full", 0), shared = run(dir + "/shared", 32);
+  EXPECT_LT(shared["train/forward_tokens"].get<double>(), 0.5 * full["train/forward_tokens"].get<double>());
+  ASSERT_GT(full["reward_std"].get<double>(), 0);  // non-zero advantages, so a real gradient
+  for (const char* k : {"loss", "grad_norm", "entropy", "kl", "reward"}) {
+    const double a = full[k].get<double>(), b = shared[k].get<double>();
+    EXPECT_NEAR(a, b, 1e-4 * std::max(1.0, std::abs(a))) << k;
+  }
+  EXPECT_GT(full["grad_norm"].get<double>(), 0);
+}
+
 TEST(SftTrain, LossFallsOnSolvedProblems) {
   auto dir = test::scratch_dir("train_sft");
   tiny_model_dir(dir + "/model", 64, 2);

@@ -1,11 +1,92 @@
 // AdaptedLinear forward, LoRA init / merge / unmerge, and PEFT adapter_config.json mapping.
 #include "rlvr/model/lora.h"
 
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Dispatch.h>
+#include <ATen/OpMathType.h>
+#include <ATen/Parallel.h>
+
 #include <cmath>
+#include <mutex>
 
 #include "rlvr/core/error.h"
 
 namespace rlvr {
+
+namespace {
+
+// splitmix64's finaliser: a counter-based generator, one 64-bit hash per pair of elements.
+inline uint64_t mix64(uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+// dst = src * mask / (1 - p) where element i is dropped with probability p, decided by
+// hash(seed, i) alone: the same seed gives the same mask for any shape of work split.
+void masked_scale(const torch::Tensor& src, torch::Tensor& dst, uint64_t seed, double p) {
+  const int64_t n = src.numel();
+  const uint64_t keep_below = static_cast<uint64_t>((1.0 - p) * 4294967296.0);  // of 2^32
+  const double scale = 1.0 / (1.0 - p);
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kBFloat16, at::kHalf, src.scalar_type(), "lora_dropout", [&] {
+    using acc_t = at::opmath_type<scalar_t>;
+    const scalar_t* in = src.data_ptr<scalar_t>();
+    scalar_t* out = dst.data_ptr<scalar_t>();
+    const acc_t sc = static_cast<acc_t>(scale);
+    // Pairs of elements share a hash; grain in pairs.
+    at::parallel_for(0, (n + 1) / 2, 16384, [&](int64_t b, int64_t e) {
+      for (int64_t k = b; k < e; ++k) {
+        const uint64_t h = mix64(seed + static_cast<uint64_t>(k) * 0x9E3779B97F4A7C15ull);
+        const int64_t i = 2 * k;
+        out[i] = (h & 0xFFFFFFFFull) < keep_below ? static_cast<scalar_t>(static_cast<acc_t>(in[i]) * sc)
+                                                  : static_cast<scalar_t>(0);
+        if (i + 1 < n)
+          out[i + 1] = (h >> 32) < keep_below ? static_cast<scalar_t>(static_cast<acc_t>(in[i + 1]) * sc)
+                                              : static_cast<scalar_t>(0);
+      }
+    });
+  });
+}
+
+// Inverted dropout whose mask is never stored: forward draws one seed from the default CPU
+// generator (so restoring its state, as gradient checkpointing does, repeats the mask) and
+// backward recomputes the mask from it. torch::dropout's Bernoulli draw costs ~11 ns per element
+// here; this is a hash per two elements.
+struct HashDropout : public torch::autograd::Function<HashDropout> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x, double p) {
+    uint64_t seed;
+    {
+      auto gen = at::detail::getDefaultCPUGenerator();
+      std::lock_guard<std::mutex> lock(gen.mutex());
+      seed = at::check_generator<at::CPUGeneratorImpl>(gen)->random64();
+    }
+    auto src = x.contiguous();
+    auto out = torch::empty_like(src);
+    masked_scale(src, out, seed, p);
+    ctx->saved_data["seed"] = static_cast<int64_t>(seed);
+    ctx->saved_data["p"] = p;
+    return out;
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    auto g = grads[0].contiguous();
+    auto out = torch::empty_like(g);
+    masked_scale(g, out, static_cast<uint64_t>(ctx->saved_data["seed"].toInt()),
+                 ctx->saved_data["p"].toDouble());
+    return {out, torch::Tensor()};
+  }
+};
+
+bool half_precision(torch::ScalarType t) { return t == torch::kBFloat16 || t == torch::kHalf; }
+
+}  // namespace
+
+torch::Tensor lora_dropout(const torch::Tensor& x, double p) {
+  RLVR_CHECK(p >= 0 && p < 1, "lora_dropout must be in [0, 1), got ", p);
+  if (p == 0) return x;
+  if (!x.device().is_cpu()) return torch::dropout(x, p, true);
+  return HashDropout::apply(x, p);
+}
 
 AdaptedLinearImpl::AdaptedLinearImpl(int64_t in, int64_t out, bool with_bias) {
   weight = register_parameter("weight", torch::zeros({out, in}));
@@ -38,10 +119,18 @@ torch::Tensor AdaptedLinearImpl::forward(const torch::Tensor& x, bool adapters_o
     }
     return y;
   }
-  torch::Tensor h = x.to(lora_A.scalar_type());
-  if (dropout_ > 0 && is_training()) h = torch::dropout(h, dropout_, true);
-  h = torch::nn::functional::linear(torch::nn::functional::linear(h, lora_A), lora_B) * scaling_;
-  return y + h.to(y.scalar_type());
+  // A half-precision input runs the adapter in its own dtype, as training under bf16 autocast
+  // does (TRL, PEFT): the fp32 adapter weights are cast (r x in, out x r: tiny), the (.., in)
+  // activations are not. Otherwise the adapter's dtype.
+  const auto cd = half_precision(x.scalar_type()) ? x.scalar_type() : lora_A.scalar_type();
+  torch::Tensor h = x.to(cd);
+  if (dropout_ > 0 && is_training()) h = lora_dropout(h, dropout_);
+  torch::Tensor a = lora_A.to(cd), b = (scaling_ == 1.0 ? lora_B : lora_B * scaling_).to(cd);
+  torch::Tensor t = torch::nn::functional::linear(h, a);  // (..., r)
+  if (cd != y.scalar_type()) return y + torch::nn::functional::linear(t, b).to(y.scalar_type());
+  // y + t B^T as one GEMM with beta = 1.
+  const int64_t out = y.size(-1);
+  return torch::addmm(y.reshape({-1, out}), t.reshape({-1, t.size(-1)}), b.t()).view(y.sizes());
 }
 
 void AdaptedLinearImpl::merge() {

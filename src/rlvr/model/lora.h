@@ -45,4 +45,9 @@ class AdaptedLinearImpl : public torch::nn::Module {
 };
 TORCH_MODULE(AdaptedLinear);
 
+// Inverted dropout (drop with probability p, scale the rest by 1 / (1 - p)). On CPU the mask
+// comes from a hash of a seed drawn from the default CPU generator and the element index, and
+// backward recomputes it instead of storing it; other devices use torch::dropout.
+torch::Tensor lora_dropout(const torch::Tensor& x, double p);
+
 }  // namespace rlvr

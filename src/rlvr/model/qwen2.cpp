@@ -170,6 +170,47 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
   return o_proj->forward(out, on);
 }
 
+torch::Tensor AttentionImpl::forward_shared_prefix(const torch::Tensor& x, const torch::Tensor& cos,
+                                                   const torch::Tensor& sin, const SharedPrefixLayout& L,
+                                                   bool on) {
+  const int64_t P = L.P, N = L.N, S = L.S, M = x.size(0), g = H_ / Hkv_;
+  const double scale = 1.0 / std::sqrt(static_cast<double>(D_));
+  auto q = q_proj->forward(x, on).view({M, H_, D_});
+  auto k = k_proj->forward(x, on).view({M, Hkv_, D_});
+  auto v = v_proj->forward(x, on).view({M, Hkv_, D_});
+  // The softmax scale goes on the queries (M*H*D values instead of every score).
+  q = (q * cos + rotate_half(q) * sin) * scale;
+  k = k * cos + rotate_half(k) * sin;
+  // Query head j*g + r uses KV head j (HF repeat_kv); queries are grouped per KV head so each
+  // score block is one GEMM per KV head. Scores and probabilities stay in the model dtype:
+  // libtorch's softmax (and its backward) accumulates bf16 in float32 and rounds once on output,
+  // which is HF's softmax(float32).to(bf16) up to that rounding at a sixth of the memory traffic
+  // (the score tensors are the largest of the step). The biases are 0 or kMasked, exact in bf16.
+  auto kp = k.narrow(0, 0, P).permute({1, 0, 2});  // (Hkv, P, D)
+  auto vp = v.narrow(0, 0, P).permute({1, 0, 2});  // (Hkv, P, D)
+
+  // Prefix rows: causal attention within the prefix, (Hkv, g*P, D) x (Hkv, D, P).
+  auto qp = q.narrow(0, 0, P).view({P, Hkv_, g, D_}).permute({1, 2, 0, 3}).reshape({Hkv_, g * P, D_});
+  auto sp = torch::matmul(qp, kp.transpose(1, 2)).view({Hkv_, g, P, P}) + L.prefix_bias;
+  auto pp = torch::softmax(sp, -1).view({Hkv_, g * P, P});
+  auto out_p = torch::matmul(pp, vp).view({Hkv_, g, P, D_}).permute({2, 0, 1, 3}).reshape({P, H_ * D_});
+
+  // Suffix rows: every prefix key (one GEMM per KV head over all rows), then the row's own keys.
+  auto qs = q.narrow(0, P, N * S).view({N, S, Hkv_, g, D_}).permute({2, 0, 3, 1, 4})
+                .reshape({Hkv_, N * g * S, D_});                         // (Hkv, N*g*S, D)
+  auto ks = k.narrow(0, P, N * S).view({N, S, Hkv_, D_}).permute({2, 0, 1, 3});  // (Hkv, N, S, D)
+  auto vs = v.narrow(0, P, N * S).view({N, S, Hkv_, D_}).permute({2, 0, 1, 3});  // (Hkv, N, S, D)
+  auto s_pre = torch::matmul(qs, kp.transpose(1, 2)).view({Hkv_, N, g * S, P});
+  auto s_own = torch::matmul(qs.view({Hkv_, N, g * S, D_}), ks.transpose(2, 3));  // (Hkv, N, gS, S)
+  s_own = (s_own.view({Hkv_, N, g, S, S}) + L.suffix_bias).view({Hkv_, N, g * S, S});
+  auto probs = torch::softmax(torch::cat({s_pre, s_own}, -1), -1);
+  auto out_s = torch::matmul(probs.narrow(-1, 0, P).reshape({Hkv_, N * g * S, P}), vp)
+                   .view({Hkv_, N, g * S, D_}) +
+               torch::matmul(probs.narrow(-1, P, S), vs);  // (Hkv, N, gS, D)
+  out_s = out_s.view({Hkv_, N, g, S, D_}).permute({1, 3, 0, 2, 4}).reshape({N * S, H_ * D_});
+  return o_proj->forward(torch::cat({out_p, out_s}, 0), on);
+}
+
 MLPImpl::MLPImpl(const ModelConfig& c) {
   gate_proj = register_module("gate_proj", AdaptedLinear(c.hidden_size, c.intermediate_size, false));
   up_proj = register_module("up_proj", AdaptedLinear(c.hidden_size, c.intermediate_size, false));
@@ -192,6 +233,13 @@ torch::Tensor DecoderLayerImpl::forward(const torch::Tensor& x, const torch::Ten
                                         const torch::Tensor& sin, const torch::Tensor& positions,
                                         KVCache* cache, int64_t layer, bool on) {
   auto h = x + self_attn->forward(input_layernorm->forward(x), cos, sin, positions, cache, layer, on);
+  return h + mlp->forward(post_attention_layernorm->forward(h), on);
+}
+
+torch::Tensor DecoderLayerImpl::forward_shared_prefix(const torch::Tensor& x, const torch::Tensor& cos,
+                                                      const torch::Tensor& sin,
+                                                      const SharedPrefixLayout& layout, bool on) {
+  auto h = x + self_attn->forward_shared_prefix(input_layernorm->forward(x), cos, sin, layout, on);
   return h + mlp->forward(post_attention_layernorm->forward(h), on);
 }
 
@@ -251,6 +299,62 @@ struct LayerCheckpoint : public torch::autograd::Function<LayerCheckpoint> {
 };
 }  // namespace
 
+namespace {
+// The same for a shared-prefix layer: the layout travels as ints and its two bias tensors.
+struct SharedPrefixLayerCheckpoint : public torch::autograd::Function<SharedPrefixLayerCheckpoint> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, torch::Tensor x,
+                               torch::Tensor cos, torch::Tensor sin, const SharedPrefixLayout& layout,
+                               DecoderLayerImpl* layer, bool on) {
+    ctx->save_for_backward({x, cos, sin});
+    ctx->saved_data["layer"] = reinterpret_cast<int64_t>(layer);
+    ctx->saved_data["on"] = on;
+    ctx->saved_data["P"] = layout.P;
+    ctx->saved_data["N"] = layout.N;
+    ctx->saved_data["S"] = layout.S;
+    ctx->saved_data["suffix_bias"] = layout.suffix_bias;
+    ctx->saved_data["prefix_bias"] = layout.prefix_bias;
+    ctx->saved_data["rng"] = at::detail::getDefaultCPUGenerator().get_state();
+    return layer->forward_shared_prefix(x, cos, sin, layout, on);
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    auto saved = ctx->get_saved_variables();
+    auto* layer = reinterpret_cast<DecoderLayerImpl*>(ctx->saved_data["layer"].toInt());
+    SharedPrefixLayout layout;
+    layout.P = ctx->saved_data["P"].toInt();
+    layout.N = ctx->saved_data["N"].toInt();
+    layout.S = ctx->saved_data["S"].toInt();
+    layout.suffix_bias = ctx->saved_data["suffix_bias"].toTensor();
+    layout.prefix_bias = ctx->saved_data["prefix_bias"].toTensor();
+    auto gen = at::detail::getDefaultCPUGenerator();
+    auto now = gen.get_state();
+    gen.set_state(ctx->saved_data["rng"].toTensor());
+    auto x = saved[0].detach().requires_grad_(true);
+    torch::Tensor y;
+    {
+      torch::AutoGradMode enable(true);
+      y = layer->forward_shared_prefix(x, saved[1], saved[2], layout, ctx->saved_data["on"].toBool());
+    }
+    gen.set_state(now);
+    torch::autograd::backward({y}, {grads[0]});
+    return {x.grad(), torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor(),
+            torch::Tensor()};
+  }
+};
+
+// RoPE tables for any shape of positions (-1 = padding, treated as 0): (..., D) each, computed
+// in float32 (float64 for a float64 model) as HF does, then cast to the model dtype.
+std::pair<torch::Tensor, torch::Tensor> rope_tables(const torch::Tensor& positions, int64_t head_dim,
+                                                    double theta, torch::ScalarType dtype) {
+  const auto fd = dtype == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32;
+  auto inv_freq = 1.0 / torch::pow(theta, torch::arange(0, head_dim, 2, positions.options()).to(torch::kFloat32) /
+                                              static_cast<double>(head_dim));
+  auto freqs = positions.clamp_min(0).to(fd).unsqueeze(-1) * inv_freq.to(fd);
+  auto emb = torch::cat({freqs, freqs}, -1);
+  return {emb.cos().to(dtype), emb.sin().to(dtype)};
+}
+}  // namespace
+
 CausalLMImpl::CausalLMImpl(const ModelConfig& c) : cfg_(c) {
   model = register_module("model", Qwen2Body(c));
   if (!c.tie_word_embeddings)
@@ -303,6 +407,45 @@ torch::Tensor CausalLMImpl::forward_hidden(const torch::Tensor& ids, const torch
   }
   if (cache) cache->used += T;
   return model->norm->forward(x);
+}
+
+torch::Tensor CausalLMImpl::forward_hidden_shared_prefix(const torch::Tensor& prefix_ids,
+                                                          const torch::Tensor& ids,
+                                                          const torch::Tensor& positions) {
+  RLVR_CHECK(ids.dim() == 2 && positions.sizes() == ids.sizes(),
+             "forward_hidden_shared_prefix: ids and positions must both be (N, S); got ", ids.sizes(),
+             " and ", positions.sizes());
+  RLVR_CHECK(prefix_ids.numel() > 0 && prefix_ids.numel() == prefix_ids.size(-1),
+             "forward_hidden_shared_prefix: prefix_ids must be a non-empty (P) or (1, P) tensor; got ",
+             prefix_ids.sizes());
+  const int64_t P = prefix_ids.numel(), N = ids.size(0), S = ids.size(1);
+  RLVR_CHECK(!(positions >= 0).logical_and(positions < P).any().item<bool>(),
+             "forward_hidden_shared_prefix: suffix positions must be >= the prefix length ", P,
+             " (or -1 for padding)");
+  auto x = model->embed_tokens->forward(torch::cat({prefix_ids.reshape({P}), ids.reshape({N * S})}));
+  const auto dtype = x.scalar_type();
+  auto all_pos = torch::cat({torch::arange(P, positions.options()), positions.reshape({N * S})});
+  auto [cos, sin] = rope_tables(all_pos, cfg_.head_dim, cfg_.rope_theta, dtype);
+  cos = cos.unsqueeze(1);  // (M, 1, D): broadcast over heads
+  sin = sin.unsqueeze(1);
+  SharedPrefixLayout layout;
+  layout.P = P;
+  layout.N = N;
+  layout.S = S;
+  // A suffix query sees its row's keys at positions >= 0 and <= its own; the prefix is causal.
+  auto kp = positions.view({N, 1, 1, S}), qp = positions.view({N, 1, S, 1});
+  auto bias_dtype = torch::TensorOptions().dtype(dtype).device(x.device());
+  layout.suffix_bias = torch::zeros({N, 1, S, S}, bias_dtype)
+                           .masked_fill((kp >= 0).logical_and(kp <= qp).logical_not(), kMasked);
+  layout.prefix_bias = torch::full({P, P}, kMasked, bias_dtype).triu(1);
+  const bool ckpt = checkpointing_ && torch::GradMode::is_enabled();
+  if (ckpt && !x.requires_grad()) x = x.detach().requires_grad_(true);
+  for (int64_t l = 0; l < cfg_.num_hidden_layers; ++l) {
+    auto* layer = model->layers[l]->as<DecoderLayer>();
+    x = ckpt ? SharedPrefixLayerCheckpoint::apply(x, cos, sin, layout, layer, adapters_on_)
+             : layer->forward_shared_prefix(x, cos, sin, layout, adapters_on_);
+  }
+  return model->norm->forward(x.narrow(0, P, N * S)).view({N, S, x.size(1)});
 }
 
 torch::Tensor CausalLMImpl::logits(const torch::Tensor& hidden) {

@@ -16,6 +16,15 @@
 
 namespace rlvr {
 
+// Layout of a shared-prefix training forward (CausalLM::forward_hidden_shared_prefix): the hidden
+// states are packed as (P + N*S, C), the prefix's P tokens first (positions 0..P-1, computed once),
+// then N suffix rows of S tokens each (right-padded, positions >= P, -1 = padding).
+struct SharedPrefixLayout {
+  int64_t P = 0, N = 0, S = 0;
+  torch::Tensor suffix_bias;  // (N, 1, S, S) additive mask of suffix keys per suffix query (model dtype)
+  torch::Tensor prefix_bias;  // (P, P) additive causal mask of the prefix (model dtype)
+};
+
 class RMSNormImpl : public torch::nn::Module {
  public:
   RMSNormImpl(int64_t dim, double eps);
@@ -35,6 +44,12 @@ class AttentionImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
                         const torch::Tensor& positions, KVCache* cache, int64_t layer,
                         bool adapters_on);
+  // Shared-prefix training forward, no cache: x (P + N*S, C) packed as in `layout`, cos/sin
+  // (P + N*S, 1, D). Prefix queries attend causally within the prefix; suffix queries attend to
+  // every prefix key and to their own row's keys (bias), in one softmax. Returns (P + N*S, C).
+  torch::Tensor forward_shared_prefix(const torch::Tensor& x, const torch::Tensor& cos,
+                                      const torch::Tensor& sin, const SharedPrefixLayout& layout,
+                                      bool adapters_on);
   AdaptedLinear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
 
  private:
@@ -57,6 +72,9 @@ class DecoderLayerImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
                         const torch::Tensor& positions, KVCache* cache, int64_t layer,
                         bool adapters_on);
+  torch::Tensor forward_shared_prefix(const torch::Tensor& x, const torch::Tensor& cos,
+                                      const torch::Tensor& sin, const SharedPrefixLayout& layout,
+                                      bool adapters_on);
   Attention self_attn{nullptr};
   MLP mlp{nullptr};
   RMSNorm input_layernorm{nullptr}, post_attention_layernorm{nullptr};
@@ -92,6 +110,15 @@ class CausalLMImpl : public torch::nn::Module {
   // Returns final-norm hidden states (N, T, C). Advances cache->used by T.
   torch::Tensor forward_hidden(const torch::Tensor& ids, const torch::Tensor& positions,
                                KVCache* cache = nullptr);
+  // Training forward of N sequences that all start with the same P tokens: prefix_ids (P) int64
+  // holds them (positions 0..P-1), ids / positions (N, S) the rest of each row, right-padded
+  // (positions >= P, -1 = padding). The prefix is computed once, as one row, and every suffix
+  // token attends to its keys and values and to its own row's earlier tokens in one softmax, so
+  // the result equals forward_hidden over the N full rows; gradients reach the prefix through
+  // that sharing. No cache; honours gradient checkpointing and set_adapters_enabled. Returns the
+  // final-norm hidden states of the suffix tokens, (N, S, C).
+  torch::Tensor forward_hidden_shared_prefix(const torch::Tensor& prefix_ids, const torch::Tensor& ids,
+                                             const torch::Tensor& positions);
   torch::Tensor logits(const torch::Tensor& hidden);  // (..., C) -> (..., V) in float32
   torch::Tensor forward(const torch::Tensor& ids, const torch::Tensor& positions,
                         KVCache* cache = nullptr) {

@@ -11,6 +11,10 @@
 namespace rlvr {
 
 struct CompletionBatch {
+  // Plain layout: every row whole. Shared-prefix layout (prefix_ids defined): the first P tokens,
+  // common to every row, are in prefix_ids (P) once; ids / positions hold the rest of each row
+  // (positions from P on), and rows / cols index those suffix rows.
+  torch::Tensor prefix_ids;      // (P) int64, or undefined for the plain layout
   torch::Tensor ids, positions;  // (M, T) int64, right-padded; positions -1 on padding
   torch::Tensor rows, cols;      // (M, Tc) int64: the hidden state predicting completion token j
   torch::Tensor targets;         // (M, Tc) int64 completion tokens (0 on padding)
@@ -19,12 +23,18 @@ struct CompletionBatch {
 
 // prompts[i] + completions[i] for each row; Tc >= every completion length (pads the token axis
 // so rows of several micro-batches line up); keep[i] = false masks row i out of the loss.
+// min_shared_prefix > 0: when there are at least two rows and their prompts share a prefix, the
+// shared-prefix layout is used with P = (longest common prompt prefix) - 1 (each suffix keeps at
+// least one prompt token, the one that predicts the first completion token), provided
+// P >= min_shared_prefix. 0 = always the plain layout.
 CompletionBatch make_completion_batch(const std::vector<const std::vector<int64_t>*>& prompts,
                                       const std::vector<const std::vector<int64_t>*>& completions,
-                                      int64_t Tc, const std::vector<bool>& keep);
+                                      int64_t Tc, const std::vector<bool>& keep,
+                                      int64_t min_shared_prefix = 0);
 
 // (M, Tc) float32 log p(target) at `temperature`; `entropy` (M, Tc) when given. Runs with the
-// caller's grad mode.
+// caller's grad mode. A shared-prefix batch goes through CausalLM::forward_hidden_shared_prefix
+// (the same values, the prefix computed once).
 torch::Tensor completion_logprobs(CausalLM& model, const CompletionBatch& b, const torch::Device& dev,
                                   int64_t chunk_tokens, double temperature, torch::Tensor* entropy);
 

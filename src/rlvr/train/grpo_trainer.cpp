@@ -182,7 +182,7 @@ Rollout GrpoTrainer::rollout(int64_t step) {
 
 torch::Tensor GrpoTrainer::completion_logprobs(const Rollout& ro, int64_t begin, int64_t end,
                                                bool with_grad, torch::Tensor* entropy,
-                                               torch::Tensor* mask) {
+                                               torch::Tensor* mask, int64_t* forward_tokens) {
   const auto dev = policy_.device;
   int64_t Tc = 0;
   for (const auto& c : ro.completions) Tc = std::max<int64_t>(Tc, static_cast<int64_t>(c.ids.size()));
@@ -199,7 +199,9 @@ torch::Tensor GrpoTrainer::completion_logprobs(const Rollout& ro, int64_t begin,
       cs.push_back(&c.ids);
       keep.push_back(!(r_.mask_truncated_completions && c.finish == FinishReason::kLength));
     }
-    auto batch = make_completion_batch(ps, cs, Tc, keep);
+    auto batch = make_completion_batch(ps, cs, Tc, keep, r_.shared_prefix_min_tokens);
+    if (forward_tokens)
+      *forward_tokens += batch.ids.numel() + (batch.prefix_ids.defined() ? batch.prefix_ids.numel() : 0);
     torch::AutoGradMode grad_mode(with_grad);
     torch::Tensor ent;
     auto lp = rlvr::completion_logprobs(policy_.model, batch, dev, r_.logprob_chunk_tokens, r_.temperature,
@@ -233,10 +235,11 @@ std::map<std::string, double> GrpoTrainer::optimize(Rollout& ro, int64_t step) {
   lo.epsilon_high = r_.epsilon_high.value_or(r_.epsilon);
   lo.max_completion_length = r_.max_completion_length;
   double loss_sum = 0, tok = 0, kl = 0, clo = 0, chi = 0, creg = 0, ent = 0;
+  int64_t forward_tokens = 0;
   for (int64_t b0 = 0; b0 < N; b0 += mb) {
     const int64_t b1 = std::min(N, b0 + mb);
     torch::Tensor entropy, mask;
-    auto logp = completion_logprobs(ro, b0, b1, true, &entropy, &mask);
+    auto logp = completion_logprobs(ro, b0, b1, true, &entropy, &mask, &forward_tokens);
     auto old = ro.old_logp.defined() ? ro.old_logp.slice(0, b0, b1) : logp.detach();
     auto ref = ro.ref_logp.defined() ? ro.ref_logp.slice(0, b0, b1) : torch::Tensor();
     auto res = grpo_loss(logp, old, ref, ro.advantages.slice(0, b0, b1).to(logp.device()), mask, lo,
@@ -266,6 +269,8 @@ std::map<std::string, double> GrpoTrainer::optimize(Rollout& ro, int64_t step) {
                                      {"clip_ratio/region_mean", creg / denom},
                                      {"time/train_s", since(t0)}};
   if (r_.beta > 0) m["kl"] = kl / denom;
+  // Token positions the policy forward ran (a shared prefix once per micro-batch, padding included).
+  m["train/forward_tokens"] = static_cast<double>(forward_tokens);
   m["throughput/train_tokens_per_s"] =
       static_cast<double>(ro.prompt_tokens + ro.completion_tokens) / std::max(m["time/train_s"], 1e-9);
   return m;

@@ -53,9 +53,11 @@ class GrpoTrainer {
  private:
   Rollout rollout(int64_t step);
   // Log-probs of the completion tokens, (N, Tc) float32, in micro-batches; with_grad=false for
-  // old/ref passes. Fills `entropy` (N, Tc) when given.
+  // old/ref passes. Fills `entropy` (N, Tc) when given. Adds the token positions it ran through
+  // the model (a shared prefix counts once, padding counts) to *forward_tokens when given.
   torch::Tensor completion_logprobs(const Rollout& ro, int64_t begin, int64_t end, bool with_grad,
-                                    torch::Tensor* entropy, torch::Tensor* mask);
+                                    torch::Tensor* entropy, torch::Tensor* mask,
+                                    int64_t* forward_tokens = nullptr);
   std::map<std::string, double> optimize(Rollout& ro, int64_t step);
   std::map<std::string, double> validate(int64_t step);
   nlohmann::json trainer_state(int64_t step) const;

@@ -201,7 +201,10 @@ const Listing<GrpoRecipe>& grpo_listing() {
     l.add("log_completions", &GrpoRecipe::log_completions,
           "write sampled prompts/completions/rewards to completions.jsonl every logging step")
         .add("logprob_chunk_tokens", &GrpoRecipe::logprob_chunk_tokens,
-             "token rows per chunk of the (rows, V) logits when computing log-probs");
+             "token rows per chunk of the (rows, V) logits when computing log-probs")
+        .add("shared_prefix_min_tokens", &GrpoRecipe::shared_prefix_min_tokens,
+             "training forwards compute a prompt prefix common to every sequence of a micro-batch "
+             "once when it has at least this many tokens; 0 = always full sequences");
     return l;
   }();
   return l;
@@ -499,6 +502,8 @@ void validate_recipe(GrpoRecipe* r, int64_t world_size) {
     RLVR_CHECK(!s.empty(), "recipe: stop_strings contains an empty string");
   RLVR_CHECK(r->logprob_chunk_tokens >= 1, "recipe: logprob_chunk_tokens must be >= 1, got ",
              r->logprob_chunk_tokens);
+  RLVR_CHECK(r->shared_prefix_min_tokens >= 0, "recipe: shared_prefix_min_tokens must be >= 0, got ",
+             r->shared_prefix_min_tokens);
 }
 
 void validate_recipe(SftRecipe* r, int64_t world_size) {

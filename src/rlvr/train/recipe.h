@@ -100,6 +100,9 @@ struct GrpoRecipe : TrainRecipeBase {
   // logging / performance
   bool log_completions = false;        // write sampled completions beside the metrics
   int64_t logprob_chunk_tokens = 512;  // rows per chunk of the (rows, V) logits in the loss
+  // Training forwards compute a prompt prefix common to every sequence of a micro-batch once when
+  // it has at least this many tokens (the few-shot block); 0 = always full sequences.
+  int64_t shared_prefix_min_tokens = 32;
 };
 
 struct SftRecipe : TrainRecipeBase {
