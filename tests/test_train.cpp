@@ -11,6 +11,7 @@
 #include "rlvr/io/safetensors.h"
 #include "rlvr/model/qwen2.h"
 #include "rlvr/tokenizer/tokenizer.h"
+#include "rlvr/train/completion_batch.h"
 #include "rlvr/train/grpo_trainer.h"
 #include "rlvr/train/sft_trainer.h"
 #include "testlib.h"
@@ -49,6 +50,69 @@ GrpoRecipe recipe(const std::vector<std::string>& sets) {
 }
 
 }  // namespace
+
+// The grouped forward (each prompt once, its KV fanned out to the group's completions) gives the
+// full forward's log-probs and gradients: ragged prompts and completions, one-token completions,
+// a masked row, groups of different sizes.
+TEST(CompletionBatch, GroupedForwardMatchesFullForward) {
+  ModelConfig c;
+  c.hidden_size = 32;
+  c.intermediate_size = 64;
+  c.num_hidden_layers = 2;
+  c.num_attention_heads = 4;
+  c.num_key_value_heads = 2;
+  c.head_dim = 8;
+  c.vocab_size = 40;
+  c.max_position_embeddings = 64;
+  c.tie_word_embeddings = true;
+  CausalLM m = make_random_model(c, 11);
+  m->to(torch::kFloat64);
+  const std::vector<std::vector<int64_t>> prompts = {{5, 6, 7, 8, 9}, {1, 2}, {3, 4, 5, 6, 7, 8, 9, 10}};
+  const std::vector<int64_t> row_prompt = {0, 0, 0, 1, 1, 2, 2, 2, 2};
+  const std::vector<std::vector<int64_t>> comps = {{11, 12, 13}, {14}, {15, 16, 17, 18, 19}, {20, 21},
+                                                    {22, 23, 24, 25}, {26}, {27, 28}, {29, 30, 31}, {32, 33}};
+  const std::vector<bool> keep = {true, true, true, true, false, true, true, true, true};
+  const int64_t Tc = 6;
+  std::vector<const std::vector<int64_t>*> ps, distinct, cs;
+  for (const auto& p : prompts) distinct.push_back(&p);
+  for (size_t i = 0; i < comps.size(); ++i) {
+    ps.push_back(&prompts[row_prompt[i]]);
+    cs.push_back(&comps[i]);
+  }
+  auto full = make_completion_batch(ps, cs, Tc, keep);
+  auto grouped = make_grouped_completion_batch(distinct, row_prompt, cs, Tc, keep);
+  ASSERT_TRUE(grouped.mask.equal(full.mask));
+  ASSERT_TRUE(grouped.targets.equal(full.targets));
+  auto weights = torch::randn({static_cast<int64_t>(comps.size()), Tc}, torch::kFloat64);
+  auto run = [&](bool use_grouped, torch::Tensor* ent) {
+    m->zero_grad();
+    auto lp = use_grouped ? completion_logprobs(m, grouped, torch::kCPU, 4, 0.7, ent)
+                          : completion_logprobs(m, full, torch::kCPU, 4, 0.7, ent);
+    (lp * full.mask * weights).sum().backward();
+    std::vector<torch::Tensor> grads;
+    for (const auto& p : m->parameters()) grads.push_back(p.grad().clone());
+    return std::make_pair(lp.detach(), grads);
+  };
+  torch::Tensor ent_full, ent_grouped;
+  auto [lp_full, g_full] = run(false, &ent_full);
+  auto [lp_grouped, g_grouped] = run(true, &ent_grouped);
+  const auto on = full.mask > 0;
+  EXPECT_LT((lp_full - lp_grouped).masked_select(on).abs().max().item<double>(), 1e-10);
+  EXPECT_LT((ent_full - ent_grouped).masked_select(on).abs().max().item<double>(), 1e-10);
+  ASSERT_EQ(g_full.size(), g_grouped.size());
+  double norm = 0;
+  for (size_t k = 0; k < g_full.size(); ++k) {
+    EXPECT_LT((g_full[k] - g_grouped[k]).abs().max().item<double>(), 1e-10) << "parameter " << k;
+    norm += g_full[k].abs().sum().item<double>();
+  }
+  EXPECT_GT(norm, 0);
+  // A row named as another prompt's changes its log-probs: the grouping is really used.
+  auto wrong_rows = row_prompt;
+  wrong_rows[3] = 0;
+  auto wrong = make_grouped_completion_batch(distinct, wrong_rows, cs, Tc, keep);
+  auto lp_wrong = completion_logprobs(m, wrong, torch::kCPU, 4, 0.7, nullptr).detach();
+  EXPECT_GT((lp_wrong[3] - lp_full[3]).narrow(0, 0, 2).abs().max().item<double>(), 1e-6);
+}
 
 TEST(GrpoTrain, TinyModelLearnsCopyTask) {
   auto dir = test::scratch_dir("train_learn");

@@ -191,20 +191,33 @@ torch::Tensor GrpoTrainer::completion_logprobs(const Rollout& ro, int64_t begin,
   const int64_t mb = with_grad ? end - begin : r_.per_device_train_batch_size;
   for (int64_t b0 = begin; b0 < end; b0 += mb) {
     const int64_t b1 = std::min(end, b0 + mb);
-    std::vector<const std::vector<int64_t>*> ps, cs;
+    std::vector<const std::vector<int64_t>*> ps, cs, distinct;
+    std::vector<int64_t> row_prompt;
     std::vector<bool> keep;
     for (int64_t i = b0; i < b1; ++i) {
       const auto& c = ro.completions[i];
       ps.push_back(&ro.prompt_ids[i]);
       cs.push_back(&c.ids);
       keep.push_back(!(r_.mask_truncated_completions && c.finish == FinishReason::kLength));
+      // Completions come G per prompt, consecutive: a new prompt starts a new group.
+      if (i == b0 || c.prompt_index != ro.completions[i - 1].prompt_index) distinct.push_back(&ro.prompt_ids[i]);
+      row_prompt.push_back(static_cast<int64_t>(distinct.size()) - 1);
     }
-    auto batch = make_completion_batch(ps, cs, Tc, keep);
     torch::AutoGradMode grad_mode(with_grad);
-    torch::Tensor ent;
-    auto lp = rlvr::completion_logprobs(policy_.model, batch, dev, r_.logprob_chunk_tokens, r_.temperature,
-                                        entropy ? &ent : nullptr);
-    auto msk = batch.mask;
+    torch::Tensor ent, lp, msk;
+    // Each prompt runs once for its group unless gradient checkpointing is on (the grouped
+    // forward goes through a KV cache, which checkpointing does not cover).
+    if (!r_.gradient_checkpointing && distinct.size() < ps.size()) {
+      auto batch = make_grouped_completion_batch(distinct, row_prompt, cs, Tc, keep);
+      lp = rlvr::completion_logprobs(policy_.model, batch, dev, r_.logprob_chunk_tokens, r_.temperature,
+                                     entropy ? &ent : nullptr);
+      msk = batch.mask;
+    } else {
+      auto batch = make_completion_batch(ps, cs, Tc, keep);
+      lp = rlvr::completion_logprobs(policy_.model, batch, dev, r_.logprob_chunk_tokens, r_.temperature,
+                                     entropy ? &ent : nullptr);
+      msk = batch.mask;
+    }
     outs.push_back(lp);
     if (entropy) ents.push_back(ent);
     masks.push_back(msk.to(dev));
