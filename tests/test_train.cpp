@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 #include "rlvr/core/files.h"
 #include "rlvr/data/synth.h"
@@ -12,6 +13,7 @@
 #include "rlvr/model/qwen2.h"
 #include "rlvr/tokenizer/tokenizer.h"
 #include "rlvr/train/completion_batch.h"
+#include "rlvr/train/demo.h"
 #include "rlvr/train/grpo_trainer.h"
 #include "rlvr/train/sft_trainer.h"
 #include "testlib.h"
@@ -235,4 +237,42 @@ TEST(SftTrain, LossFallsOnSolvedProblems) {
   // The output is a full model directory that loads with its tokenizer.
   EXPECT_NO_THROW(load_model(dir + "/out", torch::kFloat32, torch::kCPU));
   EXPECT_TRUE(file_exists(dir + "/out/tokenizer.json"));
+}
+
+// `rlvr demo` end to end at toy size: every phase runs, the summary has both evaluations with
+// their intervals, held-out questions never occur in the train file, and GRPO ran the steps asked.
+TEST(Demo, RunsEveryPhaseOnDisjointData) {
+  DemoOptions o;
+  o.out_dir = test::scratch_dir("demo");
+  o.seed = 4;
+  o.train_problems = 96;
+  o.test_problems = 24;
+  o.sft_steps = 3;
+  o.grpo_steps = 2;
+  o.grpo_prompts = 2;
+  o.num_generations = 4;
+  auto s = run_demo(o);
+  for (const char* when : {"before", "after"})
+    for (const char* how : {"sampled", "greedy"}) {
+      const auto& r = s[when][how];
+      const double acc = r["accuracy"].get<double>(), lo = r["ci95"][0].get<double>(), hi = r["ci95"][1].get<double>();
+      EXPECT_LE(lo, acc) << when << " " << how;
+      EXPECT_LE(acc, hi) << when << " " << how;
+      EXPECT_GE(lo, 0.0);
+      EXPECT_LE(hi, 1.0);
+      EXPECT_LT(lo, hi) << "a 95% interval over 24 problems has width";
+    }
+  for (const char* p : {"data", "sft", "eval_before", "grpo", "eval_after"})
+    EXPECT_GE(s["phase_seconds"][p].get<double>(), 0.0) << p;
+  EXPECT_GE(s["seconds"].get<double>(), s["phase_seconds"]["grpo"].get<double>());
+  std::set<std::string> train_q;
+  for (const auto& row : read_jsonl_file(o.out_dir + "/train.jsonl")) train_q.insert(row["question"].get<std::string>());
+  auto test_rows = read_jsonl_file(o.out_dir + "/test.jsonl");
+  ASSERT_EQ(test_rows.size(), 24u);
+  ASSERT_EQ(train_q.size() > 0, true);
+  for (const auto& row : test_rows) EXPECT_EQ(train_q.count(row["question"].get<std::string>()), 0u);
+  EXPECT_EQ(metrics_of(o.out_dir + "/grpo").size(), 2u);
+  EXPECT_TRUE(file_exists(o.out_dir + "/report.html"));
+  EXPECT_TRUE(file_exists(o.out_dir + "/summary.json"));
+  EXPECT_EQ(read_json_file(o.out_dir + "/summary.json"), s);
 }
