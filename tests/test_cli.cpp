@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "testlib.h"
 
@@ -77,6 +78,32 @@ TEST(CliLayout, TorchFreeCommandsRunWithoutThePlugin) {
   EXPECT_EQ(r.err.rfind("rlvr: error: cannot load the torch commands from " + dir + "/librlvr_torchcli.so: ", 0),
             0u) << r.err;
   EXPECT_EQ(count_of(r.err, "\n"), 1u) << r.err;
+}
+
+// `rlvr demo` (a torch command) at toy size: the before/after table, then the summary as the last
+// line, in JSON, with the same numbers as the table.
+TEST(CliDemo, PrintsTheTableAndEndsWithJson) {
+  const std::string dir = test::scratch_dir("cli_demo");
+  auto r = test::run_cmd(test::rlvr_bin() + " demo --out " + dir +
+                         " --seed 3 --train-problems 64 --test-problems 16 --sft-steps 2 --grpo-steps 1"
+                         " --grpo-prompts 2 --num-generations 2");
+  ASSERT_EQ(r.status, 0) << r.err;
+  ASSERT_FALSE(r.out.empty());
+  ASSERT_EQ(r.out.back(), '\n');
+  const std::string body = r.out.substr(0, r.out.size() - 1);
+  const std::string last = body.substr(body.rfind('\n') + 1);
+  auto s = nlohmann::json::parse(last);
+  EXPECT_TRUE(has(r.out, "held-out strict accuracy")) << r.out;
+  EXPECT_TRUE(has(r.out, "report: " + dir + "/report.html")) << r.out;
+  for (const char* when : {"before", "after"})
+    for (const char* how : {"sampled", "greedy"}) {
+      const auto& a = s.at(when).at(how);
+      char cell[64];
+      std::snprintf(cell, sizeof(cell), "%.1f%% [%.1f, %.1f]", 100 * a.at("accuracy").get<double>(),
+                    100 * a.at("ci95").at(0).get<double>(), 100 * a.at("ci95").at(1).get<double>());
+      EXPECT_TRUE(has(r.out, cell)) << when << " " << how << ": " << cell << " not in\n" << r.out;
+    }
+  EXPECT_GT(s.at("seconds").get<double>(), 0.0);
 }
 
 }  // namespace

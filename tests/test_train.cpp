@@ -5,12 +5,15 @@
 
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 #include "rlvr/core/files.h"
 #include "rlvr/data/synth.h"
 #include "rlvr/io/safetensors.h"
 #include "rlvr/model/qwen2.h"
 #include "rlvr/tokenizer/tokenizer.h"
+#include "rlvr/train/completion_batch.h"
+#include "rlvr/train/demo.h"
 #include "rlvr/train/grpo_trainer.h"
 #include "rlvr/train/sft_trainer.h"
 #include "testlib.h"
@@ -49,6 +52,69 @@ GrpoRecipe recipe(const std::vector<std::string>& sets) {
 }
 
 }  // namespace
+
+// The grouped forward (each prompt once, its KV fanned out to the group's completions) gives the
+// full forward's log-probs and gradients: ragged prompts and completions, one-token completions,
+// a masked row, groups of different sizes.
+TEST(CompletionBatch, GroupedForwardMatchesFullForward) {
+  ModelConfig c;
+  c.hidden_size = 32;
+  c.intermediate_size = 64;
+  c.num_hidden_layers = 2;
+  c.num_attention_heads = 4;
+  c.num_key_value_heads = 2;
+  c.head_dim = 8;
+  c.vocab_size = 40;
+  c.max_position_embeddings = 64;
+  c.tie_word_embeddings = true;
+  CausalLM m = make_random_model(c, 11);
+  m->to(torch::kFloat64);
+  const std::vector<std::vector<int64_t>> prompts = {{5, 6, 7, 8, 9}, {1, 2}, {3, 4, 5, 6, 7, 8, 9, 10}};
+  const std::vector<int64_t> row_prompt = {0, 0, 0, 1, 1, 2, 2, 2, 2};
+  const std::vector<std::vector<int64_t>> comps = {{11, 12, 13}, {14}, {15, 16, 17, 18, 19}, {20, 21},
+                                                    {22, 23, 24, 25}, {26}, {27, 28}, {29, 30, 31}, {32, 33}};
+  const std::vector<bool> keep = {true, true, true, true, false, true, true, true, true};
+  const int64_t Tc = 6;
+  std::vector<const std::vector<int64_t>*> ps, distinct, cs;
+  for (const auto& p : prompts) distinct.push_back(&p);
+  for (size_t i = 0; i < comps.size(); ++i) {
+    ps.push_back(&prompts[row_prompt[i]]);
+    cs.push_back(&comps[i]);
+  }
+  auto full = make_completion_batch(ps, cs, Tc, keep);
+  auto grouped = make_grouped_completion_batch(distinct, row_prompt, cs, Tc, keep);
+  ASSERT_TRUE(grouped.mask.equal(full.mask));
+  ASSERT_TRUE(grouped.targets.equal(full.targets));
+  auto weights = torch::randn({static_cast<int64_t>(comps.size()), Tc}, torch::kFloat64);
+  auto run = [&](bool use_grouped, torch::Tensor* ent) {
+    m->zero_grad();
+    auto lp = use_grouped ? completion_logprobs(m, grouped, torch::kCPU, 4, 0.7, ent)
+                          : completion_logprobs(m, full, torch::kCPU, 4, 0.7, ent);
+    (lp * full.mask * weights).sum().backward();
+    std::vector<torch::Tensor> grads;
+    for (const auto& p : m->parameters()) grads.push_back(p.grad().clone());
+    return std::make_pair(lp.detach(), grads);
+  };
+  torch::Tensor ent_full, ent_grouped;
+  auto [lp_full, g_full] = run(false, &ent_full);
+  auto [lp_grouped, g_grouped] = run(true, &ent_grouped);
+  const auto on = full.mask > 0;
+  EXPECT_LT((lp_full - lp_grouped).masked_select(on).abs().max().item<double>(), 1e-10);
+  EXPECT_LT((ent_full - ent_grouped).masked_select(on).abs().max().item<double>(), 1e-10);
+  ASSERT_EQ(g_full.size(), g_grouped.size());
+  double norm = 0;
+  for (size_t k = 0; k < g_full.size(); ++k) {
+    EXPECT_LT((g_full[k] - g_grouped[k]).abs().max().item<double>(), 1e-10) << "parameter " << k;
+    norm += g_full[k].abs().sum().item<double>();
+  }
+  EXPECT_GT(norm, 0);
+  // A row named as another prompt's changes its log-probs: the grouping is really used.
+  auto wrong_rows = row_prompt;
+  wrong_rows[3] = 0;
+  auto wrong = make_grouped_completion_batch(distinct, wrong_rows, cs, Tc, keep);
+  auto lp_wrong = completion_logprobs(m, wrong, torch::kCPU, 4, 0.7, nullptr).detach();
+  EXPECT_GT((lp_wrong[3] - lp_full[3]).narrow(0, 0, 2).abs().max().item<double>(), 1e-6);
+}
 
 TEST(GrpoTrain, TinyModelLearnsCopyTask) {
   auto dir = test::scratch_dir("train_learn");
@@ -205,4 +271,42 @@ TEST(SftTrain, LossFallsOnSolvedProblems) {
   // The output is a full model directory that loads with its tokenizer.
   EXPECT_NO_THROW(load_model(dir + "/out", torch::kFloat32, torch::kCPU));
   EXPECT_TRUE(file_exists(dir + "/out/tokenizer.json"));
+}
+
+// `rlvr demo` end to end at toy size: every phase runs, the summary has both evaluations with
+// their intervals, held-out questions never occur in the train file, and GRPO ran the steps asked.
+TEST(Demo, RunsEveryPhaseOnDisjointData) {
+  DemoOptions o;
+  o.out_dir = test::scratch_dir("demo");
+  o.seed = 4;
+  o.train_problems = 96;
+  o.test_problems = 24;
+  o.sft_steps = 3;
+  o.grpo_steps = 2;
+  o.grpo_prompts = 2;
+  o.num_generations = 4;
+  auto s = run_demo(o);
+  for (const char* when : {"before", "after"})
+    for (const char* how : {"sampled", "greedy"}) {
+      const auto& r = s[when][how];
+      const double acc = r["accuracy"].get<double>(), lo = r["ci95"][0].get<double>(), hi = r["ci95"][1].get<double>();
+      EXPECT_LE(lo, acc) << when << " " << how;
+      EXPECT_LE(acc, hi) << when << " " << how;
+      EXPECT_GE(lo, 0.0);
+      EXPECT_LE(hi, 1.0);
+      EXPECT_LT(lo, hi) << "a 95% interval over 24 problems has width";
+    }
+  for (const char* p : {"data", "sft", "eval_before", "grpo", "eval_after"})
+    EXPECT_GE(s["phase_seconds"][p].get<double>(), 0.0) << p;
+  EXPECT_GE(s["seconds"].get<double>(), s["phase_seconds"]["grpo"].get<double>());
+  std::set<std::string> train_q;
+  for (const auto& row : read_jsonl_file(o.out_dir + "/train.jsonl")) train_q.insert(row["question"].get<std::string>());
+  auto test_rows = read_jsonl_file(o.out_dir + "/test.jsonl");
+  ASSERT_EQ(test_rows.size(), 24u);
+  ASSERT_EQ(train_q.size() > 0, true);
+  for (const auto& row : test_rows) EXPECT_EQ(train_q.count(row["question"].get<std::string>()), 0u);
+  EXPECT_EQ(metrics_of(o.out_dir + "/grpo").size(), 2u);
+  EXPECT_TRUE(file_exists(o.out_dir + "/report.html"));
+  EXPECT_TRUE(file_exists(o.out_dir + "/summary.json"));
+  EXPECT_EQ(read_json_file(o.out_dir + "/summary.json"), s);
 }

@@ -16,20 +16,28 @@ void add_demo_commands(CLI::App& app, CLI::App&) {
   cmd->add_option("--sft-steps", o->sft_steps, "SFT warm-start steps")->capture_default_str();
   cmd->add_option("--grpo-steps", o->grpo_steps, "GRPO steps")->capture_default_str();
   cmd->add_option("--sft-lr", o->sft_lr, "SFT learning rate")->capture_default_str();
-  cmd->add_option("--grpo-lr", o->grpo_lr, "GRPO learning rate")->capture_default_str();
+  cmd->add_option("--grpo-lr", o->grpo_lr, "GRPO learning rate (constant)")->capture_default_str();
+  cmd->add_option("--grpo-prompts", o->grpo_prompts, "GRPO prompts per step")->capture_default_str();
+  cmd->add_option("--num-generations", o->num_generations, "GRPO completions per prompt")->capture_default_str();
+  cmd->add_option("--num-iterations", o->num_iterations, "GRPO optimizer steps per generation batch")
+      ->capture_default_str();
   cmd->add_option("--train-problems", o->train_problems, "synthetic train problems")->capture_default_str();
   cmd->add_option("--test-problems", o->test_problems, "held-out test problems")->capture_default_str();
   cmd->callback([o] {
     auto s = run_demo(*o);
     auto pct = [&](const char* when, const char* how) {
       const auto& r = s[when][how];
-      return std::to_string(100 * r["accuracy"].get<double>()).substr(0, 4) + "% [" +
-             std::to_string(100 * r["ci95"][0].get<double>()).substr(0, 4) + ", " +
-             std::to_string(100 * r["ci95"][1].get<double>()).substr(0, 4) + "]";
+      char buf[64];
+      std::snprintf(buf, sizeof(buf), "%.1f%% [%.1f, %.1f]", 100 * r["accuracy"].get<double>(),
+                    100 * r["ci95"][0].get<double>(), 100 * r["ci95"][1].get<double>());
+      return std::string(buf);
     };
     std::printf("held-out strict accuracy      sampled (T=1)          greedy\n");
     std::printf("  after SFT (before GRPO)     %-22s %s\n", pct("before", "sampled").c_str(), pct("before", "greedy").c_str());
     std::printf("  after GRPO                  %-22s %s\n", pct("after", "sampled").c_str(), pct("after", "greedy").c_str());
+    const auto& ph = s["phase_seconds"];
+    std::printf("time: SFT %.0f s, evaluation %.0f s, GRPO %.0f s\n", ph["sft"].get<double>(),
+                ph["eval_before"].get<double>() + ph["eval_after"].get<double>(), ph["grpo"].get<double>());
     std::printf("report: %s/report.html (%.0f s)\n", o->out_dir.c_str(), s["seconds"].get<double>());
     std::printf("%s\n", s.dump().c_str());
   });

@@ -38,4 +38,30 @@ CompletionBatch make_completion_batch(const std::vector<const std::vector<int64_
 torch::Tensor completion_logprobs(CausalLM& model, const CompletionBatch& b, const torch::Device& dev,
                                   int64_t chunk_tokens, double temperature, torch::Tensor* entropy);
 
+// The same log-probs when rows share prompts (GRPO: G completions per prompt): each distinct
+// prompt is run once, its keys/values are fanned out to its rows through a KVCache, and only the
+// completion tokens are run per row. Same values as completion_logprobs up to float rounding,
+// with gradients through both passes. Rows are run in up to four length buckets, so the forward
+// does about U*Tp + sum(C) token-layers of work instead of M*(Tp + Tc). No gradient
+// checkpointing on this path.
+struct GroupedCompletionBatch {
+  torch::Tensor prompt_ids, prompt_pos;  // (U, Tp) int64 distinct prompts, right-padded (-1)
+  torch::Tensor prompt_last;             // (U) int64 index of each prompt's last token
+  torch::Tensor row_prompt;              // (M) int64 prompt of each row
+  torch::Tensor comp_ids, comp_pos;      // (M, Tc-1) completion tokens 0..C-2 as inputs (-1 pad)
+  std::vector<int64_t> comp_len;         // (M) completion length C of each row
+  torch::Tensor targets;                 // (M, Tc) int64 completion tokens (0 on padding)
+  torch::Tensor mask;                    // (M, Tc) float32, as in CompletionBatch
+};
+
+// prompts: the U distinct prompts; row_prompt[i] < U names row i's prompt. Tc and keep as in
+// make_completion_batch.
+GroupedCompletionBatch make_grouped_completion_batch(const std::vector<const std::vector<int64_t>*>& prompts,
+                                                     const std::vector<int64_t>& row_prompt,
+                                                     const std::vector<const std::vector<int64_t>*>& completions,
+                                                     int64_t Tc, const std::vector<bool>& keep);
+
+torch::Tensor completion_logprobs(CausalLM& model, const GroupedCompletionBatch& b, const torch::Device& dev,
+                                  int64_t chunk_tokens, double temperature, torch::Tensor* entropy);
+
 }  // namespace rlvr

@@ -58,7 +58,8 @@ struct Scores {
 };
 
 Scores evaluate_model(const std::string& model_dir, const std::vector<Problem>& test,
-                      const std::vector<Problem>& pool, const std::string& label, uint64_t seed) {
+                      const std::vector<Problem>& pool, const std::string& label, uint64_t seed,
+                      int64_t batch) {
   CausalLM m = load_model(model_dir, torch::kFloat32, torch::kCPU);
   m->eval();
   Tokenizer tok = Tokenizer::load(model_dir);
@@ -70,6 +71,7 @@ Scores evaluate_model(const std::string& model_dir, const std::vector<Problem>& 
     eo.temperature = sampled ? 1.0 : 0.0;  // sampled = the training temperature: pass@1
     eo.max_new_tokens = 64;
     eo.seed = seed;
+    eo.max_batch_seqs = batch;  // waves: results do not depend on them, small ones decode faster
     eo.model_label = label + (sampled ? " (sampled, T=1)" : " (greedy)");
     auto out = evaluate(engine, tok, test, pool, eo);
     std::fprintf(stderr, "  %-28s strict accuracy %5.1f%%  [%4.1f, %4.1f]  format %5.1f%%\n",
@@ -97,7 +99,15 @@ std::string before_after_table(const Scores& b, const Scores& a) {
 }  // namespace
 
 nlohmann::json run_demo(const DemoOptions& o) {
+  RLVR_CHECK(o.grpo_prompts >= 1 && o.num_generations >= 2, "demo: needs >= 1 prompt and >= 2 generations per step");
   const auto t0 = Clock::now();
+  auto mark = t0;
+  nlohmann::json phase_seconds;
+  auto lap = [&](const char* name) {
+    const auto now = Clock::now();
+    phase_seconds[name] = std::chrono::duration<double>(now - mark).count();
+    mark = now;
+  };
   const std::string out = o.out_dir;
   make_dirs(out);
   const std::string seed = std::to_string(o.seed);
@@ -121,6 +131,8 @@ nlohmann::json run_demo(const DemoOptions& o) {
     std::fprintf(stderr, "  %s: %lld parameters\n", init.c_str(), (long long)demo_config().num_parameters());
   }
 
+  lap("data");
+
   phase(3, "warm start with supervised fine-tuning (rlvr sft)");
   std::vector<std::string> notices;
   SftRecipe sr = load_sft_recipe(
@@ -132,9 +144,11 @@ nlohmann::json run_demo(const DemoOptions& o) {
        "save_steps=0", "gradient_checkpointing=false", "seed=" + seed},
       1, &notices);
   SftTrainer(sr).train(false);
+  lap("sft");
 
   phase(4, "evaluate the warm start on the held-out problems");
-  Scores before = evaluate_model(join_path(out, "sft"), test, train, "after SFT", o.seed);
+  Scores before = evaluate_model(join_path(out, "sft"), test, train, "after SFT", o.seed, o.eval_batch);
+  lap("eval_before");
 
   phase(5, "train with GRPO: gsm8k_format + gsm8k_correct (rlvr train)");
   GrpoRecipe gr = load_grpo_recipe(
@@ -142,14 +156,18 @@ nlohmann::json run_demo(const DemoOptions& o) {
       {"model_name_or_path=" + join_path(out, "sft"), "train_dataset_id_or_path=" + join_path(out, "train.jsonl"),
        "output_dir=" + join_path(out, "grpo"), "use_peft=false", "dtype=float32",
        "learning_rate=" + std::to_string(o.grpo_lr), "lr_scheduler_type=constant",
-       "max_steps=" + std::to_string(o.grpo_steps), "num_generations=8", "per_device_train_batch_size=128",
-       "num_shots=0", "max_completion_length=64", "temperature=1.0", "beta=0.0", "loss_type=dapo",
-       "logging_steps=1", "save_steps=0", "gradient_checkpointing=false", "seed=" + seed},
+       "max_steps=" + std::to_string(o.grpo_steps), "num_generations=" + std::to_string(o.num_generations),
+       "per_device_train_batch_size=" + std::to_string(o.grpo_prompts * o.num_generations),
+       "num_iterations=" + std::to_string(o.num_iterations), "num_shots=0", "max_completion_length=64",
+       "temperature=1.0", "beta=0.0", "loss_type=dapo", "logging_steps=1", "save_steps=0",
+       "gradient_checkpointing=false", "seed=" + seed},
       1, &notices);
   GrpoTrainer(gr).train(false);
+  lap("grpo");
 
   phase(6, "evaluate after GRPO and write the report");
-  Scores after = evaluate_model(join_path(out, "grpo"), test, train, "after GRPO", o.seed);
+  Scores after = evaluate_model(join_path(out, "grpo"), test, train, "after GRPO", o.seed, o.eval_batch);
+  lap("eval_after");
   const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   auto rows = read_metrics_jsonl(join_path(out, "grpo/metrics.jsonl"));
   std::vector<EvalRunResult> runs = {before.sampled, before.greedy, after.sampled, after.greedy};
@@ -160,7 +178,8 @@ nlohmann::json run_demo(const DemoOptions& o) {
   nlohmann::json summary = {
       {"before", {{"sampled", acc_json(before.sampled)}, {"greedy", acc_json(before.greedy)}}},
       {"after", {{"sampled", acc_json(after.sampled)}, {"greedy", acc_json(after.greedy)}}},
-      {"seconds", seconds}};
+      {"seconds", seconds},
+      {"phase_seconds", phase_seconds}};
   write_json_file(join_path(out, "summary.json"), summary);
   std::fprintf(stderr, "\nreport: %s\n", join_path(out, "report.html").c_str());
   return summary;

@@ -15,13 +15,18 @@ struct DemoOptions {
   int64_t train_problems = 4000;  // synthetic train split (questions disjoint from test)
   int64_t test_problems = 800;    // held-out evaluation problems
   int64_t sft_steps = 200;        // warm start: partly right, so sampling finds right answers
-  int64_t grpo_steps = 130;
   double sft_lr = 2e-3;
-  double grpo_lr = 1e-4;
+  int64_t grpo_steps = 130;       // optimizer steps
+  double grpo_lr = 1e-4;          // constant; higher rates make completions run on past the answer
+  int64_t grpo_prompts = 16;      // prompts per step
+  int64_t num_generations = 8;    // completions per prompt (the group)
+  int64_t num_iterations = 1;     // optimizer steps per generation batch
+  int64_t eval_batch = 128;       // sequences decoded at once in evaluation
 };
 
 // Runs every phase with progress on stderr; returns the summary
-// {"before":{"sampled":{"accuracy","ci95"},"greedy":{...}},"after":{...},"seconds":s}.
+// {"before":{"sampled":{"accuracy","ci95"},"greedy":{...}},"after":{...},"seconds":s,
+//  "phase_seconds":{"data","sft","eval_before","grpo","eval_after"}}.
 nlohmann::json run_demo(const DemoOptions& opt);
 
 }  // namespace rlvr

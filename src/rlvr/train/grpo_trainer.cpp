@@ -191,22 +191,39 @@ torch::Tensor GrpoTrainer::completion_logprobs(const Rollout& ro, int64_t begin,
   const int64_t mb = with_grad ? end - begin : r_.per_device_train_batch_size;
   for (int64_t b0 = begin; b0 < end; b0 += mb) {
     const int64_t b1 = std::min(end, b0 + mb);
-    std::vector<const std::vector<int64_t>*> ps, cs;
+    std::vector<const std::vector<int64_t>*> ps, cs, distinct;
+    std::vector<int64_t> row_prompt;
     std::vector<bool> keep;
     for (int64_t i = b0; i < b1; ++i) {
       const auto& c = ro.completions[i];
       ps.push_back(&ro.prompt_ids[i]);
       cs.push_back(&c.ids);
       keep.push_back(!(r_.mask_truncated_completions && c.finish == FinishReason::kLength));
+      // Completions come G per prompt, consecutive: a new prompt starts a new group.
+      if (i == b0 || c.prompt_index != ro.completions[i - 1].prompt_index) distinct.push_back(&ro.prompt_ids[i]);
+      row_prompt.push_back(static_cast<int64_t>(distinct.size()) - 1);
     }
-    auto batch = make_completion_batch(ps, cs, Tc, keep, r_.shared_prefix_min_tokens);
-    if (forward_tokens)
-      *forward_tokens += batch.ids.numel() + (batch.prefix_ids.defined() ? batch.prefix_ids.numel() : 0);
     torch::AutoGradMode grad_mode(with_grad);
-    torch::Tensor ent;
-    auto lp = rlvr::completion_logprobs(policy_.model, batch, dev, r_.logprob_chunk_tokens, r_.temperature,
-                                        entropy ? &ent : nullptr);
-    auto msk = batch.mask;
+    torch::Tensor ent, lp, msk;
+    // Each prompt runs once for its group unless gradient checkpointing is on (the grouped
+    // forward goes through a KV cache, which checkpointing does not cover).
+    // Three exact paths, cheapest first: a prefix common to every row (the few-shot block) runs
+    // once per micro-batch (works with gradient checkpointing); else each prompt runs once for
+    // its group (through a KV cache, so not with checkpointing); else rows run whole.
+    auto batch = make_completion_batch(ps, cs, Tc, keep, r_.shared_prefix_min_tokens);
+    if (batch.prefix_ids.defined() || r_.gradient_checkpointing || distinct.size() == ps.size()) {
+      if (forward_tokens)
+        *forward_tokens += batch.ids.numel() + (batch.prefix_ids.defined() ? batch.prefix_ids.numel() : 0);
+      lp = rlvr::completion_logprobs(policy_.model, batch, dev, r_.logprob_chunk_tokens, r_.temperature,
+                                     entropy ? &ent : nullptr);
+      msk = batch.mask;
+    } else {
+      auto grouped = make_grouped_completion_batch(distinct, row_prompt, cs, Tc, keep);
+      if (forward_tokens) *forward_tokens += grouped.prompt_ids.numel() + grouped.comp_ids.numel();
+      lp = rlvr::completion_logprobs(policy_.model, grouped, dev, r_.logprob_chunk_tokens, r_.temperature,
+                                     entropy ? &ent : nullptr);
+      msk = grouped.mask;
+    }
     outs.push_back(lp);
     if (entropy) ents.push_back(ent);
     masks.push_back(msk.to(dev));

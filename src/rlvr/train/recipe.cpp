@@ -75,7 +75,8 @@ void add_model_fields(Listing<S>& l) {
       .add("device", &TrainRecipeBase::device,
            "where to train; auto = cuda when available, else cpu")
       .add("gradient_checkpointing", &TrainRecipeBase::gradient_checkpointing,
-           "recompute layer activations in backward to save memory")
+           "recompute layer activations in backward to save memory; GRPO then runs each "
+           "completion with its prompt instead of each prompt once per group")
       .add("use_peft", &TrainRecipeBase::use_peft, "train LoRA adapters instead of all weights")
       .add("lora_r", &TrainRecipeBase::lora_r, "LoRA rank")
       .add("lora_alpha", &TrainRecipeBase::lora_alpha,
