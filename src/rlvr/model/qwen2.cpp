@@ -4,6 +4,7 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
+#include <ATen/record_function.h>
 
 #include <cmath>
 
@@ -64,6 +65,7 @@ torch::Tensor rotate_half(const torch::Tensor& x) {
 // The fused CPU kernel for float32 / bfloat16: no concatenation, no float32 copies of the scores.
 void softmax_rows_cpu(torch::Tensor& ss, torch::Tensor& sp, const torch::Tensor& kpos,
                       const torch::Tensor& qpos, double scale) {
+  RECORD_FUNCTION("rlvr::attention_softmax", std::vector<c10::IValue>());  // named in profiles
   const int64_t N = ss.size(0), Hkv = ss.size(1), G = ss.size(2), S = ss.size(3);
   const int64_t P = sp.defined() ? sp.size(2) : 0, T = qpos.size(1);
   const bool bf16 = ss.scalar_type() == torch::kBFloat16;
@@ -143,6 +145,7 @@ torch::Tensor silu_mul(const torch::Tensor& g, const torch::Tensor& u) {
   if (torch::GradMode::is_enabled() || !g.device().is_cpu() || u.scalar_type() != dtype ||
       g.sizes() != u.sizes() || (dtype != torch::kFloat32 && dtype != torch::kBFloat16))
     return F::silu(g) * u;
+  RECORD_FUNCTION("rlvr::silu_mul", std::vector<c10::IValue>());
   auto gc = g.contiguous(), uc = u.contiguous();
   auto out = torch::empty_like(gc);
   const bool bf16 = dtype == torch::kBFloat16;
