@@ -91,7 +91,7 @@ std::vector<int64_t> random_ids(int64_t n, int64_t vocab, uint64_t seed) {
 struct Opts {
   std::string preset, model, dtype = "auto", device = "cpu";
   int64_t prompts = 16, n = 8, prefix_len = 1490, question_len = 60, new_tokens = 200;
-  int64_t naive_subset = 2, sweep_steps = 5, sweep_prefill_tokens = 1024, threads = 0;
+  int64_t naive_subset = 2, sweep_steps = 5, sweep_prefill_tokens = 512, threads = 0;
 };
 
 void run(const Opts& o) {
@@ -172,8 +172,8 @@ void run(const Opts& o) {
 
   // 3. By batch size (prefix cached): one prefill of B rows, then sweep_steps - 1 decode steps.
   // The prefill rows are the questions cut to at most sweep_prefill_tokens / B tokens, so every
-  // measurement prefills about as many tokens as 16 questions (a full-length prefill of 128 would
-  // cost a minute and measure the same GEMMs).
+  // measurement prefills at most 512 tokens by default: already a GEMM of 512 rows (a full-length
+  // prefill of 128 questions would cost a minute and measure the same GEMMs).
   std::vector<int64_t> batches = {1, 16, 64, 128};
   std::vector<double> decode_tps(batches.size()), prefill_tps(batches.size());
   std::vector<int64_t> prefill_len(batches.size());
