@@ -91,7 +91,7 @@ std::vector<int64_t> random_ids(int64_t n, int64_t vocab, uint64_t seed) {
 struct Opts {
   std::string preset, model, dtype = "auto", device = "cpu";
   int64_t prompts = 16, n = 8, prefix_len = 1490, question_len = 60, new_tokens = 200;
-  int64_t naive_subset = 2, sweep_steps = 5, sweep_prefill_tokens = 512, threads = 0;
+  int64_t naive_subset = 1, sweep_steps = 5, sweep_prefill_tokens = 512, threads = 0;
 };
 
 void run(const Opts& o) {
@@ -151,9 +151,9 @@ void run(const Opts& o) {
   const double shared_prefill_s = st.prefill_s;
 
   // 2. Naive baseline: every sequence prefills prefix + question itself. Timed on a subset of
-  // sequences in one batch, then scaled to all of them; its decode is taken to cost what the
-  // shared run's did (the same tokens; without sharing each row would also attend over its own
-  // copy of the prefix, so this favours the baseline).
+  // sequences (one by default: they all have the same length), then scaled to all of them; its
+  // decode is taken to cost what the shared run's did (the same tokens; without sharing each row
+  // would also attend over its own copy of the prefix, so this favours the baseline).
   const int64_t naive_n = std::min(o.naive_subset, o.prompts * o.n);
   std::fprintf(stderr, "naive prefill on %lld sequences\n", (long long)naive_n);
   GenerateRequest naive = req;
