@@ -6,6 +6,7 @@
 // (no sharing) prefill is timed on a small subset and extrapolated.
 #include <algorithm>
 #include <chrono>
+#include <ctime>
 #include <cstdio>
 #include <iostream>
 
@@ -19,6 +20,20 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+// Process CPU time (all threads): with the wall time it shows how much of the machine the run had.
+double cpu_seconds() {
+  timespec t;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return t.tv_sec + 1e-9 * t.tv_nsec;
+}
+// One progress line on stderr per phase: wall and CPU seconds.
+struct Phase {
+  const char* name;
+  Clock::time_point t0 = Clock::now();
+  double c0 = cpu_seconds();
+  explicit Phase(const char* n) : name(n) {}
+  void done() const { std::fprintf(stderr, "  %s: %.1f s wall, %.1f s cpu\n", name, since(t0), cpu_seconds() - c0); }
+};
 
 // GEMM peak: the best GFLOP/s of (M x K) @ (K x N) over a few M (decode-like to prefill-like),
 // best of reps (a peak, so load from elsewhere on the machine can only lower it).
@@ -76,7 +91,7 @@ std::vector<int64_t> random_ids(int64_t n, int64_t vocab, uint64_t seed) {
 struct Opts {
   std::string preset, model, dtype = "auto", device = "cpu";
   int64_t prompts = 16, n = 8, prefix_len = 1490, question_len = 60, new_tokens = 200;
-  int64_t naive_subset = 2, sweep_steps = 5;
+  int64_t naive_subset = 1, sweep_steps = 5, sweep_prefill_tokens = 512, threads = 0;
 };
 
 void run(const Opts& o) {
@@ -85,9 +100,11 @@ void run(const Opts& o) {
              o.preset, "' (known: gsm8k-8shot-0.5b)");
   RLVR_CHECK(o.prompts >= 1 && o.n >= 1 && o.new_tokens >= 1 && o.question_len >= 1,
              "bench generate: --prompts, --n, --new-tokens and --question-len must be >= 1");
-  RLVR_CHECK(o.naive_subset >= 1 && o.sweep_steps >= 2,
-             "bench generate: --naive-subset must be >= 1 and --sweep-steps >= 2");
+  RLVR_CHECK(o.naive_subset >= 1 && o.sweep_steps >= 2 && o.sweep_prefill_tokens >= 1,
+             "bench generate: --naive-subset and --sweep-prefill-tokens must be >= 1, --sweep-steps >= 2");
   const auto t_start = Clock::now();
+  const double cpu_start = cpu_seconds();
+  if (o.threads > 0) torch::set_num_threads(static_cast<int>(o.threads));
   torch::Device dev(o.device);
   CausalLM m{nullptr};
   torch::Dtype dtype;
@@ -123,19 +140,20 @@ void run(const Opts& o) {
   std::fprintf(stderr, "shared-prefix run: %lld prompts x %lld, prefix %lld + question %lld, %lld new tokens\n",
                (long long)o.prompts, (long long)o.n, (long long)o.prefix_len, (long long)o.question_len,
                (long long)o.new_tokens);
+  Phase work("workload");
   auto t1 = Clock::now();
   auto comps = engine.generate(req);
   const double total_s = since(t1);
+  work.done();
   const auto st = engine.stats();
   int64_t gen_tokens = 0;
   for (const auto& c : comps) gen_tokens += static_cast<int64_t>(c.ids.size());
   const double shared_prefill_s = st.prefill_s;
-  std::fprintf(stderr, "  %.1f s\n", total_s);
 
   // 2. Naive baseline: every sequence prefills prefix + question itself. Timed on a subset of
-  // sequences in one batch, then scaled to all of them; its decode is taken to cost what the
-  // shared run's did (the same tokens; without sharing each row would also attend over its own
-  // copy of the prefix, so this favours the baseline).
+  // sequences (one by default: they all have the same length), then scaled to all of them; its
+  // decode is taken to cost what the shared run's did (the same tokens; without sharing each row
+  // would also attend over its own copy of the prefix, so this favours the baseline).
   const int64_t naive_n = std::min(o.naive_subset, o.prompts * o.n);
   std::fprintf(stderr, "naive prefill on %lld sequences\n", (long long)naive_n);
   GenerateRequest naive = req;
@@ -145,19 +163,29 @@ void run(const Opts& o) {
   naive.prompts.clear();
   for (int64_t i = 0; i < naive_n; ++i) naive.prompts.push_back(req.prompts[i % o.prompts]);
   engine.reset_stats();
+  Phase naive_phase("naive prefill");
   engine.generate(naive);
+  naive_phase.done();
   const double naive_prefill_per_seq = engine.stats().prefill_s / static_cast<double>(naive_n);
   const double naive_prefill_s = naive_prefill_per_seq * o.prompts * o.n;
   const double naive_total_s = naive_prefill_s + st.decode_s;
 
-  // 3. By batch size (prefix cached): prefill of B questions, then sweep_steps - 1 decode steps.
+  // 3. By batch size (prefix cached): one prefill of B rows, then sweep_steps - 1 decode steps.
+  // The prefill rows are the questions cut to at most sweep_prefill_tokens / B tokens, so every
+  // measurement prefills at most 512 tokens by default: already a GEMM of 512 rows (a full-length
+  // prefill of 128 questions would cost a minute and measure the same GEMMs).
   std::vector<int64_t> batches = {1, 16, 64, 128};
   std::vector<double> decode_tps(batches.size()), prefill_tps(batches.size());
+  std::vector<int64_t> prefill_len(batches.size());
+  Phase sweep("batch sweep");
   for (size_t i = 0; i < batches.size(); ++i) {
-    std::fprintf(stderr, "batch %lld\n", (long long)batches[i]);
     GenerateRequest b = req;
     b.prompts.clear();
-    for (int64_t p = 0; p < batches[i]; ++p) b.prompts.push_back(req.prompts[p % o.prompts]);
+    prefill_len[i] = std::max<int64_t>(1, std::min(o.question_len, o.sweep_prefill_tokens / batches[i]));
+    for (int64_t p = 0; p < batches[i]; ++p) {
+      const auto& q = req.prompts[p % o.prompts];
+      b.prompts.emplace_back(q.end() - prefill_len[i], q.end());
+    }
     b.n = 1;
     b.max_new_tokens = o.sweep_steps;
     engine.reset_stats();
@@ -166,7 +194,8 @@ void run(const Opts& o) {
     decode_tps[i] = s.decode_step_rows / std::max(s.decode_s, 1e-9);
     prefill_tps[i] = s.prefill_tokens / std::max(s.prefill_s, 1e-9);
   }
-  const double bench_s = since(t_start);
+  sweep.done();
+  const double bench_s = since(t_start), bench_cpu_s = cpu_seconds() - cpu_start;
 
   std::printf("rlvr bench generate: %s, %s on %s, %d threads (%lld params)\n",
               o.preset.empty() ? o.model.c_str() : o.preset.c_str(), dtype_name(dtype).c_str(),
@@ -174,12 +203,12 @@ void run(const Opts& o) {
   std::printf("GEMM peak (M x %lld x %lld, best M): fp32 %.0f GFLOP/s (M %lld), bf16 %.0f GFLOP/s (M %lld)\n",
               (long long)cfg.hidden_size, (long long)cfg.intermediate_size, fp32_peak.gflops,
               (long long)fp32_peak.m, bf16_peak.gflops, (long long)bf16_peak.m);
-  std::printf("by batch: prefill of B x %lld-token questions after the cached %lld-token prefix, then %lld decode steps\n",
-              (long long)o.question_len, (long long)o.prefix_len, (long long)(o.sweep_steps - 1));
-  std::printf("%-8s %14s %14s %12s\n", "batch", "prefill tok/s", "decode tok/s", "decode/peak");
+  std::printf("by batch B (cached %lld-token prefix): one prefill of B rows x L tokens, then %lld decode steps\n",
+              (long long)o.prefix_len, (long long)(o.sweep_steps - 1));
+  std::printf("%-6s %4s %14s %14s %12s\n", "B", "L", "prefill tok/s", "decode tok/s", "decode/peak");
   for (size_t i = 0; i < batches.size(); ++i)
-    std::printf("%-8lld %14.0f %14.1f %11.1f%%\n", (long long)batches[i], prefill_tps[i], decode_tps[i],
-                100.0 * decode_tps[i] * fpt / 1e9 / peak);
+    std::printf("%-6lld %4lld %14.0f %14.1f %11.1f%%\n", (long long)batches[i], (long long)prefill_len[i],
+                prefill_tps[i], decode_tps[i], 100.0 * decode_tps[i] * fpt / 1e9 / peak);
   std::printf("workload: %lld completions, %lld tokens in %.1f s (prefill %.1f s, decode %.1f s, %.1f tok/s)\n",
               (long long)comps.size(), (long long)gen_tokens, total_s, shared_prefill_s, st.decode_s,
               gen_tokens / std::max(total_s, 1e-9));
@@ -189,14 +218,15 @@ void run(const Opts& o) {
   const double speedup = naive_prefill_s / std::max(shared_prefill_s, 1e-9);
   std::printf("prefix sharing: prefill %.1fx faster, end to end %.2fx\n", speedup,
               naive_total_s / std::max(total_s, 1e-9));
-  std::printf("bench wall time %.1f s\n", bench_s);
+  std::printf("bench: %.1f s wall, %.1f s cpu (%d threads)\n", bench_s, bench_cpu_s, torch::get_num_threads());
   auto at = [&](int64_t b) {
     return decode_tps[std::find(batches.begin(), batches.end(), b) - batches.begin()];
   };
-  nlohmann::json by_batch, prefill_by_batch;
+  nlohmann::json by_batch, prefill_by_batch, prefill_rows_len;
   for (size_t i = 0; i < batches.size(); ++i) {
     by_batch[std::to_string(batches[i])] = decode_tps[i];
     prefill_by_batch[std::to_string(batches[i])] = prefill_tps[i];
+    prefill_rows_len[std::to_string(batches[i])] = prefill_len[i];
   }
   nlohmann::json j = {{"tokens_per_s", gen_tokens / total_s},
                       {"naive_tokens_per_s", gen_tokens / naive_total_s},
@@ -205,13 +235,16 @@ void run(const Opts& o) {
                       {"decode_peak_fraction", at(64) * fpt / 1e9 / peak},
                       {"decode_tokens_per_s_by_batch", by_batch},
                       {"prefill_tokens_per_s_by_batch", prefill_by_batch},
+                      {"prefill_tokens_per_row_by_batch", prefill_rows_len},
                       {"gemm_gflops_fp32", fp32_peak.gflops},
                       {"gemm_gflops_bf16", bf16_peak.gflops},
                       {"dtype", dtype_name(dtype)},
                       {"prefix_len", o.prefix_len},
                       {"naive_measured_sequences", naive_n},
                       {"naive_extrapolated", naive_n < o.prompts * o.n},
-                      {"bench_s", bench_s}};
+                      {"threads", torch::get_num_threads()},
+                      {"bench_s", bench_s},
+                      {"bench_cpu_s", bench_cpu_s}};
   std::printf("%s\n", j.dump().c_str());
 }
 
@@ -233,6 +266,9 @@ void add_bench_generate(CLI::App& bench) {
   cmd->add_option("--question-len", o->question_len, "tokens per prompt after the prefix");
   cmd->add_option("--new-tokens", o->new_tokens, "tokens to generate per completion");
   cmd->add_option("--naive-subset", o->naive_subset, "sequences on which the naive prefill is timed");
+  cmd->add_option("--sweep-prefill-tokens", o->sweep_prefill_tokens,
+                  "tokens prefilled per batch-size measurement (questions cut to this / B)");
+  cmd->add_option("--threads", o->threads, "intra-op threads (0: torch's default)");
   cmd->add_option("--sweep-steps", o->sweep_steps, "tokens per batch-size measurement (the first comes "
                                                      "from the prefill; the rest time decode)");
   cmd->callback([o] { run(*o); });

@@ -3,6 +3,7 @@
 #include "rlvr/engine/sampler.h"
 
 #include <ATen/Parallel.h>
+#include <ATen/record_function.h>
 
 #include <limits>
 
@@ -44,6 +45,7 @@ SampleResult sample_tokens(torch::Tensor logits, const SamplingParams& p, const 
   if (!logits.device().is_cpu() || !plain(p, logits.size(1)) ||
       (dtype != torch::kFloat32 && dtype != torch::kBFloat16))
     return sample_tokens_reference(logits, p, seen, uniforms);
+  RECORD_FUNCTION("rlvr::sample_rows", std::vector<c10::IValue>());  // named in profiles
   if (p.repetition_penalty != 1.0 && seen.defined())
     logits = penalise(logits.to(torch::kFloat32), p, seen);
   logits = logits.contiguous();

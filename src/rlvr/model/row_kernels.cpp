@@ -198,6 +198,48 @@ RLVR_INLINE RowSample sample_row_impl(const T* __restrict x, int64_t V, double t
   return {token, static_cast<float>(lp)};
 }
 
+// bf16 <-> float for whole vectors (round to nearest even, NaN kept).
+typedef uint16_t vh __attribute__((vector_size(32)));
+RLVR_INLINE vf vload(const uint16_t* p) {
+  vh h;
+  std::memcpy(&h, p, sizeof h);
+  return (vf)(__builtin_convertvector(h, vu) << 16);
+}
+RLVR_INLINE vu bf16_bits(const vf& x) {
+  const vu bits = (vu)x;
+  const vu rounded = (bits + 0x7FFFu + ((bits >> 16) & 1u)) >> 16;
+  return x != x ? vu{} + 0x7FC0u : rounded;
+}
+RLVR_INLINE void vstore(uint16_t* p, const vf& x) {
+  const vh h = __builtin_convertvector(bf16_bits(x), vh);
+  std::memcpy(p, &h, sizeof h);
+}
+RLVR_INLINE vf round_bf16(const vf& x) { return (vf)(bf16_bits(x) << 16); }
+RLVR_INLINE vf round_to(const vf& x, const float*) { return x; }
+RLVR_INLINE vf round_to(const vf& x, const uint16_t*) { return round_bf16(x); }
+
+// out = silu(g) * u with silu(g) = g / (1 + exp(-g)), rounded where torch's ops round: in bf16
+// after exp, after 1 + e, after the division and after the product (torch's bf16 silu works in
+// bf16 vectors), so the result is bit-identical to silu(g) * u up to the exp's last float bit.
+template <typename T>
+RLVR_INLINE void silu_mul_impl(const T* g, const T* u, T* out, int64_t n) {
+  auto block = [](const T* gp, const T* up, T* op) {
+    const vf x = vload(gp);
+    const vf e = round_to(exp_poly(-x), gp);
+    const vf s = round_to(x / round_to(1.0f + e, gp), gp);
+    vstore(op, s * vload(up));
+  };
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) block(g + i, u + i, out + i);
+  if (i < n) {
+    T gt[kLanes] = {}, ut[kLanes] = {}, ot[kLanes];
+    std::memcpy(gt, g + i, (n - i) * sizeof(T));
+    std::memcpy(ut, u + i, (n - i) * sizeof(T));
+    block(gt, ut, ot);
+    std::memcpy(out + i, ot, (n - i) * sizeof(T));
+  }
+}
+
 // Instantiations per instruction set.
 #define RLVR_DEFINE_KERNELS(suffix, attr)                                                        \
   attr void exp_##suffix(const float* x, float* y, int64_t n) {                                 \
@@ -217,6 +259,12 @@ RLVR_INLINE RowSample sample_row_impl(const T* __restrict x, int64_t V, double t
   attr RowSample sample_bf16_##suffix(const uint16_t* x, int64_t V, double t, double u,          \
                                       float* y) {                                                \
     return sample_row_impl(x, V, t, u, y);                                                       \
+  }                                                                                              \
+  attr void silu_mul_f32_##suffix(const float* g, const float* u, float* o, int64_t n) {         \
+    silu_mul_impl(g, u, o, n);                                                                   \
+  }                                                                                              \
+  attr void silu_mul_bf16_##suffix(const uint16_t* g, const uint16_t* u, uint16_t* o, int64_t n) { \
+    silu_mul_impl(g, u, o, n);                                                                   \
   }
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -231,6 +279,8 @@ struct Table {
   decltype(&softmax_bf16_base) softmax_bf16;
   decltype(&sample_f32_base) sample_f32;
   decltype(&sample_bf16_base) sample_bf16;
+  decltype(&silu_mul_f32_base) silu_mul_f32;
+  decltype(&silu_mul_bf16_base) silu_mul_bf16;
 };
 
 Table pick() {
@@ -238,11 +288,14 @@ Table pick() {
   __builtin_cpu_init();
   if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
       __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq"))
-    return {exp_avx512, softmax_f32_avx512, softmax_bf16_avx512, sample_f32_avx512, sample_bf16_avx512};
+    return {exp_avx512,        softmax_f32_avx512,  softmax_bf16_avx512,  sample_f32_avx512,
+            sample_bf16_avx512, silu_mul_f32_avx512, silu_mul_bf16_avx512};
   if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-    return {exp_avx2, softmax_f32_avx2, softmax_bf16_avx2, sample_f32_avx2, sample_bf16_avx2};
+    return {exp_avx2,        softmax_f32_avx2,  softmax_bf16_avx2,  sample_f32_avx2,
+            sample_bf16_avx2, silu_mul_f32_avx2, silu_mul_bf16_avx2};
 #endif
-  return {exp_base, softmax_f32_base, softmax_bf16_base, sample_f32_base, sample_bf16_base};
+  return {exp_base,        softmax_f32_base,  softmax_bf16_base,  sample_f32_base,
+          sample_bf16_base, silu_mul_f32_base, silu_mul_bf16_base};
 }
 
 const Table& table() {
@@ -262,6 +315,11 @@ void softmax_two_part(float* a, int64_t P, float* b, int64_t S, const int64_t* k
 void softmax_two_part(uint16_t* a, int64_t P, uint16_t* b, int64_t S, const int64_t* kpos,
                       int64_t qpos, float scale, float* scratch) {
   table().softmax_bf16(a, P, b, S, kpos, qpos, scale, scratch);
+}
+
+void silu_mul(const float* g, const float* u, float* out, int64_t n) { table().silu_mul_f32(g, u, out, n); }
+void silu_mul(const uint16_t* g, const uint16_t* u, uint16_t* out, int64_t n) {
+  table().silu_mul_bf16(g, u, out, n);
 }
 
 RowSample sample_row(const float* logits, int64_t V, double temperature, double u, float* scratch) {

@@ -1,8 +1,9 @@
 // Torch-free CPU row kernels for inference, on raw float / bf16 (uint16_t) rows: the softmax of an
-// attention row made of a shared-prefix part and a per-row slot part (no concatenation), and one
-// draw from softmax(logits / temperature) over a whole vocabulary row. Written as plain loops the
-// compiler vectorises (cloned for AVX-512 / AVX2 / baseline x86-64 and picked at load time); the
-// callers split rows over threads. Only the inference paths (KV cache, sampler) use them.
+// attention row made of a shared-prefix part and a per-row slot part (no concatenation), the
+// SwiGLU product silu(g) * u, and one draw from softmax(logits / temperature) over a whole
+// vocabulary row. Written as plain loops the compiler vectorises (cloned for AVX-512 / AVX2 /
+// baseline x86-64 and picked at load time); the callers split rows over threads. Only inference uses them (KV-cache attention, the MLP when
+// autograd is off, the sampler).
 #pragma once
 #include <cstdint>
 
@@ -24,6 +25,10 @@ void softmax_two_part(float* a, int64_t P, float* b, int64_t S, const int64_t* k
                       float scale, float* scratch);
 void softmax_two_part(uint16_t* a, int64_t P, uint16_t* b, int64_t S, const int64_t* kpos,
                       int64_t qpos, float scale, float* scratch);
+
+// out = silu(g) * u elementwise (the SwiGLU gate), rounded where torch's silu and product round.
+void silu_mul(const float* g, const float* u, float* out, int64_t n);
+void silu_mul(const uint16_t* g, const uint16_t* u, uint16_t* out, int64_t n);
 
 // One token from softmax(logits / temperature) by inverse CDF at u in [0, 1), and its log-prob;
 // temperature <= 0: the argmax (first of ties) with its log_softmax. The cumulative sums are in
