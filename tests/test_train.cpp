@@ -247,6 +247,31 @@ TEST(GrpoTrain, SharedPrefixForwardGivesTheFullSequenceStep) {
   EXPECT_GT(full["grad_norm"].get<double>(), 0);
 }
 
+// beta > 0 with full fine-tuning: the KL reference is a frozen copy of the starting weights, so
+// the KL is 0 on the first step (policy == reference) and positive once the policy has moved.
+TEST(GrpoTrain, FullFineTuningKlAgainstFrozenStart) {
+  auto dir = test::scratch_dir("train_full_kl");
+  tiny_model_dir(dir + "/model", 32, 2);
+  SynthOptions so;
+  {
+    std::ofstream f(dir + "/train.jsonl");
+    for (const auto& p : synth_problems(64, 6, so, Split::kTrain))
+      f << nlohmann::json({{"question", p.question}, {"answer", p.solution_raw}}).dump() << "\n";
+  }
+  GrpoTrainer t(recipe({"model_name_or_path=" + dir + "/model", "train_dataset_id_or_path=" + dir + "/train.jsonl",
+                        "output_dir=" + dir + "/out", "use_peft=false", "dtype=float32", "learning_rate=0.01",
+                        "lr_scheduler_type=constant", "max_steps=3", "num_generations=4",
+                        "per_device_train_batch_size=16", "num_shots=0", "max_completion_length=8", "beta=0.1",
+                        "reward_funcs=[any_digit]", "reward_options={any_digit: {type: regex, pattern: '[0-9]'}}",
+                        "logging_steps=1", "save_steps=0", "gradient_checkpointing=false", "seed=2"}));
+  t.train(false);
+  auto rows = metrics_of(dir + "/out");
+  ASSERT_EQ(rows.size(), 3u);
+  ASSERT_TRUE(rows[0].contains("kl"));
+  EXPECT_LT(std::abs(rows[0]["kl"].get<double>()), 1e-7) << "the reference is the starting policy";
+  EXPECT_GT(rows[2]["kl"].get<double>(), 1e-6) << "the policy moved, the reference did not";
+}
+
 TEST(SftTrain, LossFallsOnSolvedProblems) {
   auto dir = test::scratch_dir("train_sft");
   tiny_model_dir(dir + "/model", 64, 2);

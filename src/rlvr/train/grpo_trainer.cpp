@@ -45,10 +45,14 @@ std::pair<double, double> finite_mean_std(const std::vector<double>& xs) {
 
 GrpoTrainer::GrpoTrainer(GrpoRecipe recipe) : r_(std::move(recipe)) {
   RLVR_CHECK(!r_.train_dataset_id_or_path.empty(), "recipe: train_dataset_id_or_path is required");
-  RLVR_CHECK(r_.beta == 0 || r_.use_peft,
-             "recipe: beta > 0 needs a reference policy, which rlvr takes as the base model with "
-             "adapters off; set use_peft: true or beta: 0");
   policy_ = load_policy(r_);
+  // The KL reference: with LoRA, the same weights with adapters off; with full fine-tuning, a
+  // frozen copy of the starting weights (TRL's ref_model), also after a resume.
+  if (r_.beta > 0 && !r_.use_peft) {
+    ref_model_ = load_model(r_.model_name_or_path, policy_.dtype, policy_.device);
+    ref_model_->eval();
+    for (auto& t : ref_model_->parameters()) t.set_requires_grad(false);
+  }
   opt_ = make_optimizer(policy_, r_);
   engine_ = std::make_unique<Engine>(policy_.model);
   DataOptions d;
@@ -172,7 +176,9 @@ Rollout GrpoTrainer::rollout(int64_t step) {
   // Old log-probs (num_iterations > 1) and reference log-probs (beta > 0), before any update.
   if (r_.num_iterations > 1)
     ro.old_logp = completion_logprobs(ro, 0, N, false, nullptr, nullptr);
-  if (r_.beta > 0) {
+  if (r_.beta > 0 && !ref_model_.is_empty()) {
+    ro.ref_logp = completion_logprobs(ro, 0, N, false, nullptr, nullptr, nullptr, &ref_model_);
+  } else if (r_.beta > 0) {
     policy_.model->set_adapters_enabled(false);
     ro.ref_logp = completion_logprobs(ro, 0, N, false, nullptr, nullptr);
     policy_.model->set_adapters_enabled(true);
@@ -182,8 +188,9 @@ Rollout GrpoTrainer::rollout(int64_t step) {
 
 torch::Tensor GrpoTrainer::completion_logprobs(const Rollout& ro, int64_t begin, int64_t end,
                                                bool with_grad, torch::Tensor* entropy,
-                                               torch::Tensor* mask, int64_t* forward_tokens) {
+                                               torch::Tensor* mask, int64_t* forward_tokens, CausalLM* model) {
   const auto dev = policy_.device;
+  CausalLM& m = model ? *model : policy_.model;
   int64_t Tc = 0;
   for (const auto& c : ro.completions) Tc = std::max<int64_t>(Tc, static_cast<int64_t>(c.ids.size()));
   Tc = std::max<int64_t>(Tc, 1);
@@ -214,13 +221,13 @@ torch::Tensor GrpoTrainer::completion_logprobs(const Rollout& ro, int64_t begin,
     if (batch.prefix_ids.defined() || r_.gradient_checkpointing || distinct.size() == ps.size()) {
       if (forward_tokens)
         *forward_tokens += batch.ids.numel() + (batch.prefix_ids.defined() ? batch.prefix_ids.numel() : 0);
-      lp = rlvr::completion_logprobs(policy_.model, batch, dev, r_.logprob_chunk_tokens, r_.temperature,
+      lp = rlvr::completion_logprobs(m, batch, dev, r_.logprob_chunk_tokens, r_.temperature,
                                      entropy ? &ent : nullptr);
       msk = batch.mask;
     } else {
       auto grouped = make_grouped_completion_batch(distinct, row_prompt, cs, Tc, keep);
       if (forward_tokens) *forward_tokens += grouped.prompt_ids.numel() + grouped.comp_ids.numel();
-      lp = rlvr::completion_logprobs(policy_.model, grouped, dev, r_.logprob_chunk_tokens, r_.temperature,
+      lp = rlvr::completion_logprobs(m, grouped, dev, r_.logprob_chunk_tokens, r_.temperature,
                                      entropy ? &ent : nullptr);
       msk = grouped.mask;
     }

@@ -1,6 +1,7 @@
 // GrpoTrainer: `rlvr train`. One step reads like the algorithm (design.md): generate B*G
 // completions with the engine (shared-prefix KV), score them, group advantages, chunked policy
-// log-probs, reference log-probs with adapters off when beta > 0, clipped GRPO loss, AdamW.
+// log-probs, reference log-probs when beta > 0 (LoRA: adapters off; full fine-tuning: a frozen
+// copy of the starting weights), clipped GRPO loss, AdamW.
 // Checkpoints, resume, metrics and validation live here too.
 #pragma once
 #include <functional>
@@ -55,9 +56,10 @@ class GrpoTrainer {
   // Log-probs of the completion tokens, (N, Tc) float32, in micro-batches; with_grad=false for
   // old/ref passes. Fills `entropy` (N, Tc) when given. Adds the token positions it ran through
   // the model (a shared prefix counts once, padding counts) to *forward_tokens when given.
+  // model: the policy when null (else e.g. the full-fine-tuning KL reference).
   torch::Tensor completion_logprobs(const Rollout& ro, int64_t begin, int64_t end, bool with_grad,
                                     torch::Tensor* entropy, torch::Tensor* mask,
-                                    int64_t* forward_tokens = nullptr);
+                                    int64_t* forward_tokens = nullptr, CausalLM* model = nullptr);
   std::map<std::string, double> optimize(Rollout& ro, int64_t step);
   std::map<std::string, double> validate(int64_t step);
   nlohmann::json trainer_state(int64_t step) const;
@@ -65,6 +67,7 @@ class GrpoTrainer {
 
   GrpoRecipe r_;
   Policy policy_;
+  CausalLM ref_model_{nullptr};  // beta > 0 without LoRA: frozen starting weights
   std::unique_ptr<torch::optim::AdamW> opt_;
   std::unique_ptr<Engine> engine_;
   std::vector<Problem> train_, val_, test_;

@@ -177,7 +177,8 @@ const Listing<GrpoRecipe>& grpo_listing() {
         .add("shuffle_dataset", &GrpoRecipe::shuffle_dataset,
              "shuffle the train split each epoch (seeded)")
         .add("beta", &GrpoRecipe::beta,
-             "KL coefficient (k3 estimator against the base model); 0 = no reference pass")
+             "KL coefficient (k3 estimator against the starting model: LoRA adapters off, or a "
+             "frozen copy of the weights when fine-tuning all of them); 0 = no reference pass")
         .add("epsilon", &GrpoRecipe::epsilon, "lower clip: ratios below 1 - epsilon are clipped")
         .add("epsilon_high", &GrpoRecipe::epsilon_high,
              "upper clip: ratios above 1 + epsilon_high are clipped; null = epsilon (DAPO uses "
