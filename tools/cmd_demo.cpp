@@ -23,6 +23,9 @@ void add_demo_commands(CLI::App& app, CLI::App&) {
       ->capture_default_str();
   cmd->add_option("--train-problems", o->train_problems, "synthetic train problems")->capture_default_str();
   cmd->add_option("--test-problems", o->test_problems, "held-out test problems")->capture_default_str();
+  cmd->add_option("--min-steps", o->min_steps, "fewest arithmetic steps per problem")->capture_default_str();
+  cmd->add_option("--max-steps", o->max_steps, "most arithmetic steps per problem")->capture_default_str();
+  cmd->add_option("--max-number", o->max_number, "largest number in a question")->capture_default_str();
   cmd->callback([o] {
     auto s = run_demo(*o);
     auto pct = [&](const char* when, const char* how) {

@@ -115,6 +115,9 @@ nlohmann::json run_demo(const DemoOptions& o) {
   phase(1, "synthesize GSM8K-format word problems (train and held-out test, disjoint)");
   SynthOptions so;
   so.split_by_text = true;
+  so.min_steps = o.min_steps;
+  so.max_steps = o.max_steps;
+  so.max_number = o.max_number;
   auto train = synth_problems(o.train_problems, o.seed, so, Split::kTrain);
   auto test = synth_problems(o.test_problems, o.seed + 1000, so, Split::kTest);
   write_problems(join_path(out, "train.jsonl"), train);

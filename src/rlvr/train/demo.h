@@ -14,6 +14,9 @@ struct DemoOptions {
   uint64_t seed = 1;
   int64_t train_problems = 4000;  // synthetic train split (questions disjoint from test)
   int64_t test_problems = 800;    // held-out evaluation problems
+  int64_t min_steps = 1;          // arithmetic steps per problem (SynthOptions)
+  int64_t max_steps = 2;
+  int64_t max_number = 9;         // numbers in the questions are 1..max_number
   int64_t sft_steps = 200;        // warm start: partly right, so sampling finds right answers
   double sft_lr = 2e-3;
   int64_t grpo_steps = 130;       // optimizer steps
