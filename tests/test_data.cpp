@@ -400,3 +400,36 @@ TEST(Files, RemoveTreeRemovesNestedDirsFilesAndLinksButNotLinkTargets) {
   rlvr::remove_tree(keep);               // a plain file
   EXPECT_FALSE(rlvr::file_exists(keep));
 }
+
+TEST(Files, PosixPathHelpersBehaveLikeTheShell) {
+  EXPECT_EQ(rlvr::join_path("a", "b"), "a/b");
+  EXPECT_EQ(rlvr::join_path("a/", "b"), "a/b");
+  EXPECT_EQ(rlvr::join_path("a", "/abs"), "/abs");
+  EXPECT_EQ(rlvr::join_path("", "b"), "b");
+  EXPECT_EQ(rlvr::parent_dir("/x/y/z.json"), "/x/y");
+  EXPECT_EQ(rlvr::parent_dir("/x/y/"), "/x");
+  EXPECT_EQ(rlvr::parent_dir("z.json"), "");
+  EXPECT_EQ(rlvr::parent_dir("/z"), "/");
+  EXPECT_EQ(rlvr::base_name("/x/run-1/"), "run-1");
+  EXPECT_EQ(rlvr::base_name("f.txt"), "f.txt");
+
+  const std::string root = rlvr::test::scratch_dir("posix_helpers");
+  const std::string d = rlvr::join_path(root, "p/q/r");
+  rlvr::make_dirs(d);
+  rlvr::make_dirs(d);  // existing: fine
+  EXPECT_TRUE(rlvr::is_directory(d));
+  const std::string f = rlvr::join_path(root, "p/file");
+  rlvr::write_text_file(f, "first");
+  EXPECT_THROW(rlvr::make_dirs(rlvr::join_path(f, "sub")), rlvr::Error);  // a file is in the way
+  EXPECT_FALSE(rlvr::is_directory(f));
+  rlvr::copy_file(f, rlvr::join_path(root, "p/copy"));
+  rlvr::write_text_file(f, "second, longer");
+  rlvr::copy_file(f, rlvr::join_path(root, "p/copy"));  // overwrites whole
+  EXPECT_EQ(rlvr::read_text_file(rlvr::join_path(root, "p/copy")), "second, longer");
+  EXPECT_THROW(rlvr::copy_file(rlvr::join_path(root, "missing"), f), rlvr::Error);
+  EXPECT_EQ(rlvr::list_dir(rlvr::join_path(root, "p")), (std::vector<std::string>{"copy", "file", "q"}));
+  EXPECT_THROW(rlvr::list_dir(rlvr::join_path(root, "missing")), rlvr::Error);
+  rlvr::rename_path(rlvr::join_path(root, "p/q"), rlvr::join_path(root, "p/q2"));
+  EXPECT_TRUE(rlvr::is_directory(rlvr::join_path(root, "p/q2/r")));
+  EXPECT_FALSE(rlvr::file_exists(rlvr::join_path(root, "p/q")));
+}

@@ -17,7 +17,6 @@
 
 using namespace rlvr;
 using nlohmann::json;
-namespace fs = std::filesystem;
 
 namespace {
 
@@ -304,8 +303,8 @@ TEST(Evaluator, CliPublishedProtocolWithQwenTokenizer) {
   Tokenizer tok = Tokenizer::load(qwen_dir());
   CausalLM m = chain_model(tok);
   save_model(m, model, torch::kFloat32);
-  fs::copy_file(join_path(qwen_dir(), "tokenizer.json"), join_path(model, "tokenizer.json"));
-  fs::copy_file(join_path(qwen_dir(), "tokenizer_config.json"), join_path(model, "tokenizer_config.json"));
+  rlvr::copy_file(join_path(qwen_dir(), "tokenizer.json"), join_path(model, "tokenizer.json"));
+  rlvr::copy_file(join_path(qwen_dir(), "tokenizer_config.json"), join_path(model, "tokenizer_config.json"));
   auto r = test::run_cmd(test::rlvr_bin() + " eval --model " + model + " --data " + gsm8k("test") +
                          " --shots 0 --limit 4 --max-new-tokens 12 --protocol published --out " + out);
   ASSERT_EQ(r.status, 0) << r.err;
@@ -326,7 +325,7 @@ TEST(Evaluator, CliAdaptersSideBySideWithBase) {
   Tokenizer tok = Tokenizer::load(qwen_dir());
   CausalLM m = chain_model(tok);
   save_model(m, model, torch::kFloat32);
-  fs::copy_file(join_path(qwen_dir(), "tokenizer.json"), join_path(model, "tokenizer.json"));
+  rlvr::copy_file(join_path(qwen_dir(), "tokenizer.json"), join_path(model, "tokenizer.json"));
   LoraConfig lora;
   lora.r = 2;
   m->add_lora(lora, 3);

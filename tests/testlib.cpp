@@ -7,7 +7,6 @@
 #include <unistd.h>
 
 #include <cstdio>
-#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -22,10 +21,10 @@ std::string shared_data() { return env_or("RLVR_SHARED_DATA", RLVR_DEFAULT_SHARE
 std::string rlvr_bin() { return env_or("RLVR_BIN", RLVR_DEFAULT_BIN); }
 
 std::string scratch_dir(const std::string& name) {
-  auto dir = std::filesystem::path(env_or("RLVR_TEST_TMP", RLVR_DEFAULT_TMP)) / name;
-  rlvr::remove_tree(dir.string());
-  std::filesystem::create_directories(dir);
-  return dir.string();
+  const std::string dir = rlvr::join_path(env_or("RLVR_TEST_TMP", RLVR_DEFAULT_TMP), name);
+  rlvr::remove_tree(dir);
+  rlvr::make_dirs(dir);
+  return dir;
 }
 
 static std::string slurp(const std::string& path) {

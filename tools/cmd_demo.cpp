@@ -16,7 +16,8 @@ void add_demo_commands(CLI::App& app, CLI::App&) {
   cmd->add_option("--sft-steps", o->sft_steps, "SFT warm-start steps")->capture_default_str();
   cmd->add_option("--grpo-steps", o->grpo_steps, "GRPO steps")->capture_default_str();
   cmd->add_option("--sft-lr", o->sft_lr, "SFT learning rate")->capture_default_str();
-  cmd->add_option("--grpo-lr", o->grpo_lr, "GRPO learning rate (constant)")->capture_default_str();
+  cmd->add_option("--grpo-lr", o->grpo_lr, "GRPO learning rate (constant after warmup)")->capture_default_str();
+  cmd->add_option("--grpo-warmup-steps", o->grpo_warmup_steps, "GRPO linear warmup steps")->capture_default_str();
   cmd->add_option("--grpo-prompts", o->grpo_prompts, "GRPO prompts per step")->capture_default_str();
   cmd->add_option("--num-generations", o->num_generations, "GRPO completions per prompt")->capture_default_str();
   cmd->add_option("--num-iterations", o->num_iterations, "GRPO optimizer steps per generation batch")

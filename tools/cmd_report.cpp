@@ -1,7 +1,8 @@
 // `rlvr report RUN_DIR` renders a run's metrics.jsonl (and its results.json, when present) as one
 // self-contained HTML page. Torch-free: it is built into the rlvr binary itself. `rlvr eval`
 // needs torch and lives in tools/cmd_eval.cpp, in the torch plugin.
-#include <filesystem>
+#include <climits>
+#include <cstdlib>
 #include <iostream>
 
 #include "commands.h"
@@ -32,7 +33,8 @@ void run_report(const ReportArgs& a) {
       fail(results, ": ", e.what());
     }
   }
-  const std::string title = std::filesystem::weakly_canonical(a.run_dir).filename().string();
+  char resolved[PATH_MAX];
+  const std::string title = base_name(::realpath(a.run_dir.c_str(), resolved) ? resolved : a.run_dir);
   std::string html;
   if (has_metrics) {
     std::string extra;

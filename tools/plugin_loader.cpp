@@ -3,11 +3,15 @@
 
 #include <dlfcn.h>
 
-#include <filesystem>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <vector>
 
 #include "commands.h"
 #include "rlvr/core/error.h"
+#include "rlvr/core/files.h"
 
 namespace rlvr::cli {
 
@@ -43,11 +47,11 @@ bool needs_torch_commands(int argc, const char* const* argv, const CLI::App& app
 }
 
 std::string torch_plugin_path() {
-  std::error_code ec;
-  std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", ec);
-  RLVR_CHECK(!ec, "/proc/self/exe: cannot resolve the rlvr binary's path (", ec.message(),
+  char buf[4096];
+  const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+  RLVR_CHECK(n > 0, "/proc/self/exe: cannot resolve the rlvr binary's path (", std::strerror(errno),
              "); the torch commands are loaded from ", kPluginFile, " beside it");
-  return (exe.parent_path() / kPluginFile).string();
+  return join_path(parent_dir(std::string(buf, static_cast<size_t>(n))), kPluginFile);
 }
 
 TorchPlugin load_torch_commands(CLI::App& app, CLI::App& bench) {

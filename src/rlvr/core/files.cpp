@@ -1,13 +1,15 @@
 // File helpers: whole-file reads/writes and JSON/JSONL parsing with file-naming errors.
 #include "rlvr/core/files.h"
 
+#include <dirent.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
-#include <filesystem>
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -31,11 +33,46 @@ void write_text_file(const std::string& path, const std::string& text) {
     out << text;
     RLVR_CHECK(out.good(), path, ": write failed (disk full?)");
   }
-  std::filesystem::rename(tmp, path);
+  rename_path(tmp, path);
 }
 
-bool file_exists(const std::string& path) { return std::filesystem::exists(path); }
-bool is_directory(const std::string& path) { return std::filesystem::is_directory(path); }
+bool file_exists(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0;
+}
+
+bool is_directory(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+void rename_path(const std::string& from, const std::string& to) {
+  RLVR_CHECK(::rename(from.c_str(), to.c_str()) == 0, "cannot rename '", from, "' to '", to, "': ",
+             std::strerror(errno));
+}
+
+void copy_file(const std::string& from, const std::string& to) {
+  std::ifstream in(from, std::ios::binary);
+  RLVR_CHECK(in.good(), from, ": cannot open (", std::strerror(errno), "); check the path");
+  std::ofstream out(to, std::ios::binary | std::ios::trunc);
+  RLVR_CHECK(out.good(), to, ": cannot write (", std::strerror(errno), ")");
+  out << in.rdbuf();
+  out.flush();
+  RLVR_CHECK(out.good(), to, ": write failed (disk full?)");
+}
+
+std::vector<std::string> list_dir(const std::string& path) {
+  DIR* d = ::opendir(path.c_str());
+  RLVR_CHECK(d != nullptr, path, ": cannot list directory (", std::strerror(errno), ")");
+  std::vector<std::string> names;
+  while (const struct dirent* e = ::readdir(d)) {
+    std::string n = e->d_name;
+    if (n != "." && n != "..") names.push_back(std::move(n));
+  }
+  ::closedir(d);
+  std::sort(names.begin(), names.end());
+  return names;
+}
 
 namespace {
 int remove_entry(const char* path, const struct stat*, int type, struct FTW*) {
@@ -53,13 +90,33 @@ void remove_tree(const std::string& path) {
 }
 
 void make_dirs(const std::string& path) {
-  std::error_code ec;
-  std::filesystem::create_directories(path, ec);
-  RLVR_CHECK(!ec, path, ": cannot create directory (", ec.message(), ")");
+  if (path.empty() || is_directory(path)) return;
+  const std::string parent = parent_dir(path);
+  if (!parent.empty() && parent != path) make_dirs(parent);
+  if (::mkdir(path.c_str(), 0777) != 0 && errno != EEXIST)
+    fail(path, ": cannot create directory (", std::strerror(errno), ")");
+  RLVR_CHECK(is_directory(path), path, ": cannot create directory (a file of that name exists)");
 }
 
 std::string join_path(const std::string& a, const std::string& b) {
-  return (std::filesystem::path(a) / b).string();
+  if (a.empty() || (!b.empty() && b[0] == '/')) return b;  // like std::filesystem's operator/
+  return a.back() == '/' ? a + b : a + "/" + b;
+}
+
+std::string parent_dir(const std::string& path) {
+  std::string p = path;
+  while (p.size() > 1 && p.back() == '/') p.pop_back();
+  const size_t slash = p.rfind('/');
+  if (slash == std::string::npos) return "";
+  if (slash == 0) return "/";
+  return p.substr(0, slash);
+}
+
+std::string base_name(const std::string& path) {
+  std::string p = path;
+  while (p.size() > 1 && p.back() == '/') p.pop_back();
+  const size_t slash = p.rfind('/');
+  return slash == std::string::npos ? p : p.substr(slash + 1);
 }
 
 nlohmann::json read_json_file(const std::string& path) {

@@ -1,5 +1,8 @@
 // Small file helpers that report problems as rlvr::Error naming the path.
 // No parsing beyond JSON / JSONL here; formats live in io/.
+// All of them use POSIX calls, never std::filesystem: pip builds of libtorch 2.x export their own
+// copies of libstdc++'s filesystem functions, and calls that bind to those crash (seen on the GPU
+// machine: remove_all, copy). Code in a torch-linked binary uses these helpers instead.
 #pragma once
 #include <nlohmann/json.hpp>
 #include <string>
@@ -17,6 +20,15 @@ void make_dirs(const std::string& path);
 // libtorch 2.x export their own copy of that function, which crashes when it is interposed.
 void remove_tree(const std::string& path);
 std::string join_path(const std::string& a, const std::string& b);
+// The directory part of a path ("" when it has none) and its last component.
+std::string parent_dir(const std::string& path);
+std::string base_name(const std::string& path);
+// Atomic within a filesystem: `to` is replaced whole (files) or must not exist (directories).
+void rename_path(const std::string& from, const std::string& to);
+// Copies a regular file, replacing `to`.
+void copy_file(const std::string& from, const std::string& to);
+// Names of the entries of a directory (no "." or ".."), sorted.
+std::vector<std::string> list_dir(const std::string& path);
 
 // Parses a whole JSON file; errors name the file, line and column.
 nlohmann::json read_json_file(const std::string& path);

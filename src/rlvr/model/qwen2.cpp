@@ -118,7 +118,10 @@ torch::Tensor attend_cached(const torch::Tensor& q, const KVCache& cache, int64_
     sp = torch::matmul(qg.permute({1, 0, 2, 3}).reshape({Hkv, N * G, D}),
                        cache.prefix_k[layer].transpose(1, 2)).contiguous();
   const auto dtype = q.scalar_type();
-  if (q.device().is_cpu() && (dtype == torch::kFloat32 || dtype == torch::kBFloat16)) {
+  // The fused kernel writes the probabilities over the scores in place, behind autograd's back:
+  // only when no gradient flows (generation; the grouped training forward takes the tensor ops).
+  if (q.device().is_cpu() && (dtype == torch::kFloat32 || dtype == torch::kBFloat16) &&
+      !(torch::GradMode::is_enabled() && (ss.requires_grad() || (sp.defined() && sp.requires_grad())))) {
     softmax_rows_cpu(ss, sp, kpos, positions.contiguous(), scale);
   } else {  // the same softmax from tensor ops: float32 scores of both parts, concatenated
     auto qpos = positions.view({N, 1, 1, T}).expand({N, 1, G / T, T}).reshape({N, 1, G, 1});

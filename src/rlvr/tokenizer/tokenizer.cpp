@@ -3,7 +3,6 @@
 // replaces invalid UTF-8. Config files and ChatML live in tokenizer_config.cpp.
 #include "rlvr/tokenizer/tokenizer.h"
 
-#include <filesystem>
 
 #include "rlvr/core/error.h"
 #include "rlvr/core/files.h"
@@ -107,7 +106,7 @@ Tokenizer Tokenizer::load(const std::string& path) {
     impl->added_bytes.push_back(std::move(b));
   }
   Tokenizer tok(impl);
-  std::string dir = std::filesystem::path(file).parent_path().string();
+  std::string dir = parent_dir(file);
   load_tokenizer_configs(dir.empty() ? "." : dir, tok, *impl);
   return tok;
 }

@@ -2,7 +2,6 @@
 #include "rlvr/train/policy.h"
 
 #include <cstdio>
-#include <filesystem>
 
 #include "rlvr/core/error.h"
 #include "rlvr/core/files.h"
@@ -118,7 +117,7 @@ void save_checkpoint(const std::string& dir, const Policy& p, torch::optim::Opti
                 join_path(tmp, "rng_state_cuda.pt"));
   write_json_file(join_path(tmp, "trainer_state.json"), state);
   remove_tree(dir);
-  std::filesystem::rename(tmp, dir);  // a checkpoint appears whole or not at all
+  rename_path(tmp, dir);  // a checkpoint appears whole or not at all
 }
 
 nlohmann::json load_checkpoint(const std::string& dir, Policy& p, torch::optim::Optimizer& opt) {
@@ -153,8 +152,7 @@ void save_final(const std::string& output_dir, const Policy& p) {
   for (const char* f : {"tokenizer.json", "tokenizer_config.json", "generation_config.json"}) {
     std::string src = join_path(p.base_path, f);
     if (!p.peft && file_exists(src))
-      std::filesystem::copy_file(src, join_path(output_dir, f),
-                                 std::filesystem::copy_options::overwrite_existing);
+      copy_file(src, join_path(output_dir, f));
   }
 }
 
@@ -175,16 +173,16 @@ std::string latest_checkpoint(const std::string& output_dir) {
   if (!is_directory(output_dir)) return "";
   int64_t best = -1;
   std::string best_path;
-  for (const auto& e : std::filesystem::directory_iterator(output_dir)) {
-    std::string name = e.path().filename().string();
-    if (name.rfind("checkpoint-", 0) != 0 || !e.is_directory()) continue;
+  for (const std::string& name : list_dir(output_dir)) {
+    const std::string path = join_path(output_dir, name);
+    if (name.rfind("checkpoint-", 0) != 0 || !is_directory(path)) continue;
     std::string num = name.substr(11);
-    if (num.empty() || num.find_first_not_of("0123456789") != std::string::npos) continue;
-    if (!file_exists(join_path(e.path().string(), "trainer_state.json"))) continue;
+    if (num.empty() || num.size() > 15 || num.find_first_not_of("0123456789") != std::string::npos) continue;
+    if (!file_exists(join_path(path, "trainer_state.json"))) continue;
     int64_t step = std::stoll(num);
     if (step > best) {
       best = step;
-      best_path = e.path().string();
+      best_path = path;
     }
   }
   return best_path;
