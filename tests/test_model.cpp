@@ -8,6 +8,7 @@
 #include "rlvr/core/error.h"
 #include "rlvr/core/files.h"
 #include "rlvr/io/safetensors.h"
+#include "rlvr/model/cpu_allocator.h"
 #include "rlvr/model/qwen2.h"
 #include "rlvr/model/row_kernels.h"
 #include "testlib.h"
@@ -667,4 +668,45 @@ TEST(RowKernels, SiluMulEqualsTensorOps) {
   auto diff = (ob.to(torch::kFloat32) - rb).abs();
   EXPECT_LE((diff / (rb.abs() + 1e-30)).max().item<double>(), 1.0 / 64);
   EXPECT_LE(diff.gt(0).sum().item<int64_t>(), 2);  // 0 of 2^20 on an AVX-512 machine
+}
+
+// The caching CPU allocator: large blocks come back for the next allocation of a similar size,
+// stay 64-byte aligned, keep data intact while in use, and the cache never holds more than its cap.
+TEST(CpuAllocator, ReusesLargeBlocksWithinItsCap) {
+  rlvr::install_caching_cpu_allocator(size_t(64) << 20);
+  rlvr::release_cpu_cache();
+  const auto s0 = rlvr::cpu_cache_stats();
+  const int64_t n = (3 << 20) / 4;  // 3 MiB of float32
+  {
+    auto a = torch::full({n}, 1.5f);
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(a.data_ptr()) % 64, 0u);
+    auto b = torch::arange(n, torch::kFloat32);  // a second live block, distinct
+    EXPECT_NE(b.data_ptr(), a.data_ptr());
+    EXPECT_EQ(a.sum().item<double>(), 1.5 * n);
+    EXPECT_EQ(b[n - 1].item<float>(), static_cast<float>(n - 1));
+  }
+  const auto s1 = rlvr::cpu_cache_stats();
+  EXPECT_EQ(s1.misses - s0.misses, 2);
+  EXPECT_EQ(s1.live_bytes, s0.live_bytes);
+  EXPECT_EQ(s1.cached_bytes, 2 * (4 << 20));  // two 4 MiB blocks (rounded to 2 MiB)
+  {
+    auto c = torch::zeros({n - 1000});  // a little smaller: reuses a cached block
+    EXPECT_EQ(rlvr::cpu_cache_stats().hits - s1.hits, 1);
+    EXPECT_EQ(c.abs().sum().item<double>(), 0.0);  // zeros() really zeroes a reused block
+  }
+  {
+    auto big = torch::empty({int64_t(10) << 20});  // 40 MiB: no cached block is close
+    EXPECT_EQ(rlvr::cpu_cache_stats().misses - s1.misses, 1);
+    auto small = torch::ones({100});  // small blocks bypass the cache
+    EXPECT_EQ(rlvr::cpu_cache_stats().misses - s1.misses, 1);
+  }
+  // 40 + 8 MiB cached: within the 64 MiB cap. Another 40 MiB block freed would exceed it, so
+  // the largest blocks are dropped until the cache fits.
+  { auto big2 = torch::empty({int64_t(12) << 20}); }
+  EXPECT_LE(rlvr::cpu_cache_stats().cached_bytes, int64_t(64) << 20);
+  rlvr::release_cpu_cache();
+  EXPECT_EQ(rlvr::cpu_cache_stats().cached_bytes, 0);
+  rlvr::install_caching_cpu_allocator(0);  // cap 0: nothing is kept
+  { auto d = torch::empty({n}); }
+  EXPECT_EQ(rlvr::cpu_cache_stats().cached_bytes, 0);
 }

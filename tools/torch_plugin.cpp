@@ -3,9 +3,12 @@
 #include <c10/util/Exception.h>
 
 #include "commands.h"
+#include "rlvr/model/cpu_allocator.h"
 
 extern "C" __attribute__((visibility("default"))) void rlvr_add_torch_commands(CLI::App* app,
                                                                               CLI::App* bench) {
+  // Before any tensor exists: large CPU blocks are reused instead of re-faulted from the OS.
+  rlvr::install_caching_cpu_allocator_from_env();
   rlvr::cli::add_model_commands(*app, *bench);
   rlvr::cli::add_eval_commands(*app, *bench);
   rlvr::cli::add_train_commands(*app, *bench);
