@@ -240,12 +240,17 @@ TEST(GrpoTrain, SharedPrefixForwardGivesTheFullSequenceStep) {
                           "gradient_accumulation_steps=2", "num_shots=2", "max_completion_length=10",
                           "beta=0.05", "reward_funcs=[any_digit]",
                           "reward_options={any_digit: {type: regex, pattern: '[0-9]'}}", "save_steps=0",
-                          "gradient_checkpointing=true", "seed=11",
+                          "gradient_checkpointing=true", "seed=11", "eval_steps=1", "eval_limit=3",
                           "shared_prefix_min_tokens=" + std::to_string(min_prefix)}));
     t.train(false);
     return metrics_of(out)[0];
   };
   auto full = run(dir + "/full", 0), shared = run(dir + "/shared", 32);
+  // Validation (greedy, the few-shot prefix prefilled once by the engine) ran after the step.
+  ASSERT_TRUE(full.contains("eval_accuracy") && full.contains("time/eval_s"));
+  EXPECT_GE(full["eval_accuracy"].get<double>(), 0.0);
+  EXPECT_LE(full["eval_accuracy"].get<double>(), 1.0);
+  EXPECT_EQ(full["eval_reward"].get<double>(), shared["eval_reward"].get<double>());
   EXPECT_LT(shared["train/forward_tokens"].get<double>(), 0.5 * full["train/forward_tokens"].get<double>());
   ASSERT_GT(full["reward_std"].get<double>(), 0);  // non-zero advantages, so a real gradient
   for (const char* k : {"loss", "grad_norm", "entropy", "kl", "reward"}) {

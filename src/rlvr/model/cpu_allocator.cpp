@@ -7,6 +7,7 @@
 #include <sys/mman.h>
 #include <torch/version.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <map>
 #include <mutex>
@@ -166,6 +167,18 @@ void install_caching_cpu_allocator_from_env() {
     mb = std::stoull(s);
   }
   install_caching_cpu_allocator(mb << 20);
+  if (std::getenv("RLVR_CPU_CACHE_STATS") != nullptr) {
+    static bool registered = false;
+    if (!registered) {
+      registered = true;
+      std::atexit([] {
+        const auto s = cpu_cache_stats();
+        std::fprintf(stderr, "cpu cache: %lld hits, %lld misses, %.0f MiB cached, %.0f MiB live\n",
+                     (long long)s.hits, (long long)s.misses, s.cached_bytes / 1048576.0,
+                     s.live_bytes / 1048576.0);
+      });
+    }
+  }
 }
 
 CpuCacheStats cpu_cache_stats() { return CachingCpuAllocator::self().stats(); }

@@ -13,6 +13,7 @@
 #include "rlvr/core/error.h"
 #include "rlvr/core/files.h"
 #include "rlvr/io/safetensors.h"
+#include "rlvr/model/cpu_allocator.h"
 #include "rlvr/model/row_kernels.h"
 
 namespace rlvr {
@@ -606,6 +607,9 @@ CausalLM load_model(const std::string& dir, torch::Dtype dtype, torch::Device de
     p.copy_(src);
   }
   for (auto& p : m->parameters()) p.set_requires_grad(false);
+  // The float32 weights the modules were built with are gone: their blocks fit nothing that comes
+  // next, so they leave the CPU cache instead of filling it.
+  release_cpu_cache();
   return m;
 }
 

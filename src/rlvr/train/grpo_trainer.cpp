@@ -90,8 +90,8 @@ int64_t GrpoTrainer::prompts_per_step() const {
   return generation_batch_size(r_, 1) / r_.num_generations;
 }
 
-Rollout GrpoTrainer::rollout(int64_t step) {
-  Rollout ro;
+GenerateRequest GrpoTrainer::prompt_request(const std::vector<PromptParts>& parts,
+                                            std::vector<std::vector<int64_t>>& full) {
   const auto& tok = *policy_.tokenizer;
   auto encode = [&](const std::string& s) {
     auto it = token_cache_.find(s);
@@ -100,19 +100,14 @@ Rollout GrpoTrainer::rollout(int64_t step) {
     if (token_cache_.size() < 64) token_cache_[s] = ids;
     return ids;
   };
-  auto idx = cursor_.next(prompts_per_step());
-  std::vector<PromptParts> parts;
   std::map<std::string, int> prefix_count;
-  for (int64_t i : idx) {
-    parts.push_back(prompts_->build(train_[i]));
-    ++prefix_count[parts.back().prefix];
-  }
+  for (const auto& pp : parts) ++prefix_count[pp.prefix];
   std::string shared;
   int best = 0;
   for (const auto& [p, c] : prefix_count)
     if (c > best) best = c, shared = p;
   GenerateRequest req;
-  std::vector<std::vector<int64_t>> full;
+  full.clear();
   bool truncated = false;
   for (const auto& pp : parts) {
     std::vector<int64_t> ids = encode(pp.prefix);
@@ -132,6 +127,16 @@ Rollout GrpoTrainer::rollout(int64_t step) {
       req.prompts.push_back(full[i]);
   }
   if (!truncated) req.shared_prefix = shared_ids;
+  return req;
+}
+
+Rollout GrpoTrainer::rollout(int64_t step) {
+  Rollout ro;
+  auto idx = cursor_.next(prompts_per_step());
+  std::vector<PromptParts> parts;
+  for (int64_t i : idx) parts.push_back(prompts_->build(train_[i]));
+  std::vector<std::vector<int64_t>> full;
+  GenerateRequest req = prompt_request(parts, full);
   req.n = r_.num_generations;
   req.max_new_tokens = r_.max_completion_length;
   req.sampling = {r_.temperature, r_.top_k, r_.top_p, r_.min_p.value_or(0.0), r_.repetition_penalty};
@@ -303,14 +308,11 @@ std::map<std::string, double> GrpoTrainer::validate(int64_t) {
   std::vector<Problem> probs = val_;
   if (r_.eval_limit > 0 && static_cast<int64_t>(probs.size()) > r_.eval_limit) probs.resize(r_.eval_limit);
   if (probs.empty()) return {};
-  const auto& tok = *policy_.tokenizer;
-  GenerateRequest req;
-  std::vector<std::string> full;
-  for (const auto& p : probs) {
-    auto parts = prompts_->build(p);
-    full.push_back(parts.full());
-    req.prompts.push_back(to64(tok.encode(parts.full())));
-  }
+  // The same prompts as training (shared few-shot prefix prefilled once, same truncation).
+  std::vector<PromptParts> parts;
+  for (const auto& p : probs) parts.push_back(prompts_->build(p));
+  std::vector<std::vector<int64_t>> ids;
+  GenerateRequest req = prompt_request(parts, ids);
   req.max_new_tokens = r_.max_completion_length;
   req.sampling.temperature = 0;
   req.eos_ids = policy_.eos_ids;
@@ -322,7 +324,7 @@ std::map<std::string, double> GrpoTrainer::validate(int64_t) {
   std::vector<RewardSample> samples;
   int64_t correct = 0;
   for (size_t i = 0; i < comps.size(); ++i) {
-    samples.push_back({full[i], comps[i].text, probs[i].answer});
+    samples.push_back({parts[i].full(), comps[i].text, probs[i].answer});
     auto got = extract_strict(comps[i].text);
     correct += got && answers_match(*got, probs[i].answer);
   }
@@ -395,8 +397,11 @@ TrainResult GrpoTrainer::train(bool resume) {
     m["time/generate_s"] = ro.generate_s;
     m["time/score_s"] = ro.score_s;
     m["throughput/gen_tokens_per_s"] = ro.completion_tokens / std::max(ro.generate_s, 1e-9);
-    if (r_.eval_steps > 0 && (global % r_.eval_steps == 0 || global == total_steps_))
+    if (r_.eval_steps > 0 && (global % r_.eval_steps == 0 || global == total_steps_)) {
+      const auto t_eval = Clock::now();
       for (const auto& [k, v] : validate(global)) m[k] = v;
+      m["time/eval_s"] = since(t_eval);
+    }
     if (global % std::max<int64_t>(r_.logging_steps, 1) == 0 || global == total_steps_) {
       nlohmann::json row = {{"step", global}};
       for (const auto& [k, v] : m) row[k] = std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr);

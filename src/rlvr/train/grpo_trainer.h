@@ -53,6 +53,11 @@ class GrpoTrainer {
 
  private:
   Rollout rollout(int64_t step);
+  // The engine request for these prompts: the prefix most of them share (the few-shot block) is
+  // the request's shared prefix, prefilled once, unless truncation to max_prompt_length cut into
+  // it. Fills `full` with each prompt's whole token ids (prefix + suffix, truncated as TRL does).
+  GenerateRequest prompt_request(const std::vector<PromptParts>& parts,
+                                 std::vector<std::vector<int64_t>>& full);
   // Log-probs of the completion tokens, (N, Tc) float32, in micro-batches; with_grad=false for
   // old/ref passes. Fills `entropy` (N, Tc) when given. Adds the token positions it ran through
   // the model (a shared prefix counts once, padding counts) to *forward_tokens when given.
