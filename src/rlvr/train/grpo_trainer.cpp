@@ -178,6 +178,7 @@ Rollout GrpoTrainer::rollout(int64_t step) {
   ro.reward_metrics["frac_reward_zero_std"] = stats.frac_reward_zero_std;
   ro.score_s = since(t0);
   // Old log-probs (num_iterations > 1) and reference log-probs (beta > 0), before any update.
+  t0 = Clock::now();
   if (r_.num_iterations > 1)
     ro.old_logp = completion_logprobs(ro, 0, N, false, nullptr, nullptr);
   if (r_.beta > 0 && !ref_model_.is_empty()) {
@@ -187,6 +188,7 @@ Rollout GrpoTrainer::rollout(int64_t step) {
     ro.ref_logp = completion_logprobs(ro, 0, N, false, nullptr, nullptr);
     policy_.model->set_adapters_enabled(true);
   }
+  ro.logprob_s = since(t0);
   return ro;
 }
 
@@ -396,6 +398,7 @@ TrainResult GrpoTrainer::train(bool resume) {
     m["epoch"] = global / steps_per_epoch;
     m["time/generate_s"] = ro.generate_s;
     m["time/score_s"] = ro.score_s;
+    m["time/logprob_s"] = ro.logprob_s;
     m["throughput/gen_tokens_per_s"] = ro.completion_tokens / std::max(ro.generate_s, 1e-9);
     if (r_.eval_steps > 0 && (global % r_.eval_steps == 0 || global == total_steps_)) {
       const auto t_eval = Clock::now();

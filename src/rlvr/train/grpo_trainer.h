@@ -31,7 +31,7 @@ struct Rollout {
   torch::Tensor advantages;                      // (N) float32
   torch::Tensor old_logp, ref_logp;              // (N, Tc) float32; undefined when not needed
   std::map<std::string, double> reward_metrics;  // rewards/<name>/mean, std, errors, ...
-  double generate_s = 0, score_s = 0;
+  double generate_s = 0, score_s = 0, logprob_s = 0;  // logprob_s: old + reference passes
   int64_t completion_tokens = 0, prompt_tokens = 0;
 };
 
