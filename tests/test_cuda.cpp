@@ -11,6 +11,7 @@
 #include "rlvr/model/qwen2.h"
 #include "rlvr/rl/logprobs.h"
 #include "testlib.h"
+#include "tiny_qwen2.h"
 
 using namespace rlvr;
 
@@ -25,20 +26,7 @@ class Cuda : public ::testing::Test {
   const torch::Device gpu{torch::kCUDA, 0};
 };
 
-ModelConfig tiny_config() {
-  ModelConfig c;
-  c.hidden_size = 32;
-  c.intermediate_size = 48;
-  c.num_hidden_layers = 2;
-  c.num_attention_heads = 4;
-  c.num_key_value_heads = 2;
-  c.head_dim = 8;
-  c.vocab_size = 97;
-  c.tie_word_embeddings = false;
-  c.attention_bias = true;
-  c.initializer_range = 0.2;
-  return c;
-}
+ModelConfig tiny_config() { return test::tiny_qwen2_config(); }
 
 // Random model on CPU whose biases and norms are non-trivial too (as in test_model.cpp).
 CausalLM tiny_model(uint64_t seed, torch::Dtype dtype = torch::kFloat32) {

@@ -433,3 +433,16 @@ TEST(Files, PosixPathHelpersBehaveLikeTheShell) {
   EXPECT_TRUE(rlvr::is_directory(rlvr::join_path(root, "p/q2/r")));
   EXPECT_FALSE(rlvr::file_exists(rlvr::join_path(root, "p/q")));
 }
+
+TEST(Dataset, WrittenGsm8kJsonlLoadsBackUnchanged) {
+  const std::string path = rlvr::join_path(rlvr::test::scratch_dir("gsm8k_write"), "p.jsonl");
+  const auto ps = rlvr::synth_problems(20, 3, rlvr::SynthOptions{}, rlvr::Split::kTrain);
+  rlvr::write_gsm8k_jsonl(path, ps);
+  const auto back = rlvr::load_problems(path, rlvr::DataOptions{});
+  ASSERT_EQ(back.size(), ps.size());
+  for (size_t i = 0; i < ps.size(); ++i) {
+    EXPECT_EQ(back[i].question, ps[i].question);
+    EXPECT_EQ(back[i].solution_raw, ps[i].solution_raw);
+    EXPECT_EQ(back[i].answer, ps[i].answer);
+  }
+}

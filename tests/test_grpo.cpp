@@ -10,6 +10,7 @@
 #include "rlvr/rl/grpo.h"
 #include "rlvr/rl/logprobs.h"
 #include "rlvr/train/completion_batch.h"
+#include "tiny_qwen2.h"
 
 using namespace rlvr;
 
@@ -394,18 +395,7 @@ namespace {
 // float64 tiny Qwen2: biases, GQA (4 query / 2 KV heads), untied lm_head, LoRA r 2 on all seven
 // projections with non-zero B.
 CausalLM lora_model_f64(uint64_t seed) {
-  ModelConfig c;
-  c.hidden_size = 32;
-  c.intermediate_size = 48;
-  c.num_hidden_layers = 2;
-  c.num_attention_heads = 4;
-  c.num_key_value_heads = 2;
-  c.head_dim = 8;
-  c.vocab_size = 61;
-  c.tie_word_embeddings = false;
-  c.attention_bias = true;
-  c.initializer_range = 0.2;
-  CausalLM m = make_random_model(c, seed);
+  CausalLM m = make_random_model(test::tiny_qwen2_config(61), seed);
   LoraConfig lc;
   lc.r = 2;
   lc.alpha = 4;

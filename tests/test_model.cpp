@@ -12,27 +12,13 @@
 #include "rlvr/model/qwen2.h"
 #include "rlvr/model/row_kernels.h"
 #include "testlib.h"
+#include "tiny_qwen2.h"
 
 using namespace rlvr;
 
 namespace {
 
-ModelConfig tiny_config() {
-  ModelConfig c;
-  c.hidden_size = 32;
-  c.intermediate_size = 48;
-  c.num_hidden_layers = 2;
-  c.num_attention_heads = 4;
-  c.num_key_value_heads = 2;
-  c.head_dim = 8;
-  c.vocab_size = 97;
-  c.rope_theta = 10000.0;
-  c.rms_norm_eps = 1e-6;
-  c.tie_word_embeddings = false;
-  c.attention_bias = true;
-  c.initializer_range = 0.2;
-  return c;
-}
+ModelConfig tiny_config() { return test::tiny_qwen2_config(); }
 
 // Random model whose biases and norms are non-trivial too.
 CausalLM tiny_model(uint64_t seed = 1, torch::Dtype dtype = torch::kFloat32) {

@@ -159,11 +159,7 @@ TEST(GrpoTrain, ResumeEqualsUninterruptedAndRunsAreDeterministic) {
   auto dir = test::scratch_dir("train_resume");
   tiny_model_dir(dir + "/model", 32, 2);
   SynthOptions so;
-  {
-    std::ofstream f(dir + "/train.jsonl");
-    for (const auto& p : synth_problems(64, 5, so, Split::kTrain))
-      f << nlohmann::json({{"question", p.question}, {"answer", p.solution_raw}}).dump() << "\n";
-  }
+  write_gsm8k_jsonl(dir + "/train.jsonl", synth_problems(64, 5, so, Split::kTrain));
   auto run = [&](const std::string& out) {
     return recipe({"model_name_or_path=" + dir + "/model", "train_dataset_id_or_path=" + dir + "/train.jsonl",
                    "output_dir=" + out, "use_peft=true", "lora_r=4", "lora_alpha=8", "lora_dropout=0.1",
@@ -227,11 +223,7 @@ TEST(GrpoTrain, SharedPrefixForwardGivesTheFullSequenceStep) {
   auto dir = test::scratch_dir("train_shared_prefix");
   tiny_model_dir(dir + "/model", 32, 2);
   SynthOptions so;
-  {
-    std::ofstream f(dir + "/train.jsonl");
-    for (const auto& p : synth_problems(64, 9, so, Split::kTrain))
-      f << nlohmann::json({{"question", p.question}, {"answer", p.solution_raw}}).dump() << "\n";
-  }
+  write_gsm8k_jsonl(dir + "/train.jsonl", synth_problems(64, 9, so, Split::kTrain));
   // Two shots make every prompt start with the same few hundred bytes (= tokens here).
   auto run = [&](const std::string& out, int64_t min_prefix) {
     GrpoTrainer t(recipe({"model_name_or_path=" + dir + "/model", "train_dataset_id_or_path=" + dir + "/train.jsonl",
@@ -266,11 +258,7 @@ TEST(GrpoTrain, FullFineTuningKlAgainstFrozenStart) {
   auto dir = test::scratch_dir("train_full_kl");
   tiny_model_dir(dir + "/model", 32, 2);
   SynthOptions so;
-  {
-    std::ofstream f(dir + "/train.jsonl");
-    for (const auto& p : synth_problems(64, 6, so, Split::kTrain))
-      f << nlohmann::json({{"question", p.question}, {"answer", p.solution_raw}}).dump() << "\n";
-  }
+  write_gsm8k_jsonl(dir + "/train.jsonl", synth_problems(64, 6, so, Split::kTrain));
   GrpoTrainer t(recipe({"model_name_or_path=" + dir + "/model", "train_dataset_id_or_path=" + dir + "/train.jsonl",
                         "output_dir=" + dir + "/out", "use_peft=false", "dtype=float32", "learning_rate=0.01",
                         "lr_scheduler_type=constant", "max_steps=3", "num_generations=4",
@@ -290,11 +278,7 @@ TEST(SftTrain, LossFallsOnSolvedProblems) {
   tiny_model_dir(dir + "/model", 64, 2);
   SynthOptions so;
   so.max_steps = 1;
-  {
-    std::ofstream f(dir + "/train.jsonl");
-    for (const auto& p : synth_problems(200, 1, so, Split::kTrain))
-      f << nlohmann::json({{"question", p.question}, {"answer", p.solution_raw}}).dump() << "\n";
-  }
+  write_gsm8k_jsonl(dir + "/train.jsonl", synth_problems(200, 1, so, Split::kTrain));
   std::vector<std::string> notices;
   SftRecipe r = load_sft_recipe("", {"model_name_or_path=" + dir + "/model", "train_dataset_id_or_path=" + dir + "/train.jsonl",
                                      "output_dir=" + dir + "/out", "use_peft=false", "dtype=float32",

@@ -114,8 +114,7 @@ void run_synth(const SynthArgs& a) {
              "' is not one of skeleton, text");
   o.split_by_text = a.split_by == "text";
   for (const auto& p : synth_problems(a.n, a.seed, o, parse_split(a.split)))
-    std::cout << nlohmann::json{{"question", p.question}, {"answer", p.solution_raw}}.dump()
-              << "\n";
+    std::cout << gsm8k_json_line(p) << "\n";
 }
 
 struct ShowArgs {

@@ -51,15 +51,7 @@ void rename_path(const std::string& from, const std::string& to) {
              std::strerror(errno));
 }
 
-void copy_file(const std::string& from, const std::string& to) {
-  std::ifstream in(from, std::ios::binary);
-  RLVR_CHECK(in.good(), from, ": cannot open (", std::strerror(errno), "); check the path");
-  std::ofstream out(to, std::ios::binary | std::ios::trunc);
-  RLVR_CHECK(out.good(), to, ": cannot write (", std::strerror(errno), ")");
-  out << in.rdbuf();
-  out.flush();
-  RLVR_CHECK(out.good(), to, ": write failed (disk full?)");
-}
+void copy_file(const std::string& from, const std::string& to) { write_text_file(to, read_text_file(from)); }
 
 std::vector<std::string> list_dir(const std::string& path) {
   DIR* d = ::opendir(path.c_str());

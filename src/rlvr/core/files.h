@@ -25,7 +25,7 @@ std::string parent_dir(const std::string& path);
 std::string base_name(const std::string& path);
 // Atomic within a filesystem: `to` is replaced whole (files) or must not exist (directories).
 void rename_path(const std::string& from, const std::string& to);
-// Copies a regular file, replacing `to`.
+// Copies a regular file, replacing `to` whole (written beside it, then renamed).
 void copy_file(const std::string& from, const std::string& to);
 // Names of the entries of a directory (no "." or ".."), sorted.
 std::vector<std::string> list_dir(const std::string& path);

@@ -9,12 +9,23 @@
 #include <fstream>
 
 #include "rlvr/core/error.h"
+#include "rlvr/core/files.h"
 #include "rlvr/data/shuffle.h"
 #include "rlvr/data/text.h"
 
 namespace rlvr {
 
 using namespace rlvr::data;  // NOLINT: module-private helpers
+
+std::string gsm8k_json_line(const Problem& p) {
+  return nlohmann::json({{"question", p.question}, {"answer", p.solution_raw}}).dump();
+}
+
+void write_gsm8k_jsonl(const std::string& path, const std::vector<Problem>& problems) {
+  std::string text;
+  for (const auto& p : problems) text += gsm8k_json_line(p) + "\n";
+  write_text_file(path, text);
+}
 
 DataFormat parse_data_format(const std::string& s) {
   if (s == "auto") return DataFormat::kAuto;

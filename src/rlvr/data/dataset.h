@@ -36,6 +36,11 @@ bool parse_gsm8k_answer(const std::string& answer_field, std::string* reference)
 std::vector<Problem> load_problems(const std::string& path, const DataOptions& opts,
                                    int64_t* skipped = nullptr);
 
+// One GSM8K JSONL line {"question", "answer": solution_raw} (no newline): what load_problems reads.
+std::string gsm8k_json_line(const Problem& p);
+// Writes the problems as GSM8K JSONL (replacing the file).
+void write_gsm8k_jsonl(const std::string& path, const std::vector<Problem>& problems);
+
 // Seeded split: round(val_fraction * n) problems go to validation. Both parts keep the
 // file order. Returns (train, validation).
 std::pair<std::vector<Problem>, std::vector<Problem>> split_validation(std::vector<Problem> all,

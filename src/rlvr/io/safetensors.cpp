@@ -256,7 +256,7 @@ void save_safetensors(const std::string& path,
                 static_cast<std::streamsize>(c.numel() * c.element_size()));
     RLVR_CHECK(out.good(), path, ": write failed (disk full?)");
   }
-  RLVR_CHECK(std::rename(tmp.c_str(), path.c_str()) == 0, path, ": cannot rename from ", tmp);
+  rename_path(tmp, path);
 }
 
 }  // namespace rlvr

@@ -54,7 +54,7 @@ class CachingCpuAllocator final : public c10::Allocator {
   void set_cap(size_t cap) {
     std::lock_guard<std::mutex> lock(mu_);
     cap_ = cap;
-    trim_locked();
+    trim_to(cap_);
   }
 
   CpuCacheStats stats() {
@@ -64,10 +64,7 @@ class CachingCpuAllocator final : public c10::Allocator {
 
   void release_all() {
     std::lock_guard<std::mutex> lock(mu_);
-    const size_t cap = cap_;
-    cap_ = 0;
-    trim_locked();
-    cap_ = cap;
+    trim_to(0);
   }
 
  private:
@@ -127,13 +124,13 @@ class CachingCpuAllocator final : public c10::Allocator {
     }
     free_.emplace(size, p);
     st_.cached_bytes += static_cast<int64_t>(size);
-    trim_locked();
+    trim_to(cap_);
     return true;
   }
 
-  // Frees the largest cached blocks until the cache fits its cap.
-  void trim_locked() {
-    while (st_.cached_bytes > static_cast<int64_t>(cap_) && !free_.empty()) {
+  // Frees the largest cached blocks until the cache holds at most `limit` bytes (mu_ held).
+  void trim_to(size_t limit) {
+    while (st_.cached_bytes > static_cast<int64_t>(limit) && !free_.empty()) {
       auto it = std::prev(free_.end());
       st_.cached_bytes -= static_cast<int64_t>(it->first);
       std::free(it->second);

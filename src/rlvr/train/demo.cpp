@@ -24,12 +24,6 @@ using Clock = std::chrono::steady_clock;
 
 void phase(int i, const char* what) { std::fprintf(stderr, "\n== demo %d/6: %s\n", i, what); }
 
-void write_problems(const std::string& path, const std::vector<Problem>& ps) {
-  std::ofstream f(path, std::ios::trunc);
-  RLVR_CHECK(f.good(), path, ": cannot write");
-  for (const auto& p : ps) f << nlohmann::json({{"question", p.question}, {"answer", p.solution_raw}}).dump() << "\n";
-}
-
 // The demo policy: a 4-layer byte-level Qwen2 (~0.77M parameters), small enough for 2 cores.
 ModelConfig demo_config() {
   ModelConfig c;
@@ -120,8 +114,8 @@ nlohmann::json run_demo(const DemoOptions& o) {
   so.max_number = o.max_number;
   auto train = synth_problems(o.train_problems, o.seed, so, Split::kTrain);
   auto test = synth_problems(o.test_problems, o.seed + 1000, so, Split::kTest);
-  write_problems(join_path(out, "train.jsonl"), train);
-  write_problems(join_path(out, "test.jsonl"), test);
+  write_gsm8k_jsonl(join_path(out, "train.jsonl"), train);
+  write_gsm8k_jsonl(join_path(out, "test.jsonl"), test);
   std::fprintf(stderr, "  %zu train, %zu test problems, e.g. \"%s\" -> %s\n", train.size(), test.size(),
                test[0].question.c_str(), test[0].answer.c_str());
 
