@@ -229,6 +229,23 @@ TEST(Evaluator, DeterministicAcrossRunsWavesAndPrefixCache) {
   EXPECT_THROW(evaluate(engine, tok, problems, pool, opt), Error);
 }
 
+namespace {
+
+// One prompt through the prompt builder (engine/prompt_request.h), seen as the shared prefix the
+// engine gets and the prompt ids after it.
+struct OnePrompt {
+  std::vector<int64_t> prefix, prompt;
+  bool split = true;  // the few-shot block became the shared prefix (or there is none)
+};
+OnePrompt tokenize_prompt(const Tokenizer& tok, const PromptParts& parts) {
+  PromptIds ids = tokenize_prompts(tok, {parts});
+  const std::vector<int64_t>& pre = ids.groups.at(0).shared_prefix;
+  return {pre, {ids.full[0].begin() + static_cast<std::ptrdiff_t>(pre.size()), ids.full[0].end()},
+          !pre.empty() || parts.prefix.empty()};
+}
+
+}  // namespace
+
 TEST(Evaluator, PrefixSuffixTokenizationEqualsJointOnRealPrompts) {
   Tokenizer tok = Tokenizer::load(qwen_dir());
   auto problems = load_n(gsm8k("test"), 100);
@@ -239,7 +256,7 @@ TEST(Evaluator, PrefixSuffixTokenizationEqualsJointOnRealPrompts) {
     PromptBuilder b(pool, po);
     for (const auto& p : problems) {
       PromptParts parts = b.build(p);
-      PromptIds ids = tokenize_prompt(tok, parts);
+      OnePrompt ids = tokenize_prompt(tok, parts);
       EXPECT_TRUE(ids.split) << shots << "-shot: " << p.question;
       std::vector<int64_t> all = ids.prefix;
       all.insert(all.end(), ids.prompt.begin(), ids.prompt.end());
@@ -249,7 +266,7 @@ TEST(Evaluator, PrefixSuffixTokenizationEqualsJointOnRealPrompts) {
     }
   }
   // A boundary inside a word: the split differs, so the joint ids are used.
-  PromptIds ids = tokenize_prompt(tok, PromptParts{"The ans", "wer is"});
+  OnePrompt ids = tokenize_prompt(tok, PromptParts{"The ans", "wer is"});
   EXPECT_FALSE(ids.split);
   EXPECT_TRUE(ids.prefix.empty());
   auto joint = tok.encode("The answer is");

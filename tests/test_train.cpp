@@ -9,6 +9,7 @@
 
 #include "rlvr/core/files.h"
 #include "rlvr/data/synth.h"
+#include "rlvr/eval/evaluator.h"
 #include "rlvr/io/safetensors.h"
 #include "rlvr/model/qwen2.h"
 #include "rlvr/tokenizer/tokenizer.h"
@@ -331,4 +332,72 @@ TEST(Demo, RunsEveryPhaseOnDisjointData) {
   EXPECT_TRUE(file_exists(o.out_dir + "/report.html"));
   EXPECT_TRUE(file_exists(o.out_dir + "/summary.json"));
   EXPECT_EQ(read_json_file(o.out_dir + "/summary.json"), s);
+}
+
+// Acceptance (issue 14): the GRPO rollout prompts a problem with the same token ids as `rlvr eval`
+// (one prompt builder), on the real Qwen2.5 tokenizer with 8 GSM8K exemplars from the same pool and
+// seed, and those ids are the tokenizer's encoding of the whole prompt text.
+TEST(GrpoTrain, RolloutPromptIdsEqualEvalPromptIdsOnQwenTokenizer) {
+  const std::string dir = test::scratch_dir("rollout_prompt_ids");
+  const std::string qwen = join_path(test::shared_data(), "qwen-tokenizer");
+  const std::string model = join_path(dir, "model");
+  make_dirs(model);
+  for (const char* f : {"tokenizer.json", "tokenizer_config.json"})
+    copy_file(join_path(qwen, f), join_path(model, f));
+  ModelConfig c;  // a random model over Qwen's vocabulary: only its tokenizer matters here
+  c.hidden_size = 16;
+  c.intermediate_size = 16;
+  c.num_hidden_layers = 1;
+  c.num_attention_heads = 2;
+  c.num_key_value_heads = 1;
+  c.head_dim = 8;
+  c.vocab_size = 151936;
+  c.eos_token_ids = {151643};
+  CausalLM m = make_random_model(c, 5);
+  save_model(m, model, torch::kFloat32);
+  const std::string gsm8k = join_path(test::shared_data(), "gsm8k");
+  DataOptions d;
+  d.limit = 200;
+  write_gsm8k_jsonl(join_path(dir, "train.jsonl"), load_problems(join_path(gsm8k, "train.jsonl"), d));
+  d.limit = 12;
+  const std::vector<Problem> problems = load_problems(join_path(gsm8k, "test.jsonl"), d);
+  // The default GSM8K templates, and templates whose few-shot block ends in a space: there the
+  // block's own ids differ from the whole prompt's (" Q" is one token), so only the joint encoding
+  // of the prompt is right.
+  const std::vector<std::vector<std::string>> templates = {
+      {}, {"exemplar_template=Q: {question}\nA: {answer}. ", "prompt_template=Q: {question}\nA:"}};
+  for (const auto& tmpl : templates) {
+    std::vector<std::string> sets = {"model_name_or_path=" + model, "train_dataset_id_or_path=" + dir + "/train.jsonl",
+                                     "val_fraction=0", "max_prompt_length=null", "num_shots=8",
+                                     "output_dir=" + dir + "/out"};
+    sets.insert(sets.end(), tmpl.begin(), tmpl.end());
+    GrpoTrainer t(recipe(sets));
+    if (!tmpl.empty()) ASSERT_EQ(t.recipe().exemplar_template, "Q: {question}\nA: {answer}. ");
+    const PromptIds rollout = t.prompt_ids(problems);
+    // What `rlvr eval --shots 8 --fewshot-data train.jsonl` runs, with the same templates.
+    Engine engine(t.policy().model);
+    EvalOptions opt;
+    opt.prompt.shots = 8;
+    opt.prompt.exemplar_template = t.recipe().exemplar_template;
+    opt.prompt.query_template = t.recipe().prompt_template;
+    opt.max_new_tokens = 1;
+    const std::vector<Problem> pool = load_problems(join_path(dir, "train.jsonl"), DataOptions{});
+    const EvalOutput eval = evaluate(engine, *t.policy().tokenizer, problems, pool, opt);
+    ASSERT_EQ(rollout.full.size(), problems.size());
+    EXPECT_EQ(rollout.full, eval.prompt_ids.full);
+    PromptBuilder builder(pool, opt.prompt);
+    for (size_t i = 0; i < problems.size(); ++i) {
+      const auto joint = t.policy().tokenizer->encode(builder.build(problems[i]).full());
+      EXPECT_EQ(rollout.full[i], std::vector<int64_t>(joint.begin(), joint.end())) << i;
+    }
+    if (tmpl.empty()) {  // one few-shot block, the engine's shared prefix
+      ASSERT_EQ(rollout.groups.size(), 1u);
+      EXPECT_GT(rollout.groups[0].shared_prefix.size(), 1000u);
+    } else {  // the block's ids are not a prefix of the prompts' ids: prompts go whole
+      const auto pre = t.policy().tokenizer->encode(builder.build(problems[0]).prefix);
+      EXPECT_NE(std::vector<int64_t>(pre.begin(), pre.end()),
+                std::vector<int64_t>(rollout.full[0].begin(), rollout.full[0].begin() + pre.size()));
+      EXPECT_TRUE(rollout.groups[0].shared_prefix.empty());
+    }
+  }
 }

@@ -1,7 +1,8 @@
-// The evaluator: k-shot prompts for a set of problems, batched generation on an Engine (the
-// few-shot block tokenized once and shared as the engine's prefix), then scoring into one
-// EvalRunResult plus one JSON row per completion. Used by `rlvr eval` and by the trainer's
-// validation. No files here: write_eval_outputs (report.h) and the caller do the writing.
+// The evaluator: k-shot prompts for a set of problems, tokenized and batched by the one prompt
+// request builder (engine/prompt_request.h: the few-shot block is the engine's shared prefix),
+// then scoring into one EvalRunResult plus one JSON row per completion. Used by `rlvr eval` and by
+// the trainer's validation. No files here: write_eval_outputs (report.h) and the caller do the
+// writing.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -12,6 +13,7 @@
 #include "rlvr/data/dataset.h"
 #include "rlvr/data/prompt.h"
 #include "rlvr/engine/engine.h"
+#include "rlvr/engine/prompt_request.h"
 #include "rlvr/eval/report.h"
 #include "rlvr/tokenizer/tokenizer.h"
 
@@ -28,6 +30,7 @@ struct EvalOptions {
   int64_t max_new_tokens = 256;     // completion tokens at most
   int64_t max_batch_seqs = 0;       // sequences per engine call (problems * K); 0 = all at once
   uint64_t seed = 0;                // sampling seed (unused when greedy)
+  int64_t max_prompt_length = 0;    // prompt tokens kept from the right end; 0 = no limit
   std::string model_label;          // EvalRunResult.model
   std::string adapter_label;        // EvalRunResult.adapter ("" = base model)
 };
@@ -39,20 +42,8 @@ struct EvalOutput {
   // "prompt_tokens", "completion", "completion_tokens", "finish_reason", "strict_answer",
   // "flexible_answer", "strict_correct", "flexible_correct", "formatted"} (answers null when none).
   std::vector<nlohmann::json> completions;
+  PromptIds prompt_ids;  // the token ids each problem was prompted with (tokenize_prompts)
 };
-
-// Token ids of one prompt for the engine. split: prefix + prompt tokenized separately equal
-// the joint tokenization, so `prefix` can be the engine's shared prefix; otherwise `prefix` is
-// empty and `prompt` holds the joint ids of prefix + suffix.
-struct PromptIds {
-  std::vector<int64_t> prefix;  // (T_prefix) ids of parts.prefix, or empty
-  std::vector<int64_t> prompt;  // (T_prompt) ids of parts.suffix, or of the whole prompt
-  bool split = true;
-};
-// prefix_ids: tok.encode(parts.prefix) when the caller has it already (saves re-encoding a
-// shared prefix); nullptr to encode here.
-PromptIds tokenize_prompt(const Tokenizer& tok, const PromptParts& parts,
-                          const std::vector<int32_t>* prefix_ids = nullptr);
 
 // EOS ids for generation: the model config's, then the tokenizer's, without duplicates.
 std::vector<int64_t> eval_eos_ids(const ModelConfig& cfg, const Tokenizer& tok);

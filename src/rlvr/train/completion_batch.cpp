@@ -192,4 +192,31 @@ torch::Tensor completion_logprobs(CausalLM& model, const GroupedCompletionBatch&
   return token_logprobs(sel, model->lm_head_weight(), b.targets.to(dev), chunk_tokens, entropy, temperature);
 }
 
+SequenceLogprobs sequence_logprobs(CausalLM& model, const SequenceRows& rows, const torch::Device& dev,
+                                   const LogprobOptions& opt) {
+  SequenceLogprobs out;
+  torch::Tensor* ent = opt.entropy ? &out.entropy : nullptr;
+  auto plain = make_completion_batch(rows.prompts, rows.completions, opt.Tc, rows.keep,
+                                     opt.shared_prefix_min_tokens);
+  // Distinct prompts, in order: a row whose prompt differs from the row before starts a group.
+  std::vector<const std::vector<int64_t>*> distinct;
+  std::vector<int64_t> row_prompt;
+  for (size_t i = 0; i < rows.prompts.size(); ++i) {
+    if (i == 0 || rows.prompts[i] != rows.prompts[i - 1]) distinct.push_back(rows.prompts[i]);
+    row_prompt.push_back(static_cast<int64_t>(distinct.size()) - 1);
+  }
+  if (plain.prefix_ids.defined() || opt.gradient_checkpointing || distinct.size() == rows.prompts.size()) {
+    out.forward_tokens = plain.ids.numel() + (plain.prefix_ids.defined() ? plain.prefix_ids.numel() : 0);
+    out.logp = completion_logprobs(model, plain, dev, opt.chunk_tokens, opt.temperature, ent);
+    out.mask = plain.mask.to(dev);
+    return out;
+  }
+  auto grouped = make_grouped_completion_batch(distinct, row_prompt, rows.completions, opt.Tc, rows.keep);
+  out.forward_tokens = grouped.prompt_ids.numel() + grouped.comp_ids.numel();
+  out.logp = completion_logprobs(model, grouped, dev, opt.chunk_tokens, opt.temperature, ent);
+  out.mask = grouped.mask.to(dev);
+  return out;
+}
+
 }  // namespace rlvr
+

@@ -64,4 +64,29 @@ GroupedCompletionBatch make_grouped_completion_batch(const std::vector<const std
 torch::Tensor completion_logprobs(CausalLM& model, const GroupedCompletionBatch& b, const torch::Device& dev,
                                   int64_t chunk_tokens, double temperature, torch::Tensor* entropy);
 
+// The one log-prob call of the trainers: rows of (prompt, completion) token sequences, where rows
+// with the same prompt (the same vector) come consecutively, as GRPO's G completions do.
+struct SequenceRows {
+  std::vector<const std::vector<int64_t>*> prompts, completions;  // (M)
+  std::vector<bool> keep;                                          // (M) false: masked out of the loss
+};
+struct LogprobOptions {
+  int64_t Tc = 1;                         // token axis width, >= every completion length
+  int64_t chunk_tokens = 512;             // rows of the (rows, V) logits per chunk
+  double temperature = 1.0;
+  int64_t shared_prefix_min_tokens = 32;  // see make_completion_batch; 0 = never
+  bool gradient_checkpointing = false;    // rules out the grouped path
+  bool entropy = false;                   // also compute the per-token entropy
+};
+struct SequenceLogprobs {
+  torch::Tensor logp, mask, entropy;  // (M, Tc) float32 on the model's device; entropy if asked
+  int64_t forward_tokens = 0;         // token positions run (a shared prefix once, padding counts)
+};
+// Picks the cheapest exact forward: a prompt prefix common to every row (the few-shot block) runs
+// once (works with gradient checkpointing); else each distinct prompt runs once for its rows
+// through a KV cache (the grouped forward; not with checkpointing); else rows run whole.
+// Runs with the caller's grad mode.
+SequenceLogprobs sequence_logprobs(CausalLM& model, const SequenceRows& rows, const torch::Device& dev,
+                                   const LogprobOptions& opt);
+
 }  // namespace rlvr

@@ -1,10 +1,9 @@
-// GrpoTrainer: `rlvr train`. One step reads like the algorithm (design.md): generate B*G
-// completions with the engine (shared-prefix KV), score them, group advantages, chunked policy
-// log-probs, reference log-probs when beta > 0 (LoRA: adapters off; full fine-tuning: a frozen
-// copy of the starting weights), clipped GRPO loss, AdamW.
-// Checkpoints, resume, metrics and validation live here too.
+// GrpoTrainer: `rlvr train`. step() is the GRPO step of grpo-spec.md section 2 and reads like it:
+// next batch -> generate -> score -> advantages -> per micro-batch policy log-probs -> loss ->
+// backward -> optimizer step. Its parts live beside it: grpo_rollout.cpp (batch, generation,
+// scoring, old and reference log-probs), completion_batch.h (the forward-path choice),
+// grpo_metrics.h (what is logged). The run loop (run_loop.h) owns the run directory.
 #pragma once
-#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -14,77 +13,61 @@
 #include "rlvr/data/dataset.h"
 #include "rlvr/data/prompt.h"
 #include "rlvr/engine/engine.h"
+#include "rlvr/rl/grpo.h"
 #include "rlvr/rl/reward.h"
-#include "rlvr/train/metrics_log.h"
+#include "rlvr/train/completion_batch.h"
+#include "rlvr/train/grpo_metrics.h"
 #include "rlvr/train/policy.h"
 #include "rlvr/train/recipe.h"
+#include "rlvr/train/rollout.h"
+#include "rlvr/train/run_loop.h"
 
 namespace rlvr {
 
-// One generation batch, kept for num_iterations updates.
-struct Rollout {
-  std::vector<std::vector<int64_t>> prompt_ids;  // (N) full prompt tokens of each completion
-  std::vector<Completion> completions;           // (N), G consecutive per prompt
-  std::vector<std::string> prompts;              // (N) prompt text
-  std::vector<std::string> answers;              // (N) reference answers
-  torch::Tensor rewards;                         // (N) float32 weighted totals
-  torch::Tensor advantages;                      // (N) float32
-  torch::Tensor old_logp, ref_logp;              // (N, Tc) float32; undefined when not needed
-  std::map<std::string, double> reward_metrics;  // rewards/<name>/mean, std, errors, ...
-  double generate_s = 0, score_s = 0, logprob_s = 0;  // logprob_s: old + reference passes
-  int64_t completion_tokens = 0, prompt_tokens = 0;
-};
-
-struct TrainResult {
-  int64_t steps_done = 0;
-  bool interrupted = false;
-  std::string output_dir;
-};
-
 class GrpoTrainer {
  public:
-  // notices: lines to print at start (ignored TRL keys); world_size 1 for now.
   explicit GrpoTrainer(GrpoRecipe recipe);
+  // One optimizer step (0-based `step`); a non-finite loss or gradient norm skips the update.
+  StepReport step(int64_t step);
   // Runs to max_steps (or the epochs); with resume, continues from the newest checkpoint.
   TrainResult train(bool resume);
+  // The ids the rollout prompts these problems with (the one prompt builder; tests compare it
+  // with `rlvr eval`'s).
+  PromptIds prompt_ids(const std::vector<Problem>& problems) const;
   const GrpoRecipe& recipe() const { return r_; }
   int64_t total_steps() const { return total_steps_; }
   Policy& policy() { return policy_; }
 
  private:
-  Rollout rollout(int64_t step);
-  // The engine request for these prompts: the prefix most of them share (the few-shot block) is
-  // the request's shared prefix, prefilled once, unless truncation to max_prompt_length cut into
-  // it. Fills `full` with each prompt's whole token ids (prefix + suffix, truncated as TRL does).
-  GenerateRequest prompt_request(const std::vector<PromptParts>& parts,
-                                 std::vector<std::vector<int64_t>>& full);
-  // Log-probs of the completion tokens, (N, Tc) float32, in micro-batches; with_grad=false for
-  // old/ref passes. Fills `entropy` (N, Tc) when given. Adds the token positions it ran through
-  // the model (a shared prefix counts once, padding counts) to *forward_tokens when given.
-  // model: the policy when null (else e.g. the full-fine-tuning KL reference).
-  torch::Tensor completion_logprobs(const Rollout& ro, int64_t begin, int64_t end, bool with_grad,
-                                    torch::Tensor* entropy, torch::Tensor* mask,
-                                    int64_t* forward_tokens = nullptr, CausalLM* model = nullptr);
-  std::map<std::string, double> optimize(Rollout& ro, int64_t step);
-  std::map<std::string, double> validate(int64_t step);
+  // grpo_rollout.cpp: the parts of a step before the update.
+  Rollout generate(int64_t step);      // next batch -> G completions per prompt
+  void score(Rollout& ro);             // rewards -> group advantages
+  void reference_logprobs(Rollout& ro);  // old (num_iterations > 1) and reference (beta > 0)
+  // Log-probs of completions [b0, b1) under `model` (the policy when null).
+  SequenceLogprobs logprobs(const Rollout& ro, int64_t b0, int64_t b1, bool entropy, CausalLM* model = nullptr);
+  torch::Tensor logprobs_no_grad(const Rollout& ro, CausalLM* model);  // (N, Tc), micro-batched
+  // The step's metrics (with validation every eval_steps), summary and sample rows.
+  StepReport report(int64_t step, bool fresh, const LossTotals& totals, Metrics m);
+  Metrics validate();  // greedy on the validation split through the evaluator
   nlohmann::json trainer_state(int64_t step) const;
   int64_t prompts_per_step() const;
+  double steps_per_epoch() const;  // optimizer steps per pass over the train split
 
   GrpoRecipe r_;
   Policy policy_;
   CausalLM ref_model_{nullptr};  // beta > 0 without LoRA: frozen starting weights
   std::unique_ptr<torch::optim::AdamW> opt_;
   std::unique_ptr<Engine> engine_;
-  std::vector<Problem> train_, val_, test_;
+  std::vector<Problem> train_, val_;
   std::unique_ptr<PromptBuilder> prompts_;
   DataCursor cursor_;
   std::vector<std::unique_ptr<RewardFunction>> rewards_;
   std::vector<double> weights_;
-  std::map<std::string, std::vector<int64_t>> token_cache_;  // prefix text -> ids
+  GrpoLossOptions loss_opts_;
   int64_t total_steps_ = 0;
   int64_t warmup_steps_ = 0;
   int64_t cumulative_tokens_ = 0;
-  Rollout current_;
+  Rollout ro_;
 };
 
 }  // namespace rlvr

@@ -10,6 +10,7 @@
 #include "rlvr/core/interrupt.h"
 #include "rlvr/data/prompt.h"
 #include "rlvr/train/completion_batch.h"
+#include "rlvr/train/metrics_log.h"
 #include "rlvr/train/schedule.h"
 
 namespace rlvr {

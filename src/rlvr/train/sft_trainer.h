@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "rlvr/data/cursor.h"
-#include "rlvr/train/grpo_trainer.h"
+#include "rlvr/train/run_loop.h"
 #include "rlvr/train/policy.h"
 #include "rlvr/train/recipe.h"
 
