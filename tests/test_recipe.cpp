@@ -1,6 +1,6 @@
 // Recipes: TRL keys, notices for ignored TRL keys, errors a user can act on (unknown key with a
-// hint, wrong type, malformed YAML, bad batch arithmetic), --set, config.json round trip, docs
-// coverage; and the learning-rate schedules at hand-worked points.
+// hint, wrong type, malformed YAML, bad batch arithmetic), --set, config.json round trip, the
+// docs tables generated from the listings; and the learning-rate schedules at hand-worked points.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -246,7 +246,7 @@ TEST(Recipe, JsonRoundTrip) {
   EXPECT_EQ(recipe_to_json(back), j);
   EXPECT_EQ(back.prompt_template, "Say \"hi\":\t{question}\n");
   EXPECT_EQ(back.stop_strings, r.stop_strings);
-  // And through a file, as `rlvr grpo --recipe <run>/config.json` would.
+  // And through a file, as `rlvr train <run>/config.json` would.
   std::string dir = test::scratch_dir("recipe_round_trip");
   write_json_file(join_path(dir, "config.json"), j);
   std::vector<std::string> notices;
@@ -345,6 +345,48 @@ TEST(Recipe, DocsListEveryKeyWithItsDefault) {
   };
   check(recipe_keys(GrpoRecipe()));
   check(recipe_keys(SftRecipe()));
+}
+
+// docs/recipe.md's key tables are generated from the listings: regenerating them changes nothing.
+TEST(Recipe, DocsKeyTablesAreTheListings) {
+  const std::string path = std::string(RLVR_SOURCE_DIR) + "/docs/recipe.md";
+  const std::string docs = read_text_file(path);
+  EXPECT_TRUE(update_recipe_keys_markdown(docs, path) == docs)
+      << "docs/recipe.md's key tables differ from the recipe listings in src/rlvr/train/recipe.cpp; "
+         "run: build/rlvr recipe-keys --update docs/recipe.md";
+}
+
+// Every key is documented in its listing, under a section, and appears in the generated tables.
+TEST(Recipe, EveryKeyHasItsDocInTheTables) {
+  const std::string md = recipe_keys_markdown();
+  for (const auto& keys : {recipe_keys(GrpoRecipe()), recipe_keys(SftRecipe())})
+    for (const auto& k : keys) {
+      EXPECT_FALSE(k.doc.empty()) << k.key;
+      EXPECT_FALSE(k.section.empty()) << k.key;
+      EXPECT_NE(md.find("| `" + k.key + "` | "), std::string::npos) << k.key;
+      EXPECT_NE(md.find(k.doc), std::string::npos) << k.key;
+    }
+  // Sections one command does not read say so; ignored TRL keys are listed with their reason.
+  EXPECT_NE(md.find("### Prompts (`rlvr train` only)"), std::string::npos);
+  EXPECT_NE(md.find("### Sequences (`rlvr sft` only)"), std::string::npos);
+  EXPECT_NE(md.find("| `learning_rate` | number | `1e-06` (sft: `2e-05`) |"), std::string::npos);
+  EXPECT_NE(md.find("| `report_to` | any | metrics go to &lt;output_dir>/metrics.jsonl |"),
+            std::string::npos);
+  EXPECT_NE(md.find("| `optim` | `adamw_torch`, `adamw_torch_fused`, `adamw_hf` |"), std::string::npos);
+}
+
+// `rlvr recipe-keys` prints the tables; --update rewrites them between the markers only.
+TEST(Recipe, RecipeKeysCommandPrintsAndUpdates) {
+  auto printed = test::run_cmd(test::rlvr_bin() + " recipe-keys");
+  ASSERT_EQ(printed.status, 0) << printed.err;
+  EXPECT_EQ(printed.out, recipe_keys_markdown());
+  const std::string file = test::scratch_dir("recipe_keys") + "/recipe.md";
+  write_text_file(file, "# head\n<!-- BEGIN recipe keys: stale -->\nold\n<!-- END recipe keys -->\ntail\n");
+  auto updated = test::run_cmd(test::rlvr_bin() + " recipe-keys --update " + file);
+  ASSERT_EQ(updated.status, 0) << updated.err;
+  EXPECT_EQ(read_text_file(file), "# head\n" + recipe_keys_markdown() + "tail\n");
+  const std::string err = error_of([] { update_recipe_keys_markdown("no markers\n", "x.md"); });
+  EXPECT_NE(err.find("x.md: no recipe key tables to update"), std::string::npos) << err;
 }
 
 // ---------------------------------------------------------------- schedules

@@ -15,6 +15,7 @@ void add_report_commands(CLI::App& app, CLI::App& bench);     // report
 void add_model_commands(CLI::App& app, CLI::App& bench);      // init-model, info, generate, bench generate
 void add_eval_commands(CLI::App& app, CLI::App& bench);       // eval
 void add_train_commands(CLI::App& app, CLI::App& bench);      // train, sft
+void add_recipe_commands(CLI::App& app, CLI::App& bench);     // recipe-keys
 void add_demo_commands(CLI::App& app, CLI::App& bench);       // demo
 
 }  // namespace rlvr::cli

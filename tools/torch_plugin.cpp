@@ -12,6 +12,7 @@ extern "C" __attribute__((visibility("default"))) void rlvr_add_torch_commands(C
   rlvr::cli::add_model_commands(*app, *bench);
   rlvr::cli::add_eval_commands(*app, *bench);
   rlvr::cli::add_train_commands(*app, *bench);
+  rlvr::cli::add_recipe_commands(*app, *bench);
   rlvr::cli::add_demo_commands(*app, *bench);
 }
 

@@ -325,78 +325,118 @@ std::string fit_text(const std::string& text, size_t max_chars) {
   return text.substr(0, starts[head]) + "\u2026" + text.substr(starts[starts.size() - tail]);
 }
 
-std::string render_chart(const Chart& c) {
-  const double mr = 14, mt = 28, mb = 42;
-  const int legend_rows = c.legend && c.series.size() > 1 ? static_cast<int>(c.series.size()) : 0;
-  const double legend_h = legend_rows * 17.0 + (legend_rows ? 6.0 : 0.0);
-  const double total_h = c.height + legend_h;
+// Plot geometry: margins, axis ranges and steps, and the data-to-pixel maps.
+struct Frame {
+  double ml = 0, mr = 14, mt = 28, mb = 42;  // margins: left (fits the y tick labels), right, top, bottom
+  double pw = 0, ph = 0;                     // plot area
+  double x0 = 0, x1 = 1, xstep = 1, y0 = 0, y1 = 1, ystep = 1;
+  int ny = 0;  // y tick intervals
+  int legend_rows = 0;
+  double total_h = 0;  // chart height plus the legend under it
+  bool categorical = false, empty = false;
+  double px(double x) const { return ml + (x - x0) / (x1 - x0) * pw; }
+  double py(double y) const { return mt + (1.0 - (y - y0) / (y1 - y0)) * ph; }
+};
 
-  // Data ranges.
+struct Extent {
   double xmin = 1e300, xmax = -1e300, ymin = 1e300, ymax = -1e300;
+  bool empty = false;
+};
+
+// The finite points' extent (whiskers and bands included), widened by the chart's y rules.
+Extent data_extent(const Chart& c) {
+  Extent e;
   for (const auto& s : c.series) {
     for (size_t i = 0; i < s.y.size(); ++i) {
       if (!std::isfinite(s.y[i])) continue;
-      xmin = std::min(xmin, s.x[i]), xmax = std::max(xmax, s.x[i]);
+      e.xmin = std::min(e.xmin, s.x[i]), e.xmax = std::max(e.xmax, s.x[i]);
       double lo = s.lo.empty() ? s.y[i] : s.lo[i], hi = s.hi.empty() ? s.y[i] : s.hi[i];
-      ymin = std::min({ymin, s.y[i], lo}), ymax = std::max({ymax, s.y[i], hi});
+      e.ymin = std::min({e.ymin, s.y[i], lo}), e.ymax = std::max({e.ymax, s.y[i], hi});
     }
   }
-  const bool empty = xmin > xmax;
-  if (empty) xmin = 0, xmax = 1, ymin = 0, ymax = 1;
-  if (c.y_from_zero) ymin = std::min(ymin, 0.0), ymax = std::max(ymax, 0.0);
-  if (std::isfinite(c.y_include)) ymin = std::min(ymin, c.y_include), ymax = std::max(ymax, c.y_include);
-  const bool nonnegative = ymin >= 0.0;
-  if (ymax - ymin < 1e-12) {
-    double pad = std::fabs(ymax) > 0 ? std::fabs(ymax) * 0.1 : 1.0;
-    ymin -= pad, ymax += pad;
+  e.empty = e.xmin > e.xmax;
+  if (e.empty) e.xmin = 0, e.xmax = 1, e.ymin = 0, e.ymax = 1;
+  if (c.y_from_zero) e.ymin = std::min(e.ymin, 0.0), e.ymax = std::max(e.ymax, 0.0);
+  if (std::isfinite(c.y_include))
+    e.ymin = std::min(e.ymin, c.y_include), e.ymax = std::max(e.ymax, c.y_include);
+  return e;
+}
+
+// Y axis: ticks on multiples of a 1-2-5 step; no negative ticks for a metric that never is.
+void set_y_axis(const Chart& c, Extent e, Frame& f) {
+  const bool nonnegative = e.ymin >= 0.0;
+  if (e.ymax - e.ymin < 1e-12) {
+    double pad = std::fabs(e.ymax) > 0 ? std::fabs(e.ymax) * 0.1 : 1.0;
+    e.ymin -= pad, e.ymax += pad;
   }
-  double ystep = nice_step(ymax - ymin, 5);
-  double y0 = std::floor(ymin / ystep + 1e-9) * ystep, y1 = std::ceil(ymax / ystep - 1e-9) * ystep;
-  if (c.percent) y0 = std::max(y0, 0.0), y1 = std::min(y1, 1.0);
-  if (nonnegative) y0 = std::max(y0, 0.0);  // no negative ticks for a metric that never is
-  const int ny = static_cast<int>(std::lround((y1 - y0) / ystep));
+  f.ystep = nice_step(e.ymax - e.ymin, 5);
+  f.y0 = std::floor(e.ymin / f.ystep + 1e-9) * f.ystep;
+  f.y1 = std::ceil(e.ymax / f.ystep - 1e-9) * f.ystep;
+  if (c.percent) f.y0 = std::max(f.y0, 0.0), f.y1 = std::min(f.y1, 1.0);
+  if (nonnegative) f.y0 = std::max(f.y0, 0.0);
+  f.ny = static_cast<int>(std::lround((f.y1 - f.y0) / f.ystep));
+}
+
+// X axis: categories sit at 0..C-1; numbers get a 1-2-5 step.
+void set_x_axis(const Chart& c, const Extent& e, Frame& f) {
+  f.categorical = !c.categories.empty();
+  f.x0 = e.xmin, f.x1 = e.xmax, f.xstep = 1;
+  if (f.categorical) {
+    f.x0 = -0.5, f.x1 = static_cast<double>(c.categories.size()) - 0.5;
+  } else {
+    if (f.x1 - f.x0 < 1e-12) f.x0 -= 1, f.x1 += 1;
+    f.xstep = nice_step(f.x1 - f.x0, 6);
+  }
+}
+
+Frame chart_frame(const Chart& c) {
+  Frame f;
+  f.legend_rows = c.legend && c.series.size() > 1 ? static_cast<int>(c.series.size()) : 0;
+  const double legend_h = f.legend_rows * 17.0 + (f.legend_rows ? 6.0 : 0.0);
+  f.total_h = c.height + legend_h;
+  const Extent e = data_extent(c);
+  f.empty = e.empty;
+  set_y_axis(c, e, f);
   // The left margin fits the widest y tick label (about 6.5 px per character at 11 px).
   size_t widest = 0;
-  for (int i = 0; i <= ny; ++i) widest = std::max(widest, fmt_tick(y0 + i * ystep, ystep, c.percent).size());
-  const double ml = 12 + 6.5 * static_cast<double>(widest) + (c.y_label.empty() ? 0 : 16);
-  const double pw = c.width - ml - mr, ph = c.height - mt - mb;
-  const bool categorical = !c.categories.empty();
-  double x0 = xmin, x1 = xmax, xstep = 1;
-  if (categorical) {
-    x0 = -0.5, x1 = static_cast<double>(c.categories.size()) - 0.5;
-  } else {
-    if (x1 - x0 < 1e-12) x0 -= 1, x1 += 1;
-    xstep = nice_step(x1 - x0, 6);
-  }
-  auto px = [&](double x) { return ml + (x - x0) / (x1 - x0) * pw; };
-  auto py = [&](double y) { return mt + (1.0 - (y - y0) / (y1 - y0)) * ph; };
+  for (int i = 0; i <= f.ny; ++i)
+    widest = std::max(widest, fmt_tick(f.y0 + i * f.ystep, f.ystep, c.percent).size());
+  f.ml = 12 + 6.5 * static_cast<double>(widest) + (c.y_label.empty() ? 0 : 16);
+  f.pw = c.width - f.ml - f.mr, f.ph = c.height - f.mt - f.mb;
+  set_x_axis(c, e, f);
+  return f;
+}
 
-  std::ostringstream o;
+// The svg element, its title, the grid with y ticks and the x ticks.
+void draw_grid(std::ostream& o, const Chart& c, const Frame& f) {
   o << "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart\" width=\"" << c.width << "\" height=\""
-    << fixed(total_h, 0) << "\" viewBox=\"0 0 " << c.width << " " << fixed(total_h, 0) << "\" role=\"img\">\n";
+    << fixed(f.total_h, 0) << "\" viewBox=\"0 0 " << c.width << " " << fixed(f.total_h, 0) << "\" role=\"img\">\n";
   o << "<title>" << html_escape(c.title) << "</title>\n";
   o << svg_text(8, 17, fit_text(c.title, static_cast<size_t>((c.width - 16) / 8.0)), "class=\"ct\"") << "\n";
-  // Grid and y ticks.
-  for (int i = 0; i <= ny; ++i) {
-    const double v = y0 + i * ystep, yy = py(v);
-    o << "<line class=\"grid\" x1=\"" << fixed(ml, 1) << "\" x2=\"" << fixed(ml + pw, 1) << "\" y1=\"" << fixed(yy, 1)
-      << "\" y2=\"" << fixed(yy, 1) << "\"/>";
-    o << svg_text(ml - 6, yy + 4, fmt_tick(v, ystep, c.percent), "class=\"tk\" text-anchor=\"end\"") << "\n";
+  for (int i = 0; i <= f.ny; ++i) {
+    const double v = f.y0 + i * f.ystep, yy = f.py(v);
+    o << "<line class=\"grid\" x1=\"" << fixed(f.ml, 1) << "\" x2=\"" << fixed(f.ml + f.pw, 1) << "\" y1=\""
+      << fixed(yy, 1) << "\" y2=\"" << fixed(yy, 1) << "\"/>";
+    o << svg_text(f.ml - 6, yy + 4, fmt_tick(v, f.ystep, c.percent), "class=\"tk\" text-anchor=\"end\"") << "\n";
   }
-  // X ticks.
   auto xtick = [&](double v, const std::string& label) {
-    double xx = px(v);
-    o << "<line class=\"axis\" x1=\"" << fixed(xx, 1) << "\" x2=\"" << fixed(xx, 1) << "\" y1=\"" << fixed(mt + ph, 1)
-      << "\" y2=\"" << fixed(mt + ph + 4, 1) << "\"/>";
-    o << svg_text(xx, mt + ph + 16, label, "class=\"tk\" text-anchor=\"middle\"") << "\n";
+    double xx = f.px(v);
+    o << "<line class=\"axis\" x1=\"" << fixed(xx, 1) << "\" x2=\"" << fixed(xx, 1) << "\" y1=\""
+      << fixed(f.mt + f.ph, 1) << "\" y2=\"" << fixed(f.mt + f.ph + 4, 1) << "\"/>";
+    o << svg_text(xx, f.mt + f.ph + 16, label, "class=\"tk\" text-anchor=\"middle\"") << "\n";
   };
-  if (categorical) {
+  if (f.categorical) {
     for (size_t i = 0; i < c.categories.size(); ++i) xtick(static_cast<double>(i), c.categories[i]);
   } else {
-    const double first = std::ceil(x0 / xstep - 1e-9);
-    for (int i = 0; (first + i) * xstep <= x1 + xstep * 1e-6; ++i) xtick((first + i) * xstep, fmt_num((first + i) * xstep, xstep));
+    const double first = std::ceil(f.x0 / f.xstep - 1e-9);
+    for (int i = 0; (first + i) * f.xstep <= f.x1 + f.xstep * 1e-6; ++i)
+      xtick((first + i) * f.xstep, fmt_num((first + i) * f.xstep, f.xstep));
   }
-  // Axes and labels.
+}
+
+// The axis lines, their labels, and "no data" on an empty chart.
+void draw_axes(std::ostream& o, const Chart& c, const Frame& f) {
+  const double ml = f.ml, mt = f.mt, pw = f.pw, ph = f.ph;
   o << "<line class=\"axis\" x1=\"" << ml << "\" x2=\"" << ml << "\" y1=\"" << mt << "\" y2=\"" << fixed(mt + ph, 1)
     << "\"/><line class=\"axis\" x1=\"" << ml << "\" x2=\"" << fixed(ml + pw, 1) << "\" y1=\"" << fixed(mt + ph, 1)
     << "\" y2=\"" << fixed(mt + ph, 1) << "\"/>\n";
@@ -404,60 +444,81 @@ std::string render_chart(const Chart& c) {
   if (!c.y_label.empty())
     o << "<text class=\"al\" text-anchor=\"middle\" transform=\"translate(13," << fixed(mt + ph / 2, 1)
       << ") rotate(-90)\">" << html_escape(c.y_label) << "</text>\n";
-  if (empty) o << svg_text(ml + pw / 2, mt + ph / 2, "no data", "class=\"tk\" text-anchor=\"middle\"") << "\n";
+  if (f.empty) o << svg_text(ml + pw / 2, mt + ph / 2, "no data", "class=\"tk\" text-anchor=\"middle\"") << "\n";
+}
 
-  // Series: categorical charts dodge series sideways so whiskers do not overlap.
-  const size_t ns = c.series.size();
-  const double slot = categorical ? pw / static_cast<double>(c.categories.size()) : 0.0;
-  const double dodge = categorical && ns > 1 ? std::min(9.0, slot * 0.5 / static_cast<double>(ns)) : 0.0;
-  for (size_t si = 0; si < ns; ++si) {
-    const Series& s = c.series[si];
-    const double off = dodge * (static_cast<double>(si) - (static_cast<double>(ns) - 1.0) / 2.0);
-    std::vector<size_t> idx;
-    for (size_t i = 0; i < s.y.size(); ++i)
-      if (std::isfinite(s.y[i])) idx.push_back(i);
-    if (idx.empty()) continue;
-    const bool has_range = !s.lo.empty() && !s.hi.empty();
-    if (has_range && s.band && idx.size() > 1) {
-      o << "<polygon fill=\"" << s.color << "\" fill-opacity=\"0.15\" stroke=\"none\" points=\"";
-      for (size_t i : idx) o << fixed(px(s.x[i]), 1) << "," << fixed(py(std::min(s.hi[i], y1)), 1) << " ";
-      for (auto it = idx.rbegin(); it != idx.rend(); ++it)
-        o << fixed(px(s.x[*it]), 1) << "," << fixed(py(std::max(s.lo[*it], y0)), 1) << " ";
-      o << "\"/>\n";
-    }
-    o << "<polyline fill=\"none\" stroke=\"" << s.color << "\" stroke-width=\""
-      << (s.faint ? 1 : categorical ? 2 : 1.8) << "\"" << (s.faint ? " stroke-opacity=\"0.3\"" : "")
-      << (s.dashed ? " stroke-dasharray=\"6 4\"" : "") << " points=\"";
-    for (size_t i : idx) o << fixed(px(s.x[i]) + off, 1) << "," << fixed(py(s.y[i]), 1) << " ";
-    o << "\"/>\n";
-    const bool markers = !s.faint && (categorical || idx.size() <= 60);
-    for (size_t i : idx) {
-      const double xx = px(s.x[i]) + off;
-      std::string tip = s.name + " @ " + (categorical ? c.categories[static_cast<size_t>(s.x[i])] + " " + c.x_label
-                                                      : c.x_label + " " + fmt_value(s.x[i], false));
-      tip += ": " + fmt_value(s.y[i], c.percent);
-      if (has_range && !s.band) {
-        const double a = py(s.lo[i]), b = py(s.hi[i]);
-        o << "<path stroke=\"" << s.color << "\" stroke-width=\"1.3\" fill=\"none\" d=\"M" << fixed(xx, 1) << ","
-          << fixed(a, 1) << "V" << fixed(b, 1) << "M" << fixed(xx - 4, 1) << "," << fixed(a, 1) << "h8M"
-          << fixed(xx - 4, 1) << "," << fixed(b, 1) << "h8\"/>";
-        tip += " [" + fmt_value(s.lo[i], c.percent) + ", " + fmt_value(s.hi[i], c.percent) + "]";
-      }
-      if (markers)
-        o << "<circle cx=\"" << fixed(xx, 1) << "\" cy=\"" << fixed(py(s.y[i]), 1) << "\" r=\""
-          << (categorical ? 3.5 : 2.2) << "\" fill=\"" << s.color << "\"><title>" << html_escape(tip)
-          << "</title></circle>\n";
-    }
+// A series' lo/hi range as a shaded polygon (points `idx`, the finite ones).
+void draw_band(std::ostream& o, const Series& s, const Frame& f, const std::vector<size_t>& idx) {
+  o << "<polygon fill=\"" << s.color << "\" fill-opacity=\"0.15\" stroke=\"none\" points=\"";
+  for (size_t i : idx) o << fixed(f.px(s.x[i]), 1) << "," << fixed(f.py(std::min(s.hi[i], f.y1)), 1) << " ";
+  for (auto it = idx.rbegin(); it != idx.rend(); ++it)
+    o << fixed(f.px(s.x[*it]), 1) << "," << fixed(f.py(std::max(s.lo[*it], f.y0)), 1) << " ";
+  o << "\"/>\n";
+}
+
+// Point i of a series, shifted `off` px sideways: its whisker (a range not drawn as a band) and,
+// when `marker`, a dot with a tooltip.
+void draw_point(std::ostream& o, const Chart& c, const Frame& f, const Series& s, size_t i, double off,
+                bool marker) {
+  const double xx = f.px(s.x[i]) + off;
+  std::string tip = s.name + " @ " + (f.categorical ? c.categories[static_cast<size_t>(s.x[i])] + " " + c.x_label
+                                                    : c.x_label + " " + fmt_value(s.x[i], false));
+  tip += ": " + fmt_value(s.y[i], c.percent);
+  if (!s.lo.empty() && !s.hi.empty() && !s.band) {
+    const double a = f.py(s.lo[i]), b = f.py(s.hi[i]);
+    o << "<path stroke=\"" << s.color << "\" stroke-width=\"1.3\" fill=\"none\" d=\"M" << fixed(xx, 1) << ","
+      << fixed(a, 1) << "V" << fixed(b, 1) << "M" << fixed(xx - 4, 1) << "," << fixed(a, 1) << "h8M"
+      << fixed(xx - 4, 1) << "," << fixed(b, 1) << "h8\"/>";
+    tip += " [" + fmt_value(s.lo[i], c.percent) + ", " + fmt_value(s.hi[i], c.percent) + "]";
   }
-  // Legend under the plot, one entry per line.
-  for (int i = 0; i < legend_rows; ++i) {
+  if (marker)
+    o << "<circle cx=\"" << fixed(xx, 1) << "\" cy=\"" << fixed(f.py(s.y[i]), 1) << "\" r=\""
+      << (f.categorical ? 3.5 : 2.2) << "\" fill=\"" << s.color << "\"><title>" << html_escape(tip)
+      << "</title></circle>\n";
+}
+
+// Series si: band, line, whiskers and markers. Categorical charts dodge series sideways so
+// whiskers do not overlap.
+void draw_series(std::ostream& o, const Chart& c, const Frame& f, size_t si) {
+  const Series& s = c.series[si];
+  const size_t ns = c.series.size();
+  const double slot = f.categorical ? f.pw / static_cast<double>(c.categories.size()) : 0.0;
+  const double dodge = f.categorical && ns > 1 ? std::min(9.0, slot * 0.5 / static_cast<double>(ns)) : 0.0;
+  const double off = dodge * (static_cast<double>(si) - (static_cast<double>(ns) - 1.0) / 2.0);
+  std::vector<size_t> idx;  // the finite points
+  for (size_t i = 0; i < s.y.size(); ++i)
+    if (std::isfinite(s.y[i])) idx.push_back(i);
+  if (idx.empty()) return;
+  if (!s.lo.empty() && !s.hi.empty() && s.band && idx.size() > 1) draw_band(o, s, f, idx);
+  o << "<polyline fill=\"none\" stroke=\"" << s.color << "\" stroke-width=\""
+    << (s.faint ? 1 : f.categorical ? 2 : 1.8) << "\"" << (s.faint ? " stroke-opacity=\"0.3\"" : "")
+    << (s.dashed ? " stroke-dasharray=\"6 4\"" : "") << " points=\"";
+  for (size_t i : idx) o << fixed(f.px(s.x[i]) + off, 1) << "," << fixed(f.py(s.y[i]), 1) << " ";
+  o << "\"/>\n";
+  const bool markers = !s.faint && (f.categorical || idx.size() <= 60);
+  for (size_t i : idx) draw_point(o, c, f, s, i, off, markers);
+}
+
+// The legend under the plot, one entry per line.
+void draw_legend(std::ostream& o, const Chart& c, const Frame& f) {
+  for (int i = 0; i < f.legend_rows; ++i) {
     const Series& s = c.series[static_cast<size_t>(i)];
     const double ly = c.height + 4 + i * 17.0;
-    o << "<line x1=\"" << ml << "\" x2=\"" << ml + 22 << "\" y1=\"" << fixed(ly, 1) << "\" y2=\"" << fixed(ly, 1)
+    o << "<line x1=\"" << f.ml << "\" x2=\"" << f.ml + 22 << "\" y1=\"" << fixed(ly, 1) << "\" y2=\"" << fixed(ly, 1)
       << "\" stroke=\"" << s.color << "\" stroke-width=\"2.5\"" << (s.dashed ? " stroke-dasharray=\"6 4\"" : "")
-      << "/>" << svg_text(ml + 28, ly + 4, fit_text(s.name, static_cast<size_t>((c.width - ml - 34) / 7.4)), "class=\"lg\"")
+      << "/>"
+      << svg_text(f.ml + 28, ly + 4, fit_text(s.name, static_cast<size_t>((c.width - f.ml - 34) / 7.4)), "class=\"lg\"")
       << "<title>" << html_escape(s.name) << "</title>\n";
   }
+}
+
+std::string render_chart(const Chart& c) {
+  const Frame f = chart_frame(c);
+  std::ostringstream o;
+  draw_grid(o, c, f);
+  draw_axes(o, c, f);
+  for (size_t si = 0; si < c.series.size(); ++si) draw_series(o, c, f, si);
+  draw_legend(o, c, f);
   o << "</svg>\n";
   return o.str();
 }
@@ -501,37 +562,43 @@ std::string path_cell(const std::string& text) {
 }
 }  // namespace
 
-std::string eval_report_fragment(const std::vector<EvalRunResult>& runs_in) {
-  auto runs = sorted_runs(runs_in);
-  // Shots on the x axis as evenly spaced categories.
-  std::set<int64_t> shot_set;
-  for (const auto& r : runs) shot_set.insert(r.shots);
-  std::vector<int64_t> shots(shot_set.begin(), shot_set.end());
-  std::vector<std::string> cats;
-  for (auto s : shots) cats.push_back(std::to_string(s));
-  // One colour per (model, adapter); the published protocol draws dashed in the same colour.
-  std::map<std::pair<std::string, std::string>, std::string> colors;
-  std::set<std::string> models;
-  for (const auto& r : runs) models.insert(r.model);
-  auto key_name = [&](const EvalRunResult& r) {
-    std::string name = (models.size() > 1 ? r.model + " + " : "") + adapter_label(r);
-    return name + (r.protocol == "published" ? "  [PUBLISHED protocol]" : "  [" + r.protocol + "]");
-  };
+namespace {
+
+// Strict and flexible accuracy against shots (evenly spaced categories), one series per
+// (model, adapter, protocol), one colour per (model, adapter): the published protocol draws dashed.
+struct AccuracyCharts {
   Chart strict, flexible;
-  strict.title = "Strict accuracy (first number after ####), 95% Wilson interval";
-  flexible.title = "Flexible accuracy (last number), 95% Wilson interval";
-  for (Chart* c : {&strict, &flexible}) {
+};
+
+AccuracyCharts empty_accuracy_charts(const std::vector<std::string>& shot_labels) {
+  AccuracyCharts a;
+  a.strict.title = "Strict accuracy (first number after ####), 95% Wilson interval";
+  a.flexible.title = "Flexible accuracy (last number), 95% Wilson interval";
+  for (Chart* c : {&a.strict, &a.flexible}) {
     c->x_label = "shots";
     c->y_label = "accuracy";
-    c->categories = cats;
+    c->categories = shot_labels;
     c->percent = true;
     c->y_from_zero = true;
     c->width = 545;
     c->height = 320;
   }
+  return a;
+}
+
+AccuracyCharts accuracy_charts(const std::vector<EvalRunResult>& runs) {
+  std::set<int64_t> shot_set;
+  std::set<std::string> models;
+  for (const auto& r : runs) shot_set.insert(r.shots), models.insert(r.model);
+  std::vector<int64_t> shots(shot_set.begin(), shot_set.end());
+  std::vector<std::string> cats;
+  for (auto s : shots) cats.push_back(std::to_string(s));
+  AccuracyCharts a = empty_accuracy_charts(cats);
+  std::map<std::pair<std::string, std::string>, std::string> colors;
   std::map<std::string, size_t> series_index;
   for (const auto& r : runs) {
-    const std::string name = key_name(r);
+    std::string name = (models.size() > 1 ? r.model + " + " : "") + adapter_label(r);
+    name += r.protocol == "published" ? "  [PUBLISHED protocol]" : "  [" + r.protocol + "]";
     auto it = series_index.find(name);
     if (it == series_index.end()) {
       auto ck = std::make_pair(r.model, r.adapter);
@@ -540,9 +607,9 @@ std::string eval_report_fragment(const std::vector<EvalRunResult>& runs_in) {
       s.name = name;
       s.color = colors[ck];
       s.dashed = r.protocol == "published";
-      strict.series.push_back(s);
-      flexible.series.push_back(s);
-      it = series_index.emplace(name, strict.series.size() - 1).first;
+      a.strict.series.push_back(s);
+      a.flexible.series.push_back(s);
+      it = series_index.emplace(name, a.strict.series.size() - 1).first;
     }
     const double xi = static_cast<double>(std::lower_bound(shots.begin(), shots.end(), r.shots) - shots.begin());
     auto add = [&](Series& s, int64_t correct, const Interval& ci) {
@@ -551,23 +618,19 @@ std::string eval_report_fragment(const std::vector<EvalRunResult>& runs_in) {
       s.lo.push_back(ci.lo);
       s.hi.push_back(ci.hi);
     };
-    add(strict.series[it->second], r.strict_correct, r.strict_ci);
-    add(flexible.series[it->second], r.flexible_correct, r.flexible_ci);
+    add(a.strict.series[it->second], r.strict_correct, r.strict_ci);
+    add(a.flexible.series[it->second], r.flexible_correct, r.flexible_ci);
   }
   // One y scale for both charts so strict and flexible compare by eye.
   double top = 0.0;
   for (const auto& r : runs) top = std::max({top, r.strict_ci.hi, r.flexible_ci.hi});
-  strict.y_include = flexible.y_include = top;
-  std::ostringstream b;
-  b << "<h2>Accuracy vs shots</h2>\n<div class=\"charts\">\n"
-    << render_chart(strict) << render_chart(flexible) << "</div>\n";
-  for (const auto& p : protocols_of(runs)) {
-    auto it = protocol_notes().find(p);
-    b << "<p class=\"note\"><span class=\"" << (p == "published" ? "pub" : "tag") << "\">" << html_escape(p)
-      << "</span>: " << html_escape(it != protocol_notes().end() ? it->second : "(no description)") << "</p>\n";
-  }
-  // The table.
+  a.strict.y_include = a.flexible.y_include = top;
+  return a;
+}
+
+std::string results_table_html(const std::vector<EvalRunResult>& runs) {
   const bool multi = any_multi_sample(runs);
+  std::ostringstream b;
   b << "<h2>Results</h2>\n<div class=\"scroll\"><table>\n<tr><th class=\"l\">protocol</th><th class=\"l\">model</th><th "
        "class=\"l\">adapter</th><th>shots</th><th>n</th><th>strict</th><th>strict 95% CI</th><th>flexible</th>"
        "<th>flexible 95% CI</th><th>format</th><th>mean tokens</th>";
@@ -586,6 +649,23 @@ std::string eval_report_fragment(const std::vector<EvalRunResult>& runs_in) {
     b << "<td>" << fixed(r.seconds, 1) << "</td></tr>\n";
   }
   b << "</table></div>\n";
+  return b.str();
+}
+
+}  // namespace
+
+std::string eval_report_fragment(const std::vector<EvalRunResult>& runs_in) {
+  const auto runs = sorted_runs(runs_in);
+  const AccuracyCharts charts = accuracy_charts(runs);
+  std::ostringstream b;
+  b << "<h2>Accuracy vs shots</h2>\n<div class=\"charts\">\n"
+    << render_chart(charts.strict) << render_chart(charts.flexible) << "</div>\n";
+  for (const auto& p : protocols_of(runs)) {
+    auto it = protocol_notes().find(p);
+    b << "<p class=\"note\"><span class=\"" << (p == "published" ? "pub" : "tag") << "\">" << html_escape(p)
+      << "</span>: " << html_escape(it != protocol_notes().end() ? it->second : "(no description)") << "</p>\n";
+  }
+  b << results_table_html(runs);
   return b.str();
 }
 
@@ -665,84 +745,112 @@ std::string std_key(const std::string& k) {
   return "";
 }
 
+// The numeric keys of the metrics rows; checks every row has a numeric "step".
+std::set<std::string> numeric_keys(const std::vector<json>& rows) {
+  std::set<std::string> keys;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    RLVR_CHECK(rows[i].is_object() && rows[i].contains("step") && rows[i]["step"].is_number(),
+               "training report: metrics row ", i + 1, " has no numeric \"step\"");
+    for (auto it = rows[i].begin(); it != rows[i].end(); ++it)
+      if (it.value().is_number()) keys.insert(it.key());
+  }
+  return keys;
+}
+
+// "N logged rows, steps A to B; M metrics" under the title.
+std::string training_subtitle(const std::vector<json>& rows, size_t n_metrics) {
+  double first_step = 0, last_step = 0;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    double st = rows[i]["step"].get<double>();
+    if (i == 0 || st < first_step) first_step = st;
+    if (i == 0 || st > last_step) last_step = st;
+  }
+  std::ostringstream b;
+  b << rows.size() << " logged rows";
+  if (!rows.empty()) b << ", steps " << fmt_value(first_step, false) << " to " << fmt_value(last_step, false);
+  b << "; " << n_metrics << " metrics";
+  return b.str();
+}
+
+// Metric `k` over the rows in step order (`order`: step, row index), finite values only; with a
+// +-std band when its std companion was logged.
+Series metric_series(const std::vector<json>& rows, const std::vector<std::pair<double, size_t>>& order,
+                     const std::string& k, const std::set<std::string>& keys) {
+  Series s;
+  s.name = k;
+  s.color = kPalette[0];
+  const std::string sk = std_key(k);
+  s.band = !sk.empty() && keys.count(sk);
+  for (const auto& [st, i] : order) {
+    const json& row = rows[i];
+    if (!row.contains(k) || !row[k].is_number()) continue;
+    const double v = row[k].get<double>();
+    if (!std::isfinite(v)) continue;
+    s.x.push_back(st);
+    s.y.push_back(v);
+    if (s.band) {
+      double sd = row.contains(sk) && row[sk].is_number() ? row[sk].get<double>() : 0.0;
+      s.lo.push_back(v - sd);
+      s.hi.push_back(v + sd);
+    }
+  }
+  return s;
+}
+
+// One metric's chart; noisy long runs draw the raw values faint and a moving average on top
+// (band smoothed too). Sets *smoothed when it does.
+Chart metric_chart(Series s, bool* smoothed) {
+  const bool band = s.band;
+  Chart c;
+  c.title = s.name + (s.y.empty() ? "" : "  (last " + fmt_value(s.y.back(), false) + ")");
+  c.x_label = "step";
+  c.y_label = band ? "mean ± std" : "";
+  c.legend = false;
+  const size_t window = smoothing_window(s.y.size());
+  if (window > 1) {
+    Series smooth = s;
+    smooth.y = moving_average(s.y, window);
+    if (band) smooth.lo = moving_average(s.lo, window), smooth.hi = moving_average(s.hi, window);
+    s.faint = true;
+    s.band = false;
+    s.lo.clear(), s.hi.clear();
+    c.series.push_back(std::move(s));
+    c.series.push_back(std::move(smooth));
+    *smoothed = true;
+  } else {
+    c.series.push_back(std::move(s));
+  }
+  return c;
+}
+
+// The named groups of grpo-spec section 7 come first; the rest go under "Other metrics".
+bool is_named_metric(const std::string& k) {
+  return k == "reward" || k == "kl" || k == "completions/mean_length" || k == "loss" || starts_with(k, "rewards/") ||
+         starts_with(k, "clip_ratio/") || starts_with(k, "throughput/");
+}
+
 }  // namespace
 
 std::string training_report_html(const std::vector<json>& rows, const std::string& title,
                                  const std::string& extra_html) {
-  std::set<std::string> keys;
-  double first_step = 0, last_step = 0;
-  for (size_t i = 0; i < rows.size(); ++i) {
-    RLVR_CHECK(rows[i].is_object() && rows[i].contains("step") && rows[i]["step"].is_number(),
-               "training report: metrics row ", i + 1, " has no numeric \"step\"");
-    double st = rows[i]["step"].get<double>();
-    if (i == 0 || st < first_step) first_step = st;
-    if (i == 0 || st > last_step) last_step = st;
-    for (auto it = rows[i].begin(); it != rows[i].end(); ++it)
-      if (it.value().is_number()) keys.insert(it.key());
-  }
+  const std::set<std::string> keys = numeric_keys(rows);
   const auto metrics = ordered_metrics(keys);
   std::ostringstream b;
-  b << "<h1>" << html_escape(title) << "</h1>\n<div class=\"sub\">" << rows.size() << " logged rows";
-  if (!rows.empty()) b << ", steps " << fmt_value(first_step, false) << " to " << fmt_value(last_step, false);
-  b << "; " << metrics.size() << " metrics</div>\n";
+  b << "<h1>" << html_escape(title) << "</h1>\n<div class=\"sub\">" << training_subtitle(rows, metrics.size())
+    << "</div>\n";
   std::vector<std::pair<double, size_t>> order;  // rows by step
   for (size_t i = 0; i < rows.size(); ++i) order.emplace_back(rows[i]["step"].get<double>(), i);
-  std::stable_sort(order.begin(), order.end(),
-                   [](const auto& a, const auto& c) { return a.first < c.first; });
-  const std::set<std::string> named = {"reward", "kl", "completions/mean_length", "loss"};
+  std::stable_sort(order.begin(), order.end(), [](const auto& a, const auto& c) { return a.first < c.first; });
   bool others_open = false, smoothed_any = false;
   b << "<h2>Training curves</h2>\n";
   if (metrics.empty()) b << "<p class=\"note\">No numeric metrics logged yet.</p>\n";
   b << "<div class=\"charts\">\n";
-  for (size_t mi = 0; mi < metrics.size(); ++mi) {
-    const std::string& k = metrics[mi];
-    const bool is_named = named.count(k) || starts_with(k, "rewards/") || starts_with(k, "clip_ratio/") ||
-                          starts_with(k, "throughput/");
-    if (!is_named && !others_open) {
+  for (const std::string& k : metrics) {
+    if (!is_named_metric(k) && !others_open) {
       b << "</div>\n<h2>Other metrics</h2>\n<div class=\"charts\">\n";
       others_open = true;
     }
-    Series s;
-    s.name = k;
-    s.color = kPalette[0];
-    const std::string sk = std_key(k);
-    const bool band = !sk.empty() && keys.count(sk);
-    s.band = band;
-    double last = std::numeric_limits<double>::quiet_NaN();
-    for (const auto& [st, i] : order) {
-      const json& row = rows[i];
-      if (!row.contains(k) || !row[k].is_number()) continue;
-      const double v = row[k].get<double>();
-      if (!std::isfinite(v)) continue;
-      s.x.push_back(st);
-      s.y.push_back(v);
-      last = v;
-      if (band) {
-        double sd = row.contains(sk) && row[sk].is_number() ? row[sk].get<double>() : 0.0;
-        s.lo.push_back(v - sd);
-        s.hi.push_back(v + sd);
-      }
-    }
-    Chart c;
-    c.title = k + (std::isfinite(last) ? "  (last " + fmt_value(last, false) + ")" : "");
-    c.x_label = "step";
-    c.y_label = band ? "mean ± std" : "";
-    c.legend = false;
-    const size_t window = smoothing_window(s.y.size());
-    if (window > 1) {  // noisy long runs: raw values faint, moving average on top (band smoothed too)
-      Series smooth = s;
-      smooth.y = moving_average(s.y, window);
-      if (band) smooth.lo = moving_average(s.lo, window), smooth.hi = moving_average(s.hi, window);
-      s.faint = true;
-      s.band = false;
-      s.lo.clear(), s.hi.clear();
-      c.series.push_back(std::move(s));
-      c.series.push_back(std::move(smooth));
-      smoothed_any = true;
-    } else {
-      c.series.push_back(std::move(s));
-    }
-    b << render_chart(c);
+    b << render_chart(metric_chart(metric_series(rows, order, k, keys), &smoothed_any));
   }
   b << "</div>\n";
   if (smoothed_any)

@@ -81,18 +81,6 @@ const char* loss_type_name(LossType t) {
   return "?";
 }
 
-const char* scale_rewards_name(ScaleRewards s) {
-  switch (s) {
-    case ScaleRewards::kGroup:
-      return "group";
-    case ScaleRewards::kBatch:
-      return "batch";
-    case ScaleRewards::kNone:
-      return "none";
-  }
-  return "?";
-}
-
 torch::Tensor compute_advantages(const torch::Tensor& rewards, int64_t group_size,
                                  ScaleRewards scale) {
   torch::NoGradGuard no_grad;

@@ -9,7 +9,6 @@ enum class LossType { kGrpo, kBnpo, kDrGrpo, kDapo };
 // How rewards are scaled into advantages.
 enum class ScaleRewards { kGroup, kBatch, kNone };
 
-const char* loss_type_name(LossType t);          // "grpo", "bnpo", "dr_grpo", "dapo"
-const char* scale_rewards_name(ScaleRewards s);  // "group", "batch", "none"
+const char* loss_type_name(LossType t);  // "grpo", "bnpo", "dr_grpo", "dapo"
 
 }  // namespace rlvr

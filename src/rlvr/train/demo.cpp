@@ -90,65 +90,52 @@ std::string before_after_table(const Scores& b, const Scores& a) {
          " held-out problems; 95% Wilson intervals; strict = the gsm8k_correct rule.</p>";
 }
 
-}  // namespace
+struct DemoData {
+  std::vector<Problem> train, test;
+};
 
-nlohmann::json run_demo(const DemoOptions& o) {
-  RLVR_CHECK(o.grpo_prompts >= 1 && o.num_generations >= 2, "demo: needs >= 1 prompt and >= 2 generations per step");
-  const auto t0 = Clock::now();
-  auto mark = t0;
-  nlohmann::json phase_seconds;
-  auto lap = [&](const char* name) {
-    const auto now = Clock::now();
-    phase_seconds[name] = std::chrono::duration<double>(now - mark).count();
-    mark = now;
-  };
-  const std::string out = o.out_dir;
-  make_dirs(out);
-  const std::string seed = std::to_string(o.seed);
-
-  phase(1, "synthesize GSM8K-format word problems (train and held-out test, disjoint)");
+// Phase 1: disjoint synthetic train and test problems, written as GSM8K JSONL into `out`.
+DemoData write_demo_data(const DemoOptions& o, const std::string& out) {
   SynthOptions so;
   so.split_by_text = true;
   so.min_steps = o.min_steps;
   so.max_steps = o.max_steps;
   so.max_number = o.max_number;
-  auto train = synth_problems(o.train_problems, o.seed, so, Split::kTrain);
-  auto test = synth_problems(o.test_problems, o.seed + 1000, so, Split::kTest);
-  write_gsm8k_jsonl(join_path(out, "train.jsonl"), train);
-  write_gsm8k_jsonl(join_path(out, "test.jsonl"), test);
-  std::fprintf(stderr, "  %zu train, %zu test problems, e.g. \"%s\" -> %s\n", train.size(), test.size(),
-               test[0].question.c_str(), test[0].answer.c_str());
+  DemoData d;
+  d.train = synth_problems(o.train_problems, o.seed, so, Split::kTrain);
+  d.test = synth_problems(o.test_problems, o.seed + 1000, so, Split::kTest);
+  write_gsm8k_jsonl(join_path(out, "train.jsonl"), d.train);
+  write_gsm8k_jsonl(join_path(out, "test.jsonl"), d.test);
+  std::fprintf(stderr, "  %zu train, %zu test problems, e.g. \"%s\" -> %s\n", d.train.size(), d.test.size(),
+               d.test[0].question.c_str(), d.test[0].answer.c_str());
+  return d;
+}
 
-  phase(2, "write a tiny Qwen2 model and a byte-level tokenizer");
+// Phase 2: the randomly initialised model and its byte-level tokenizer; returns the folder.
+std::string write_init_model(const std::string& out, uint64_t seed) {
   const std::string init = join_path(out, "model-init");
   write_byte_level_tokenizer(init);
-  {
-    CausalLM m = make_random_model(demo_config(), o.seed);
-    save_model(m, init, torch::kFloat32);
-    std::fprintf(stderr, "  %s: %lld parameters\n", init.c_str(), (long long)demo_config().num_parameters());
-  }
+  CausalLM m = make_random_model(demo_config(), seed);
+  save_model(m, init, torch::kFloat32);
+  std::fprintf(stderr, "  %s: %lld parameters\n", init.c_str(), (long long)demo_config().num_parameters());
+  return init;
+}
 
-  lap("data");
-
-  phase(3, "warm start with supervised fine-tuning (rlvr sft)");
+SftRecipe demo_sft_recipe(const DemoOptions& o, const std::string& out, const std::string& init) {
   std::vector<std::string> notices;
-  SftRecipe sr = load_sft_recipe(
+  return load_sft_recipe(
       "",
       {"model_name_or_path=" + init, "train_dataset_id_or_path=" + join_path(out, "train.jsonl"),
        "output_dir=" + join_path(out, "sft"), "use_peft=false", "dtype=float32",
        "learning_rate=" + std::to_string(o.sft_lr), "max_steps=" + std::to_string(o.sft_steps),
        "per_device_train_batch_size=32", "lr_scheduler_type=cosine", "warmup_ratio=0.05", "logging_steps=20",
-       "save_steps=0", "gradient_checkpointing=false", "seed=" + seed},
+       "save_steps=0", "gradient_checkpointing=false", "seed=" + std::to_string(o.seed)},
       1, &notices);
-  SftTrainer(sr).train(false);
-  lap("sft");
+}
 
-  phase(4, "evaluate the warm start on the held-out problems");
-  Scores before = evaluate_model(join_path(out, "sft"), test, train, "after SFT", o.seed, o.eval_batch);
-  lap("eval_before");
-
-  phase(5, "train with GRPO: gsm8k_format + gsm8k_correct (rlvr train)");
-  GrpoRecipe gr = load_grpo_recipe(
+GrpoRecipe demo_grpo_recipe(const DemoOptions& o, const std::string& out) {
+  std::vector<std::string> notices;
+  return load_grpo_recipe(
       "",
       {"model_name_or_path=" + join_path(out, "sft"), "train_dataset_id_or_path=" + join_path(out, "train.jsonl"),
        "output_dir=" + join_path(out, "grpo"), "use_peft=false", "dtype=float32",
@@ -158,15 +145,13 @@ nlohmann::json run_demo(const DemoOptions& o) {
        "per_device_train_batch_size=" + std::to_string(o.grpo_prompts * o.num_generations),
        "num_iterations=" + std::to_string(o.num_iterations), "num_shots=0", "max_completion_length=64",
        "temperature=1.0", "beta=0.0", "loss_type=dapo", "logging_steps=1", "save_steps=0",
-       "gradient_checkpointing=false", "seed=" + seed},
+       "gradient_checkpointing=false", "seed=" + std::to_string(o.seed)},
       1, &notices);
-  GrpoTrainer(gr).train(false);
-  lap("grpo");
+}
 
-  phase(6, "evaluate after GRPO and write the report");
-  Scores after = evaluate_model(join_path(out, "grpo"), test, train, "after GRPO", o.seed, o.eval_batch);
-  lap("eval_after");
-  const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+// The report (training curves + the before/after table), eval/ results and summary.json.
+nlohmann::json write_demo_report(const std::string& out, const Scores& before, const Scores& after,
+                                 double seconds, const nlohmann::json& phase_seconds) {
   auto rows = read_metrics_jsonl(join_path(out, "grpo/metrics.jsonl"));
   std::vector<EvalRunResult> runs = {before.sampled, before.greedy, after.sampled, after.greedy};
   write_text_file(join_path(out, "report.html"),
@@ -181,6 +166,46 @@ nlohmann::json run_demo(const DemoOptions& o) {
   write_json_file(join_path(out, "summary.json"), summary);
   std::fprintf(stderr, "\nreport: %s\n", join_path(out, "report.html").c_str());
   return summary;
+}
+
+}  // namespace
+
+nlohmann::json run_demo(const DemoOptions& o) {
+  RLVR_CHECK(o.grpo_prompts >= 1 && o.num_generations >= 2, "demo: needs >= 1 prompt and >= 2 generations per step");
+  const auto t0 = Clock::now();
+  auto mark = t0;
+  nlohmann::json phase_seconds;
+  auto lap = [&](const char* name) {
+    const auto now = Clock::now();
+    phase_seconds[name] = std::chrono::duration<double>(now - mark).count();
+    mark = now;
+  };
+  const std::string out = o.out_dir;
+  make_dirs(out);
+
+  phase(1, "synthesize GSM8K-format word problems (train and held-out test, disjoint)");
+  const DemoData data = write_demo_data(o, out);
+  phase(2, "write a tiny Qwen2 model and a byte-level tokenizer");
+  const std::string init = write_init_model(out, o.seed);
+  lap("data");
+
+  phase(3, "warm start with supervised fine-tuning (rlvr sft)");
+  SftTrainer(demo_sft_recipe(o, out, init)).train(false);
+  lap("sft");
+
+  phase(4, "evaluate the warm start on the held-out problems");
+  Scores before = evaluate_model(join_path(out, "sft"), data.test, data.train, "after SFT", o.seed, o.eval_batch);
+  lap("eval_before");
+
+  phase(5, "train with GRPO: gsm8k_format + gsm8k_correct (rlvr train)");
+  GrpoTrainer(demo_grpo_recipe(o, out)).train(false);
+  lap("grpo");
+
+  phase(6, "evaluate after GRPO and write the report");
+  Scores after = evaluate_model(join_path(out, "grpo"), data.test, data.train, "after GRPO", o.seed, o.eval_batch);
+  lap("eval_after");
+  const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  return write_demo_report(out, before, after, seconds, phase_seconds);
 }
 
 }  // namespace rlvr

@@ -1,6 +1,6 @@
 // The recipe listings (one per struct) and everything they drive: YAML and --set parsing,
-// validation, config.json, the startup table, the key list for docs. Defaults live in recipe.h;
-// docs/recipe.md mirrors this listing (tests/test_recipe.cpp checks every key appears there).
+// validation, config.json, the startup table, the key tables of docs/recipe.md (recipe_docs.cpp).
+// Each key is documented here once; defaults live in recipe.h.
 #include "rlvr/train/recipe.h"
 
 #include <algorithm>
@@ -68,7 +68,8 @@ using recipe_detail::Listing;
 
 template <class S>
 void add_model_fields(Listing<S>& l) {
-  l.add("model_name_or_path", &TrainRecipeBase::model_name_or_path,
+  l.section("Model, precision, device")
+      .add("model_name_or_path", &TrainRecipeBase::model_name_or_path,
         "HF model folder (config.json, tokenizer.json, *.safetensors); required")
       .add("dtype", &TrainRecipeBase::dtype,
            "weight and compute dtype; auto = bfloat16 on CUDA, float32 on CPU", {"torch_dtype"})
@@ -76,7 +77,8 @@ void add_model_fields(Listing<S>& l) {
            "where to train; auto = cuda when available, else cpu")
       .add("gradient_checkpointing", &TrainRecipeBase::gradient_checkpointing,
            "recompute layer activations in backward to save memory; GRPO then runs each "
-           "completion with its prompt instead of each prompt once per group")
+           "completion with its prompt instead of each prompt once per group (docs/architecture.md)")
+      .section("LoRA / QLoRA (TRL ModelConfig names)")
       .add("use_peft", &TrainRecipeBase::use_peft, "train LoRA adapters instead of all weights")
       .add("lora_r", &TrainRecipeBase::lora_r, "LoRA rank")
       .add("lora_alpha", &TrainRecipeBase::lora_alpha,
@@ -94,7 +96,8 @@ void add_model_fields(Listing<S>& l) {
 
 template <class S>
 void add_data_fields(Listing<S>& l) {
-  l.add("train_dataset_id_or_path", &TrainRecipeBase::train_dataset_id_or_path,
+  l.section("Data")
+      .add("train_dataset_id_or_path", &TrainRecipeBase::train_dataset_id_or_path,
         "training data: GSM8K folder/file or a JSONL file; required")
       .add("test_dataset_id_or_path", &TrainRecipeBase::test_dataset_id_or_path,
            "evaluation data in the same format; empty = none")
@@ -108,7 +111,8 @@ void add_data_fields(Listing<S>& l) {
 
 template <class S>
 void add_optim_fields(Listing<S>& l) {
-  l.add("learning_rate", &TrainRecipeBase::learning_rate, "peak AdamW learning rate")
+  l.section("Optimisation")
+      .add("learning_rate", &TrainRecipeBase::learning_rate, "peak AdamW learning rate")
       .add("num_train_epochs", &TrainRecipeBase::num_train_epochs,
            "passes over the train split when max_steps <= 0")
       .add("max_steps", &TrainRecipeBase::max_steps,
@@ -135,16 +139,86 @@ void add_optim_fields(Listing<S>& l) {
 
 template <class S>
 void add_output_fields(Listing<S>& l) {
-  l.add("output_dir", &TrainRecipeBase::output_dir,
+  l.section("Output, logging, evaluation")
+      .add("output_dir", &TrainRecipeBase::output_dir,
         "run folder: config.json, metrics.jsonl, checkpoints")
       .add("logging_steps", &TrainRecipeBase::logging_steps,
            "write metrics every this many optimizer steps")
       .add("save_steps", &TrainRecipeBase::save_steps,
            "checkpoint every this many optimizer steps; 0 = only at the end")
       .add("eval_steps", &TrainRecipeBase::eval_steps,
-           "validate every this many optimizer steps; 0 = never during training")
+           "validate every this many optimizer steps and after the last; 0 = never. Greedy, on the "
+           "same prompts as training (shared few-shot prefix prefilled once); logs `eval_reward`, "
+           "`eval_accuracy` (strict) and `time/eval_s`")
       .add("eval_limit", &TrainRecipeBase::eval_limit,
            "validation problems per evaluation; 0 = all");
+}
+
+void add_prompt_fields(Listing<GrpoRecipe>& l) {
+  l.section("Prompts")
+      .add("num_shots", &GrpoRecipe::num_shots,
+           "solved examples (from the train split, never the problem itself) before each problem")
+      .add("shots_seed", &GrpoRecipe::shots_seed, "seed for drawing the few-shot examples")
+      .add("prompt_template", &GrpoRecipe::prompt_template,
+           "the problem to solve; {question} is replaced")
+      .add("exemplar_template", &GrpoRecipe::exemplar_template,
+           "one solved example; {question}, {solution}, {answer} are replaced")
+      .add("stop_strings", &GrpoRecipe::stop_strings,
+           "generation stops at any of these; they are cut from the completion")
+      .add("max_prompt_length", &GrpoRecipe::max_prompt_length,
+           "prompt tokens kept (from the left end, TRL semantics); null = no limit")
+      .add("max_completion_length", &GrpoRecipe::max_completion_length,
+           "tokens generated per completion at most");
+}
+
+void add_generation_fields(Listing<GrpoRecipe>& l) {
+  l.section("Generation")
+      .add("num_generations", &GrpoRecipe::num_generations,
+           "completions per prompt (G); the generation batch must divide by it")
+      .add("temperature", &GrpoRecipe::temperature,
+           "sampling temperature; the loss's log-probs use the same one")
+      .add("top_p", &GrpoRecipe::top_p, "nucleus sampling mass in (0, 1]; 1 = off")
+      .add("top_k", &GrpoRecipe::top_k, "keep the k most likely tokens; 0 = off")
+      .add("min_p", &GrpoRecipe::min_p, "drop tokens below min_p * p(most likely); null = off")
+      .add("repetition_penalty", &GrpoRecipe::repetition_penalty, "HF repetition penalty; 1 = off")
+      .add("shuffle_dataset", &GrpoRecipe::shuffle_dataset,
+           "shuffle the train split each epoch (seeded)");
+}
+
+void add_loss_fields(Listing<GrpoRecipe>& l) {
+  l.section("GRPO loss and rewards")
+      .add("beta", &GrpoRecipe::beta,
+           "KL coefficient (k3 estimator against the starting model: LoRA adapters off, or a "
+           "frozen copy of the weights when fine-tuning all of them); 0 = no reference pass")
+      .add("epsilon", &GrpoRecipe::epsilon, "lower clip: ratios below 1 - epsilon are clipped")
+      .add("epsilon_high", &GrpoRecipe::epsilon_high,
+           "upper clip: ratios above 1 + epsilon_high are clipped; null = epsilon (DAPO uses "
+           "0.28)")
+      .add("num_iterations", &GrpoRecipe::num_iterations,
+           "optimizer passes over each generation batch (mu)")
+      .add("loss_type", &GrpoRecipe::loss_type, "token-loss normalisation (grpo-spec.md section 2)")
+      .add("scale_rewards", &GrpoRecipe::scale_rewards,
+           "advantage scaling: group std, batch std, or none (Dr. GRPO); true = group, false = "
+           "none")
+      .add("mask_truncated_completions", &GrpoRecipe::mask_truncated_completions,
+           "exclude completions cut at max_completion_length from the loss")
+      .add("reward_funcs", &GrpoRecipe::reward_funcs,
+           "reward functions by registry name, summed with reward_weights")
+      .add("reward_weights", &GrpoRecipe::reward_weights,
+           "one weight per reward function; empty = 1.0 each")
+      .add("reward_options", &GrpoRecipe::reward_options,
+           "options per reward name, e.g. `{regex: {pattern: '^\\d'}}`; see docs/rewards.md");
+}
+
+void add_performance_fields(Listing<GrpoRecipe>& l) {
+  l.section("Logging and performance")
+      .add("log_completions", &GrpoRecipe::log_completions,
+           "write sampled prompts/completions/rewards to completions.jsonl every logging step")
+      .add("logprob_chunk_tokens", &GrpoRecipe::logprob_chunk_tokens,
+           "token rows per chunk of the (rows, V) logits when computing log-probs")
+      .add("shared_prefix_min_tokens", &GrpoRecipe::shared_prefix_min_tokens,
+           "training forwards compute a prompt prefix common to every sequence of a micro-batch "
+           "once when it has at least this many tokens; 0 = always full sequences");
 }
 
 const Listing<GrpoRecipe>& grpo_listing() {
@@ -152,61 +226,12 @@ const Listing<GrpoRecipe>& grpo_listing() {
     Listing<GrpoRecipe> l;
     add_model_fields(l);
     add_data_fields(l);
-    l.add("num_shots", &GrpoRecipe::num_shots,
-          "solved examples (from the train split, never the problem itself) before each problem")
-        .add("shots_seed", &GrpoRecipe::shots_seed, "seed for drawing the few-shot examples")
-        .add("prompt_template", &GrpoRecipe::prompt_template,
-             "the problem to solve; {question} is replaced")
-        .add("exemplar_template", &GrpoRecipe::exemplar_template,
-             "one solved example; {question}, {solution}, {answer} are replaced")
-        .add("stop_strings", &GrpoRecipe::stop_strings,
-             "generation stops at any of these; they are cut from the completion")
-        .add("max_prompt_length", &GrpoRecipe::max_prompt_length,
-             "prompt tokens kept (from the left end, TRL semantics); null = no limit")
-        .add("max_completion_length", &GrpoRecipe::max_completion_length,
-             "tokens generated per completion at most")
-        .add("num_generations", &GrpoRecipe::num_generations,
-             "completions per prompt (G); the generation batch must divide by it")
-        .add("temperature", &GrpoRecipe::temperature,
-             "sampling temperature; the loss's log-probs use the same one")
-        .add("top_p", &GrpoRecipe::top_p, "nucleus sampling mass in (0, 1]; 1 = off")
-        .add("top_k", &GrpoRecipe::top_k, "keep the k most likely tokens; 0 = off")
-        .add("min_p", &GrpoRecipe::min_p, "drop tokens below min_p * p(most likely); null = off")
-        .add("repetition_penalty", &GrpoRecipe::repetition_penalty,
-             "HF repetition penalty; 1 = off")
-        .add("shuffle_dataset", &GrpoRecipe::shuffle_dataset,
-             "shuffle the train split each epoch (seeded)")
-        .add("beta", &GrpoRecipe::beta,
-             "KL coefficient (k3 estimator against the starting model: LoRA adapters off, or a "
-             "frozen copy of the weights when fine-tuning all of them); 0 = no reference pass")
-        .add("epsilon", &GrpoRecipe::epsilon, "lower clip: ratios below 1 - epsilon are clipped")
-        .add("epsilon_high", &GrpoRecipe::epsilon_high,
-             "upper clip: ratios above 1 + epsilon_high are clipped; null = epsilon (DAPO uses "
-             "0.28)")
-        .add("num_iterations", &GrpoRecipe::num_iterations,
-             "optimizer passes over each generation batch (mu)")
-        .add("loss_type", &GrpoRecipe::loss_type,
-             "token-loss normalisation (grpo-spec.md section 2)")
-        .add("scale_rewards", &GrpoRecipe::scale_rewards,
-             "advantage scaling: group std, batch std, or none (Dr. GRPO); true = group, false = "
-             "none")
-        .add("mask_truncated_completions", &GrpoRecipe::mask_truncated_completions,
-             "exclude completions cut at max_completion_length from the loss")
-        .add("reward_funcs", &GrpoRecipe::reward_funcs,
-             "reward functions by registry name, summed with reward_weights")
-        .add("reward_weights", &GrpoRecipe::reward_weights,
-             "one weight per reward function; empty = 1.0 each")
-        .add("reward_options", &GrpoRecipe::reward_options,
-             "options per reward name, e.g. {regex: {pattern: '^\\d'}}; docs/rewards.md");
+    add_prompt_fields(l);
+    add_generation_fields(l);
+    add_loss_fields(l);
     add_optim_fields(l);
     add_output_fields(l);
-    l.add("log_completions", &GrpoRecipe::log_completions,
-          "write sampled prompts/completions/rewards to completions.jsonl every logging step")
-        .add("logprob_chunk_tokens", &GrpoRecipe::logprob_chunk_tokens,
-             "token rows per chunk of the (rows, V) logits when computing log-probs")
-        .add("shared_prefix_min_tokens", &GrpoRecipe::shared_prefix_min_tokens,
-             "training forwards compute a prompt prefix common to every sequence of a micro-batch "
-             "once when it has at least this many tokens; 0 = always full sequences");
+    add_performance_fields(l);
     return l;
   }();
   return l;
@@ -217,7 +242,7 @@ const Listing<SftRecipe>& sft_listing() {
     Listing<SftRecipe> l;
     add_model_fields(l);
     add_data_fields(l);
-    l.add("max_seq_length", &SftRecipe::max_seq_length,
+    l.section("Sequences").add("max_seq_length", &SftRecipe::max_seq_length,
           "tokens per training sequence; longer ones are truncated", {"max_length"});
     add_optim_fields(l);
     add_output_fields(l);
@@ -226,9 +251,14 @@ const Listing<SftRecipe>& sft_listing() {
   return l;
 }
 
-// TRL / transformers keys that rlvr accepts without using them.
-const std::vector<ForeignKey>& foreign_keys() {
-  static const std::vector<ForeignKey> t = {
+}  // namespace
+
+namespace recipe_detail {
+namespace {
+
+// TRL / transformers keys that rlvr reads and ignores, with a notice: training setup.
+void add_ignored_setup_keys(std::vector<ForeignKey>& t) {
+  t.insert(t.end(), {
       {"attn_implementation", {}, "rlvr has one attention implementation"},
       {"report_to", {}, "metrics go to <output_dir>/metrics.jsonl"},
       {"push_to_hub", {}, "rlvr does not upload"},
@@ -244,9 +274,9 @@ const std::vector<ForeignKey>& foreign_keys() {
       {"deepspeed", {}, "no DeepSpeed in rlvr"},
       {"fsdp", {}, "no FSDP in rlvr"},
       {"fsdp_config", {}, "no FSDP in rlvr"},
-      {"ddp_find_unused_parameters", {}, "rlvr runs its own data parallelism"},
-      {"ddp_timeout", {}, "rlvr runs its own data parallelism"},
-      {"local_rank", {}, "rlvr reads LOCAL_RANK from the environment"},
+      {"ddp_find_unused_parameters", {}, "rlvr trains in one process (no data parallelism yet)"},
+      {"ddp_timeout", {}, "rlvr trains in one process (no data parallelism yet)"},
+      {"local_rank", {}, "rlvr trains in one process (no data parallelism yet)"},
       {"logging_dir", {}, "metrics go to <output_dir>/metrics.jsonl"},
       {"logging_strategy", {}, "rlvr logs every logging_steps"},
       {"logging_first_step", {}, "rlvr logs every logging_steps"},
@@ -262,6 +292,12 @@ const std::vector<ForeignKey>& foreign_keys() {
       {"per_device_eval_batch_size", {}, "evaluation batches all problems"},
       {"do_train", {}, "the subcommand decides"},
       {"do_eval", {}, "the subcommand decides"},
+  });
+}
+
+// Ignored keys about data loading, models and generation.
+void add_ignored_model_keys(std::vector<ForeignKey>& t) {
+  t.insert(t.end(), {
       {"dataloader_num_workers", {}, "data loading is in-process"},
       {"dataloader_pin_memory", {}, "data loading is in-process"},
       {"dataloader_drop_last", {}, "data loading is in-process"},
@@ -294,6 +330,12 @@ const std::vector<ForeignKey>& foreign_keys() {
       {"lora_task_type", {}, "always CAUSAL_LM"},
       {"data_seed", {}, "seed covers data order"},
       {"resume_from_checkpoint", {}, "use the --resume option of the subcommand"},
+  });
+}
+
+// TRL features rlvr does not implement: accepted only at their TRL default.
+void add_default_only_keys(std::vector<ForeignKey>& t) {
+  t.insert(t.end(), {
       {"lr_scheduler_kwargs", {"null"}, "no extra schedule arguments"},
       {"optim", {"adamw_torch", "adamw_torch_fused", "adamw_hf"}, "rlvr implements AdamW only"},
       {"sync_ref_model", {"false"}, "the reference is always the base model"},
@@ -309,9 +351,27 @@ const std::vector<ForeignKey>& foreign_keys() {
       {"use_rslora", {"false"}, "scale is lora_alpha / lora_r"},
       {"lora_modules_to_save", {"null"}, "only LoRA weights are trained with use_peft"},
       {"load_in_8bit", {"false"}, "4-bit NF4 only (load_in_4bit)"},
-  };
+  });
+}
+
+}  // namespace
+
+const std::vector<ForeignKey>& foreign_keys() {
+  static const std::vector<ForeignKey> t = [] {
+    std::vector<ForeignKey> t;
+    add_ignored_setup_keys(t);
+    add_ignored_model_keys(t);
+    add_default_only_keys(t);
+    return t;
+  }();
   return t;
 }
+
+}  // namespace recipe_detail
+
+namespace {
+
+using recipe_detail::foreign_keys;
 
 template <class S>
 void apply_yaml(const Listing<S>& listing, const std::string& text, const std::string& source, S* r,
@@ -374,7 +434,7 @@ std::vector<RecipeKeyInfo> keys(const Listing<S>& listing) {
   const S defaults;
   std::vector<RecipeKeyInfo> out;
   for (const auto& f : listing.fields())
-    out.push_back({f.key, f.aliases, f.type, f.get(defaults).dump(), f.doc});
+    out.push_back({f.section, f.key, f.aliases, f.type, f.get(defaults).dump(), f.doc});
   return out;
 }
 
@@ -549,22 +609,6 @@ std::string format_recipe_table(const std::vector<std::pair<std::string, std::st
   for (const auto& [k, v] : rows)
     os << k << std::string(width - k.size(), ' ') << " | " << v << "\n";
   return os.str();
-}
-
-const char* dtype_name(DType d) {
-  for (const auto& [n, v] : recipe_detail::enum_names<DType>())
-    if (v == d) return n.c_str();
-  return "?";
-}
-const char* device_kind_name(DeviceKind d) {
-  for (const auto& [n, v] : recipe_detail::enum_names<DeviceKind>())
-    if (v == d) return n.c_str();
-  return "?";
-}
-const char* dataset_format_name(DatasetFormat f) {
-  for (const auto& [n, v] : recipe_detail::enum_names<DatasetFormat>())
-    if (v == f) return n.c_str();
-  return "?";
 }
 
 }  // namespace rlvr

@@ -1,6 +1,7 @@
 // Generic machinery behind the recipe listings (internal to train/recipe*.cpp): typed codecs
-// between YAML nodes and struct members, a listing of {key, member, doc}, applying a YAML map
-// with did-you-mean hints, and the table of TRL keys accepted with a notice. No key lists here.
+// between YAML nodes and struct members, a listing of {section, key, member, doc}, applying a
+// YAML map with did-you-mean hints, and the type of the TRL keys accepted with a notice. The key
+// lists themselves are in recipe.cpp.
 #pragma once
 #include <yaml-cpp/yaml.h>
 
@@ -116,6 +117,7 @@ struct Codec<E, std::enable_if_t<std::is_enum<E>::value>> {
 
 template <class S>
 struct Field {
+  std::string section;  // docs/recipe.md heading
   std::string key;
   std::vector<std::string> aliases;
   std::string type;
@@ -124,15 +126,21 @@ struct Field {
   std::function<nlohmann::json(const S&)> get;
 };
 
-// One struct's listing: the single source of truth for its keys.
+// One struct's listing: the single source of truth for its keys and their documentation.
 template <class S>
 class Listing {
  public:
+  // Keys added after this call are documented under `title`.
+  Listing& section(const char* title) {
+    section_ = title;
+    return *this;
+  }
   template <class T, class Base>
   Listing& add(const char* key, T Base::*member, const char* doc,
                std::vector<std::string> aliases = {}) {
     static_assert(std::is_base_of<Base, S>::value, "member of an unrelated struct");
     Field<S> f;
+    f.section = section_;
     f.key = key;
     f.aliases = std::move(aliases);
     f.type = Codec<T>::type();
@@ -153,6 +161,7 @@ class Listing {
   }
 
  private:
+  std::string section_;
   std::vector<Field<S>> fields_;
 };
 
@@ -164,6 +173,8 @@ struct ForeignKey {
   std::vector<std::string> allowed;
   std::string reason;  // why rlvr does not need it / what to use instead
 };
+// Every TRL key rlvr accepts without using it (recipe.cpp).
+const std::vector<ForeignKey>& foreign_keys();
 const ForeignKey* find_foreign(const std::vector<ForeignKey>& table, const std::string& key);
 bool foreign_value_allowed(const ForeignKey& fk, const YAML::Node& value);
 

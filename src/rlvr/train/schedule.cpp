@@ -6,20 +6,6 @@
 
 namespace rlvr {
 
-const char* schedule_type_name(ScheduleType t) {
-  switch (t) {
-    case ScheduleType::kLinear:
-      return "linear";
-    case ScheduleType::kCosine:
-      return "cosine";
-    case ScheduleType::kConstant:
-      return "constant";
-    case ScheduleType::kConstantWithWarmup:
-      return "constant_with_warmup";
-  }
-  return "?";
-}
-
 double lr_at(int64_t step, int64_t total_steps, int64_t warmup_steps, ScheduleType type,
              double base_lr) {
   if (type == ScheduleType::kConstant) return base_lr;

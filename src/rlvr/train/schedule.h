@@ -7,9 +7,6 @@ namespace rlvr {
 
 enum class ScheduleType { kLinear, kCosine, kConstant, kConstantWithWarmup };
 
-const char* schedule_type_name(
-    ScheduleType t);  // "linear", "cosine", "constant", "constant_with_warmup"
-
 // Learning rate for optimizer update number `step` (0-based: step 0 is the first update, i.e. the
 // number of scheduler.step() calls so far in HF terms). Warmup rises linearly from 0:
 // lr = base_lr * step / warmup_steps for step < warmup_steps; then
