@@ -51,6 +51,13 @@ std::string fake_decode(const std::vector<int64_t>& ids) {
   return s;
 }
 
+// fake_decode token by token.
+struct FakeStream : TextStream {
+  std::string push(int64_t id) override { return fake_decode({id}); }
+  std::string flush() override { return ""; }
+};
+std::unique_ptr<TextStream> fake_stream() { return std::make_unique<FakeStream>(); }
+
 }  // namespace
 
 TEST(Engine, GreedyBatchedEqualsReferenceOnRandomModel) {
@@ -174,7 +181,7 @@ TEST(Engine, StopStringsAcrossTokensAndEos) {
   req.prompts = {{5, 6, 7}};
   req.max_new_tokens = 20;
   req.sampling.temperature = 0;
-  req.decode = fake_decode;
+  req.decode = fake_stream;
   auto base = engine.generate(req)[0];
   ASSERT_EQ(base.text, fake_decode(base.ids));
   // A stop string made of the last char of token i and the first of token i+1, where this is

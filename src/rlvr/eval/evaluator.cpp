@@ -108,9 +108,7 @@ EvalOutput evaluate(Engine& engine, const Tokenizer& tok, const std::vector<Prob
   base.sampling.top_p = opt.top_p;
   base.eos_ids = eval_eos_ids(engine.model()->config(), tok);
   if (!published) base.stop_strings = opt.prompt.stop;
-  base.decode = [&tok](const std::vector<int64_t>& ids) {
-    return tok.decode(std::vector<int32_t>(ids.begin(), ids.end()));
-  };
+  base.decode = stream_decoding(tok);
   base.max_batch_seqs = opt.max_batch_seqs;
   const int64_t wave = opt.max_batch_seqs > 0 ? std::max<int64_t>(1, opt.max_batch_seqs / K) : P;
 

@@ -23,7 +23,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
-std::vector<int32_t> to32(const std::vector<int64_t>& v) { return {v.begin(), v.end()}; }
 std::vector<int64_t> to64(const std::vector<int32_t>& v) { return {v.begin(), v.end()}; }
 
 // Mean and std (population, as TRL logs per-reward std) over the finite entries.
@@ -143,8 +142,7 @@ Rollout GrpoTrainer::rollout(int64_t step) {
   req.seed = data::derive_seed(static_cast<uint64_t>(r_.seed), static_cast<uint64_t>(step));
   req.eos_ids = policy_.eos_ids;
   req.stop_strings = r_.stop_strings;
-  auto tk = policy_.tokenizer;
-  req.decode = [tk](const std::vector<int64_t>& ids) { return tk->decode(to32(ids), true); };
+  req.decode = stream_decoding(*policy_.tokenizer, /*skip_special_tokens=*/true);
   auto t0 = Clock::now();
   policy_.model->eval();
   ro.completions = engine_->generate(req);
@@ -319,8 +317,7 @@ std::map<std::string, double> GrpoTrainer::validate(int64_t) {
   req.sampling.temperature = 0;
   req.eos_ids = policy_.eos_ids;
   req.stop_strings = r_.stop_strings;
-  auto tk = policy_.tokenizer;
-  req.decode = [tk](const std::vector<int64_t>& ids) { return tk->decode(to32(ids), true); };
+  req.decode = stream_decoding(*policy_.tokenizer, /*skip_special_tokens=*/true);
   policy_.model->eval();
   auto comps = engine_->generate(req);
   std::vector<RewardSample> samples;
