@@ -1,5 +1,5 @@
-// Wave (internal to the engine): the state of one wave of completions decoded together, and
-// its phases, in the order Engine::run_wave calls them: prefill -> fan_out -> loop { draw,
+// Wave (internal to the engine): the state of one wave of completions decoded together, and its
+// phases, in the order Engine::run_wave calls them: layout -> prefill -> fan_out -> loop { draw,
 // record (with the EOS / stop / length checks), next_inputs, compact, forward } -> finish_texts.
 #pragma once
 #include <memory>
