@@ -1,18 +1,21 @@
 // Engine tests: greedy batched generation equals the slow reference (full recompute, one
 // sequence at a time) with ragged prompts and a shared prefix, also when EOS ends rows early and
 // the cache is compacted; seeded sampling does not depend on batching; returned logprobs equal a
-// full forward's log_softmax; stop strings and EOS; the fused sampler equals the tensor-op one.
+// full forward's log_softmax; stop strings and EOS, each token decoded once, stop strings on a
+// real tokenizer's text (UTF-8 cut across tokens, special tokens skipped) as a whole-text decode
+// after every token finds them; the fused sampler equals the tensor-op one.
 #include <gtest/gtest.h>
 
 #include "rlvr/core/files.h"
 #include "rlvr/engine/engine.h"
+#include "rlvr/tokenizer/tokenizer.h"
 #include "testlib.h"
 
 using namespace rlvr;
 
 namespace {
 
-CausalLM random_model(uint64_t seed) {
+CausalLM random_model(uint64_t seed, int64_t vocab_size = 101) {
   ModelConfig c;
   c.hidden_size = 48;
   c.intermediate_size = 64;
@@ -20,7 +23,7 @@ CausalLM random_model(uint64_t seed) {
   c.num_attention_heads = 6;
   c.num_key_value_heads = 2;
   c.head_dim = 8;
-  c.vocab_size = 101;
+  c.vocab_size = vocab_size;
   c.tie_word_embeddings = false;
   c.initializer_range = 0.3;
   CausalLM m = make_random_model(c, seed);
@@ -49,6 +52,44 @@ std::string fake_decode(const std::vector<int64_t>& ids) {
   std::string s;
   for (auto id : ids) s.push_back(static_cast<char>('a' + id % 26));
   return s;
+}
+
+// fake_decode token by token; counts the calls.
+struct FakeStream : TextStream {
+  int64_t* pushes;
+  int64_t* flushes;
+  FakeStream(int64_t* p, int64_t* f) : pushes(p), flushes(f) {}
+  std::string push(int64_t id) override {
+    ++*pushes;
+    return fake_decode({id});
+  }
+  std::string flush() override {
+    ++*flushes;
+    return "";
+  }
+};
+int64_t fake_pushes = 0, fake_flushes = 0;
+std::unique_ptr<TextStream> fake_stream() { return std::make_unique<FakeStream>(&fake_pushes, &fake_flushes); }
+
+// The stop rule as a whole-text decode after every token: the first token after which a stop
+// string occurs ends the completion; its text is cut at the first occurrence.
+Completion stop_reference(const Tokenizer& tok, const std::vector<int32_t>& ids,
+                          const std::vector<std::string>& stops) {
+  Completion c;
+  std::vector<int32_t> prefix;
+  for (int32_t id : ids) {
+    prefix.push_back(id);
+    c.ids.push_back(id);
+    c.text = tok.decode(prefix, /*skip_special_tokens=*/true);
+    size_t cut = std::string::npos;
+    for (const auto& s : stops) cut = std::min(cut, c.text.find(s));
+    if (cut != std::string::npos) {
+      c.text.resize(cut);
+      c.finish = FinishReason::kStop;
+      return c;
+    }
+  }
+  return c;
 }
 
 }  // namespace
@@ -174,7 +215,7 @@ TEST(Engine, StopStringsAcrossTokensAndEos) {
   req.prompts = {{5, 6, 7}};
   req.max_new_tokens = 20;
   req.sampling.temperature = 0;
-  req.decode = fake_decode;
+  req.decode = fake_stream;
   auto base = engine.generate(req)[0];
   ASSERT_EQ(base.text, fake_decode(base.ids));
   // A stop string made of the last char of token i and the first of token i+1, where this is
@@ -196,6 +237,108 @@ TEST(Engine, StopStringsAcrossTokensAndEos) {
   EXPECT_EQ(c.finish, FinishReason::kEos);
   EXPECT_EQ(c.ids.size(), first + 1);
   EXPECT_EQ(c.text, base.text.substr(0, first));
+}
+
+TEST(Engine, EachTokenIsDecodedOnce) {
+  CausalLM m = random_model(4);
+  Engine engine(m);
+  GenerateRequest req;
+  req.prompts = {{5, 6, 7}, {8}};
+  req.n = 2;
+  req.max_new_tokens = 300;
+  req.seed = 3;
+  req.decode = fake_stream;
+  req.stop_strings = {"never: not a fake_decode letter", "0"};
+  req.eos_ids = {17};
+  fake_pushes = fake_flushes = 0;
+  auto comps = engine.generate(req);
+  int64_t tokens = 0;
+  for (const auto& c : comps) {
+    tokens += static_cast<int64_t>(c.ids.size()) - (c.finish == FinishReason::kEos ? 1 : 0);
+    EXPECT_EQ(c.text, fake_decode(c.ids).substr(0, c.ids.size() - (c.finish == FinishReason::kEos)));
+  }
+  EXPECT_GT(tokens, 100);
+  EXPECT_EQ(fake_pushes, tokens);  // not a decode of the whole completion after every token
+  EXPECT_EQ(fake_flushes, 4);
+}
+
+namespace {
+
+// Engine ids 0..100 stand for Qwen tokens (table): byte pieces of characters the vocabulary
+// splits, whole CJK characters, words, newlines and special tokens.
+std::vector<int32_t> qwen_table(const Tokenizer& tok) {
+  std::vector<int32_t> t;
+  for (int32_t id : tok.encode("\xF0\x9D\x94\x98\xF0\x9D\x94\xAB \xF0\x9F\xA4\x96\xF0\x9F\xA6\x9C\xF0\x9F\xA7\xAC "
+                               "\xEA\x99\xAE \xE4\xB8\xAD\xE6\x96\x87 the cat\n\nQuestion: 42<|im_end|><|endoftext|>"))
+    if (std::find(t.begin(), t.end(), id) == t.end()) t.push_back(id);
+  for (size_t i = 0; t.size() < 101; ++i) t.push_back(t[i]);
+  return t;
+}
+
+struct TableStream : TextStream {
+  const std::vector<int32_t>& table;
+  std::unique_ptr<TextStream> inner;
+  TableStream(const std::vector<int32_t>& t, std::unique_ptr<TextStream> s) : table(t), inner(std::move(s)) {}
+  std::string push(int64_t id) override { return inner->push(table[id]); }
+  std::string flush() override { return inner->flush(); }
+};
+
+}  // namespace
+
+// Sampled tokens of a random model read as Qwen tokens: characters cut across tokens, special
+// tokens, stop strings that end inside a token that also starts the next word.
+TEST(Engine, StopStringsOnRealTokenizerTextMatchWholeTextDecoding) {
+  const Tokenizer tok = Tokenizer::load(join_path(test::shared_data(), "qwen-tokenizer"));
+  const std::vector<int32_t> table = qwen_table(tok);
+  const MakeTextStream qwen_stream = stream_decoding(tok, /*skip_special_tokens=*/true);
+  CausalLM m = random_model(6);
+  Engine engine(m);
+  GenerateRequest req;
+  req.prompts = {{9, 10, 11}};
+  req.max_new_tokens = 48;
+  req.seed = 11;
+  req.decode = [&] { return std::make_unique<TableStream>(table, qwen_stream()); };
+  const auto base = engine.generate(req)[0];
+  std::vector<int32_t> ids32;
+  for (int64_t id : base.ids) ids32.push_back(table[id]);
+  ASSERT_EQ(base.text, tok.decode(ids32, /*skip_special_tokens=*/true));
+  // Where each token's text ends, and whether some token leaves a character cut.
+  std::vector<size_t> ends;
+  bool cut_char = false;
+  StreamDecoder sd(tok, true);
+  std::string acc;
+  for (int32_t id : ids32) {
+    std::string piece = sd.push(id);
+    const std::string alone = tok.decode({id}, /*skip_special_tokens=*/true);
+    cut_char |= !alone.empty() && piece != alone;
+    acc += piece;
+    ends.push_back(acc.size());
+  }
+  ASSERT_TRUE(cut_char) << "the sample has no UTF-8 character cut across tokens";
+  // Stop strings of 1 to 3 characters at every 5th character, none holding U+FFFD.
+  std::vector<size_t> chars;  // byte offset of each character
+  for (size_t i = 0; i < base.text.size(); ++i)
+    if ((base.text[i] & 0xC0) != 0x80) chars.push_back(i);
+  chars.push_back(base.text.size());
+  int mid_token = 0, multibyte = 0;
+  for (size_t c0 = 0; c0 + 1 < chars.size(); c0 += 5) {
+    for (size_t n = 1; n <= 3 && c0 + n < chars.size(); ++n) {
+      const size_t len = chars[c0 + n] - chars[c0];
+      const std::string stop = base.text.substr(chars[c0], len);
+      if (stop.find("\xEF\xBF\xBD") != std::string::npos) continue;
+      req.stop_strings = {stop, "\n\nQuestion:"};
+      auto want = stop_reference(tok, ids32, req.stop_strings);
+      auto got = engine.generate(req)[0];
+      ASSERT_EQ(got.ids.size(), want.ids.size()) << "stop " << stop;
+      ASSERT_EQ(got.finish, want.finish) << "stop " << stop;
+      ASSERT_EQ(got.text, want.text) << "stop " << stop;
+      const size_t end = want.text.size() + stop.size();
+      mid_token += std::find(ends.begin(), ends.end(), end) == ends.end();
+      multibyte += len > n;
+    }
+  }
+  EXPECT_GT(mid_token, 0);
+  EXPECT_GT(multibyte, 0);
 }
 
 TEST(Sampler, FiltersAndGreedy) {

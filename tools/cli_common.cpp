@@ -52,14 +52,6 @@ std::vector<int64_t> LoadedModel::encode(const std::string& text, const std::str
   return {ids.begin(), ids.end()};
 }
 
-std::function<std::string(const std::vector<int64_t>&)> LoadedModel::decoder() const {
-  if (!tokenizer) return nullptr;
-  auto tok = tokenizer;
-  return [tok](const std::vector<int64_t>& ids) {
-    return tok->decode(std::vector<int32_t>(ids.begin(), ids.end()));
-  };
-}
-
 std::function<void(int64_t, int64_t, int64_t)> LoadedModel::streamer(std::ostream& os) const {
   if (!tokenizer) return nullptr;
   auto dec = std::make_shared<StreamDecoder>(*tokenizer, /*skip_special_tokens=*/true);

@@ -33,7 +33,6 @@ struct LoadedModel {
 
   bool has_tokenizer() const { return tokenizer != nullptr; }
   std::vector<int64_t> encode(const std::string& text, const std::string& what) const;
-  std::function<std::string(const std::vector<int64_t>&)> decoder() const;
   // Streams decoded text of completion (0, 0) as tokens arrive.
   std::function<void(int64_t, int64_t, int64_t)> streamer(std::ostream& os) const;
 };

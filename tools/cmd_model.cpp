@@ -162,7 +162,7 @@ void add_generate(CLI::App& app) {
     req.stop_strings = o->stop;
     req.max_batch_seqs = o->max_batch_seqs;
     req.max_cache_mb = o->max_cache_mb;
-    if (lm.has_tokenizer()) req.decode = lm.decoder();
+    if (lm.has_tokenizer()) req.decode = stream_decoding(*lm.tokenizer);
     bool stream = req.prompts.size() == 1 && o->n == 1 && lm.has_tokenizer() && isatty(1);
     if (stream) req.on_token = lm.streamer(std::cout);
     Engine engine(lm.model);

@@ -1,9 +1,11 @@
 // Engine: batched generation of n completions for each of P prompts on one model, in process
 // (no weight sync). A shared prefix (e.g. the few-shot block) is prefilled once per weight
 // version; each prompt's own tokens once; its n completions copy that KV and decode together.
-// Speaks token ids only: stop strings are matched through a caller-supplied decode function.
+// Speaks token ids; text (stop strings, Completion::text) comes from a caller-supplied
+// TextStream per completion, usually a tokenizer's StreamDecoder (stream_decoding).
 #pragma once
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -11,6 +13,22 @@
 #include "rlvr/model/qwen2.h"
 
 namespace rlvr {
+
+class Tokenizer;
+
+// Decodes one completion token by token: push() returns the text the token completes (bytes of
+// a UTF-8 character cut across tokens wait for the rest), flush() the held-back bytes at the
+// end; the pieces concatenate to the decoded text of all pushed tokens.
+class TextStream {
+ public:
+  virtual ~TextStream() = default;
+  virtual std::string push(int64_t id) = 0;
+  virtual std::string flush() = 0;
+};
+using MakeTextStream = std::function<std::unique_ptr<TextStream>()>;
+
+// One rlvr::StreamDecoder of `tok` per completion (Tokenizer::decode's text, piece by piece).
+MakeTextStream stream_decoding(const Tokenizer& tok, bool skip_special_tokens = false);
 
 enum class FinishReason { kEos, kStop, kLength };
 const char* finish_reason_name(FinishReason r);
@@ -26,9 +44,11 @@ struct GenerateRequest {
   SamplingParams sampling;
   uint64_t seed = 0;
   std::vector<int64_t> eos_ids;
-  std::vector<std::string> stop_strings;  // matched on decoded completion text
-  // ids -> text; needed for stop strings and for Completion::text.
-  std::function<std::string(const std::vector<int64_t>&)> decode;
+  // Matched on the decoded completion text as it grows: each token's new text is searched
+  // together with the previous text's last (longest stop string - 1) bytes.
+  std::vector<std::string> stop_strings;
+  // One TextStream per completion; needed for stop strings and for Completion::text.
+  MakeTextStream decode;
   int64_t max_batch_seqs = 0;   // rows decoded at once; 0 = all
   int64_t max_cache_mb = 0;     // per-wave KV-cache budget in MiB; 0 = none
   bool share_prefix = true;     // false: every sequence prefills prefix+prompt itself (baseline)

@@ -49,9 +49,7 @@ GenerateRequest base_request(Engine& engine, const Tokenizer& tok, const EvalOpt
   base.seed = opt.seed;
   base.eos_ids = eval_eos_ids(engine.model()->config(), tok);
   if (opt.protocol != "published") base.stop_strings = opt.prompt.stop;
-  base.decode = [&tok](const std::vector<int64_t>& ids) {
-    return tok.decode(std::vector<int32_t>(ids.begin(), ids.end()));
-  };
+  base.decode = stream_decoding(tok);
   base.max_batch_seqs = opt.max_batch_seqs;
   return base;
 }

@@ -35,10 +35,7 @@ Rollout GrpoTrainer::generate(int64_t step) {
   req.seed = data::derive_seed(static_cast<uint64_t>(r_.seed), static_cast<uint64_t>(step));
   req.eos_ids = policy_.eos_ids;
   req.stop_strings = r_.stop_strings;
-  auto tk = policy_.tokenizer;
-  req.decode = [tk](const std::vector<int64_t>& ids) {
-    return tk->decode(std::vector<int32_t>(ids.begin(), ids.end()), true);
-  };
+  req.decode = stream_decoding(*policy_.tokenizer, /*skip_special_tokens=*/true);
   policy_.model->eval();
   ro.completions = generate_prompts(*engine_, ro.prompt_ids, req);
   for (const Completion& c : ro.completions) {
