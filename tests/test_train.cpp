@@ -13,7 +13,7 @@
 #include "rlvr/model/qwen2.h"
 #include "rlvr/tokenizer/tokenizer.h"
 #include "rlvr/train/completion_batch.h"
-#include "rlvr/train/demo.h"
+#include "rlvr/apps/demo.h"
 #include "rlvr/train/grpo_trainer.h"
 #include "rlvr/train/sft_trainer.h"
 #include "testlib.h"

@@ -14,7 +14,7 @@
 #include "rlvr/data/dataset.h"
 #include "rlvr/data/prompt.h"
 #include "rlvr/engine/engine.h"
-#include "rlvr/rl/reward.h"
+#include "rlvr/rewards/reward.h"
 #include "rlvr/train/metrics_log.h"
 #include "rlvr/train/policy.h"
 #include "rlvr/train/recipe.h"
