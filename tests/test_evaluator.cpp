@@ -12,7 +12,7 @@
 
 #include "rlvr/core/error.h"
 #include "rlvr/core/files.h"
-#include "rlvr/eval/evaluator.h"
+#include "rlvr/evaluator/evaluator.h"
 #include "testlib.h"
 
 using namespace rlvr;

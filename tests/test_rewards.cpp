@@ -10,9 +10,9 @@
 #include <limits>
 
 #include "rlvr/core/error.h"
-#include "rlvr/rl/reward.h"
-#include "rlvr/rl/reward_external.h"
-#include "rlvr/rl/reward_math.h"
+#include "rlvr/rewards/reward.h"
+#include "rlvr/rewards/reward_external.h"
+#include "rlvr/rewards/reward_math.h"
 #include "testlib.h"
 
 namespace rlvr {

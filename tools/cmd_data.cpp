@@ -9,7 +9,7 @@
 #include "rlvr/data/dataset.h"
 #include "rlvr/data/prompt.h"
 #include "rlvr/data/synth.h"
-#include "rlvr/rl/reward.h"
+#include "rlvr/rewards/reward.h"
 
 namespace rlvr::cli {
 

@@ -1,9 +1,9 @@
-// `rlvr demo`: the embedded default job (see src/rlvr/train/demo.h). Prints a short summary
+// `rlvr demo`: the embedded default job (see src/rlvr/apps/demo.h). Prints a short summary
 // whose last line is JSON.
 #include <cstdio>
 
 #include "commands.h"
-#include "rlvr/train/demo.h"
+#include "rlvr/apps/demo.h"
 
 namespace rlvr::cli {
 

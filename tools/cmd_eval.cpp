@@ -13,7 +13,7 @@
 #include "rlvr/core/error.h"
 #include "rlvr/core/files.h"
 #include "rlvr/data/dataset.h"
-#include "rlvr/eval/evaluator.h"
+#include "rlvr/evaluator/evaluator.h"
 #include "rlvr/eval/report.h"
 
 namespace rlvr::cli {

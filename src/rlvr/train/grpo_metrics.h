@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "rlvr/rl/grpo.h"
-#include "rlvr/rl/reward.h"
+#include "rlvr/rewards/reward.h"
 #include "rlvr/train/completion_batch.h"
 #include "rlvr/train/rollout.h"
 

@@ -9,7 +9,7 @@
 #include "rlvr/core/error.h"
 #include "rlvr/core/files.h"
 #include "rlvr/core/interrupt.h"
-#include "rlvr/eval/evaluator.h"
+#include "rlvr/evaluator/evaluator.h"
 #include "rlvr/train/grpo_metrics.h"
 #include "rlvr/train/metrics_log.h"
 #include "rlvr/train/schedule.h"

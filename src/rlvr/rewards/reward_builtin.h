@@ -5,7 +5,7 @@
 #include <memory>
 #include <string>
 
-#include "rlvr/rl/reward.h"
+#include "rlvr/rewards/reward.h"
 
 namespace rlvr::reward_detail {
 

@@ -1,5 +1,5 @@
 // `rlvr demo`: the whole mission on a laptop CPU, phase by phase (see demo.h).
-#include "rlvr/train/demo.h"
+#include "rlvr/apps/demo.h"
 
 #include <chrono>
 #include <cstdio>
@@ -9,7 +9,7 @@
 #include "rlvr/core/files.h"
 #include "rlvr/data/synth.h"
 #include "rlvr/engine/engine.h"
-#include "rlvr/eval/evaluator.h"
+#include "rlvr/evaluator/evaluator.h"
 #include "rlvr/eval/report.h"
 #include "rlvr/model/qwen2.h"
 #include "rlvr/tokenizer/tokenizer.h"

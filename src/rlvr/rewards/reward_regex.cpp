@@ -1,6 +1,6 @@
 // PCRE2 wrapper for rewards (see reward_regex.h): match limits stand in for timeouts.
 #define PCRE2_CODE_UNIT_WIDTH 8
-#include "rlvr/rl/reward_regex.h"
+#include "rlvr/rewards/reward_regex.h"
 
 #include <pcre2.h>
 

@@ -1,6 +1,6 @@
 // ExternalReward: fork/exec with a socket for stdin and a pipe for stdout, poll() for timeouts,
 // process-group kill and waitpid on timeout, on death and in the destructor (reward_external.h).
-#include "rlvr/rl/reward_external.h"
+#include "rlvr/rewards/reward_external.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -18,7 +18,7 @@
 #include <thread>
 
 #include "rlvr/core/error.h"
-#include "rlvr/rl/reward_builtin.h"
+#include "rlvr/rewards/reward_builtin.h"
 
 namespace rlvr {
 

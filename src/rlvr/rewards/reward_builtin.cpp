@@ -1,14 +1,14 @@
 // Built-in rewards: gsm8k_format and gsm8k_correct exactly as grpo-spec.md section 4,
 // math_answer (reward_math.h), exact_match, regex, and the DAPO soft overlong length penalty.
-#include "rlvr/rl/reward_builtin.h"
+#include "rlvr/rewards/reward_builtin.h"
 
 #include <cmath>
 #include <cstdlib>
 #include <limits>
 
 #include "rlvr/core/error.h"
-#include "rlvr/rl/reward_math.h"
-#include "rlvr/rl/reward_regex.h"
+#include "rlvr/rewards/reward_math.h"
+#include "rlvr/rewards/reward_regex.h"
 
 namespace rlvr::reward_detail {
 

@@ -1,5 +1,5 @@
 // Number scanning, LaTeX clean-up and answer comparison for the math verifier (reward_math.h).
-#include "rlvr/rl/reward_math.h"
+#include "rlvr/rewards/reward_math.h"
 
 #include <algorithm>
 #include <cctype>

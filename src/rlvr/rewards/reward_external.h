@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "rlvr/rl/reward.h"
+#include "rlvr/rewards/reward.h"
 
 namespace rlvr {
 

@@ -1,7 +1,7 @@
 // evaluate(): prompts -> token ids and engine waves (prompt_request.h) -> per-completion answers
 // and verdicts -> score_problem / summarize_scores. The scoring rules themselves live in
 // extract.h and report.h.
-#include "rlvr/eval/evaluator.h"
+#include "rlvr/evaluator/evaluator.h"
 
 #include <algorithm>
 #include <optional>

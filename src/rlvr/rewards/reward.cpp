@@ -1,10 +1,10 @@
 // The reward registry (name -> constructor) and the weighted sum that skips NaN.
-#include "rlvr/rl/reward.h"
+#include "rlvr/rewards/reward.h"
 
 #include <cmath>
 
 #include "rlvr/core/error.h"
-#include "rlvr/rl/reward_builtin.h"
+#include "rlvr/rewards/reward_builtin.h"
 
 namespace rlvr {
 
