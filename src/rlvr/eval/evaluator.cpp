@@ -1,6 +1,6 @@
 // evaluate(): prompts -> token ids grouped by shared prefix -> Engine::generate in waves ->
 // per-completion answers and verdicts -> score_problem / summarize_scores. The scoring rules
-// themselves live in extract.h and report.h.
+// themselves live in rlvr/answer/answer.h and report.h.
 #include "rlvr/eval/evaluator.h"
 
 #include <algorithm>
@@ -8,8 +8,8 @@
 #include <map>
 #include <optional>
 
+#include "rlvr/answer/answer.h"
 #include "rlvr/core/error.h"
-#include "rlvr/eval/extract.h"
 
 namespace rlvr {
 

@@ -7,11 +7,11 @@
 #include <cstdio>
 #include <map>
 
+#include "rlvr/answer/answer.h"
 #include "rlvr/core/error.h"
 #include "rlvr/core/files.h"
 #include "rlvr/core/interrupt.h"
 #include "rlvr/data/shuffle.h"
-#include "rlvr/eval/extract.h"
 #include "rlvr/rl/grpo.h"
 #include "rlvr/rl/logprobs.h"
 #include "rlvr/train/completion_batch.h"
