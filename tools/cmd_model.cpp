@@ -134,7 +134,7 @@ void add_generate(CLI::App& app) {
     LoadedModel lm = load_for_cli(o->model);
     GenerateRequest req;
     if (!o->prompt_ids.empty()) req.prompts.push_back(parse_ids(o->prompt_ids, "--prompt-ids"));
-    if (!o->prompt.empty()) req.prompts.push_back(lm.encode(o->prompt, "--prompt"));
+    if (!o->prompt.empty()) req.prompts.push_back(encode_prompt(lm, o->prompt, "--prompt"));
     if (!o->prompts_file.empty()) {
       auto lines = read_jsonl_file(o->prompts_file);
       for (size_t i = 0; i < lines.size(); ++i) {
@@ -147,7 +147,7 @@ void add_generate(CLI::App& app) {
             fail(where, ": prompt_ids must be a list of integers");
           }
         } else if (j.contains("prompt") && j["prompt"].is_string()) {
-          req.prompts.push_back(lm.encode(j["prompt"].get<std::string>(), where));
+          req.prompts.push_back(encode_prompt(lm, j["prompt"].get<std::string>(), where));
         } else {
           fail(where, ": needs \"prompt\" (text) or \"prompt_ids\" (list of ids)");
         }
@@ -162,9 +162,9 @@ void add_generate(CLI::App& app) {
     req.stop_strings = o->stop;
     req.max_batch_seqs = o->max_batch_seqs;
     req.max_cache_mb = o->max_cache_mb;
-    if (lm.has_tokenizer()) req.decode = lm.decoder();
+    if (lm.has_tokenizer()) req.decode = decoder(lm);
     bool stream = req.prompts.size() == 1 && o->n == 1 && lm.has_tokenizer() && isatty(1);
-    if (stream) req.on_token = lm.streamer(std::cout);
+    if (stream) req.on_token = streamer(lm, std::cout);
     Engine engine(lm.model);
     auto comps = engine.generate(req);
     if (stream) std::cout << "\n";

@@ -22,7 +22,7 @@ enum class DatasetFormat { kGsm8k, kJsonl };
 struct TrainRecipeBase {
   // model
   std::string model_name_or_path;  // HF model directory (config.json + safetensors); required
-  DType dtype = DType::kAuto;      // weight/compute dtype; auto = bfloat16 on CUDA, float32 on CPU
+  DType dtype = DType::kAuto;      // weight/compute dtype; auto = the checkpoint's (resolve_dtype)
   DeviceKind device = DeviceKind::kAuto;  // auto = cuda when available, else cpu
   bool gradient_checkpointing = true;     // recompute activations in backward (TRL default true)
   // PEFT / quantisation (TRL ModelConfig)
