@@ -4,9 +4,14 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <random>
 
 #include "rlvr/answer/answer.h"
 #include "rlvr/rl/reward.h"
+#include "rlvr/rl/reward_regex.h"
+#include "testlib.h"
 
 using namespace rlvr;
 
@@ -95,4 +100,38 @@ TEST(Answer, Gsm8kRewardsAgreeWithTheRules) {
     }
   }
   EXPECT_EQ(cor->score({{"", "#### 5", "$5"}})[0], 1.0);  // the evaluator's reference grammar
+}
+
+// The scanners are the spec's regexes (grpo-spec section 4) run by PCRE2: the same strict capture
+// and format verdict on every GSM8K answer (train and test) and on random strings built from the
+// characters the rules care about.
+TEST(Answer, ScannersEqualTheSpecRegexes) {
+  using reward_detail::RewardRegex;
+  std::vector<std::string> texts;
+  for (const char* split : {"/gsm8k/train.jsonl", "/gsm8k/test.jsonl"}) {
+    std::ifstream in(test::shared_data() + split);
+    std::string line;
+    while (std::getline(in, line)) texts.push_back(nlohmann::json::parse(line).at("answer"));
+  }
+  ASSERT_GT(texts.size(), 8000u);
+  std::mt19937 rng(1);
+  const std::vector<std::string> parts = {"####", "\n#### The final answer is ", "-", ",", ".", "5", "1,000",
+                                          " ", "\n", "\r", "#", "$", "a", "\xC3\xA9", "\xD9\xA7"};
+  for (int n = 0; n < 30000; ++n) {
+    std::string s;
+    for (int i = static_cast<int>(rng() % 16); i > 0; --i) s += parts[rng() % parts.size()];
+    texts.push_back(s);
+  }
+  RewardRegex strict("####.*?(-?[\\d,]+(?:\\.\\d+)?)", {}), format("\\n#### The final answer is \\d+", {});
+  for (const auto& t : texts) {
+    RewardRegex::Groups g;
+    std::optional<std::string> want;
+    if (strict.search(t, 0, &g) == RewardRegex::Result::kMatch) {
+      std::string cap = t.substr(g[1].first, g[1].second - g[1].first);
+      cap = normalize_answer(cap);
+      if (cap.find_first_of("0123456789") != std::string::npos) want = cap;
+    }
+    ASSERT_EQ(extract_strict(t), want) << t;
+    ASSERT_EQ(has_answer_format(t), format.search(t, 0, nullptr) == RewardRegex::Result::kMatch) << t;
+  }
 }
