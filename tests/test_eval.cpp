@@ -1,6 +1,6 @@
-// Tests of the torch-free evaluation harness: statistics against hand-worked values, answer
-// extraction (strict, flexible, published), scoring, results files, the HTML reports and the
-// `rlvr report` command. Example reports are left in $RLVR_TEST_TMP/eval_example for viewing.
+// Tests of the torch-free evaluation harness: statistics against hand-worked values, scoring,
+// results files, the HTML reports and the `rlvr report` command (the answer rules: test_answer).
+// Example reports are left in $RLVR_TEST_TMP/eval_example for viewing.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -9,7 +9,6 @@
 
 #include "rlvr/core/error.h"
 #include "rlvr/core/files.h"
-#include "rlvr/eval/extract.h"
 #include "rlvr/eval/report.h"
 #include "rlvr/eval/stats.h"
 #include "testlib.h"
@@ -102,68 +101,6 @@ TEST(EvalStats, MeanAndStd) {
   EXPECT_NEAR(stddev_of(xs, false), 1.1180340, 1e-7);
   EXPECT_EQ(stddev_of({3.0}), 0.0);
   EXPECT_EQ(mean_of({}), 0.0);
-}
-
-// ---------------------------------------------------------------- extraction
-
-TEST(EvalExtract, StrictRule) {
-  EXPECT_EQ(extract_strict("3 + 4 = 7.\n#### The final answer is 7"), "7");
-  EXPECT_EQ(extract_strict("#### The final answer is -1,000.5 dollars"), "-1000.5");
-  EXPECT_EQ(extract_strict("#### 18."), "18");          // a trailing period is not a decimal part
-  EXPECT_EQ(extract_strict("#### 5 #### 6"), "5");      // first match wins
-  EXPECT_EQ(extract_strict("#### none\n#### 9"), "9");  // `.` stops at the newline: next marker
-  EXPECT_EQ(extract_strict("####\n5"), std::nullopt);
-  EXPECT_EQ(extract_strict("The answer is 42"), std::nullopt);
-  EXPECT_EQ(extract_strict("### 42"), std::nullopt);
-  // The regex's first match is the bare comma here, which is no number.
-  EXPECT_EQ(extract_strict("#### The final answer is, 5"), std::nullopt);
-  EXPECT_EQ(extract_strict("#### x-3"), "-3");
-}
-
-TEST(EvalExtract, FlexibleLastNumber) {
-  EXPECT_EQ(extract_flexible("She pays $1,234.50 for 3 items, total 7"), "7");
-  EXPECT_EQ(extract_flexible("costs $1,000."), "1000");
-  EXPECT_EQ(extract_flexible("between 5, 6"), "6");
-  EXPECT_EQ(extract_flexible("so x = -5"), "-5");
-  EXPECT_EQ(extract_flexible("pages 3-5"), "5");
-  EXPECT_EQ(extract_flexible("a 2.75 kg bag"), "2.75");
-  EXPECT_EQ(extract_flexible("no digits here"), std::nullopt);
-  EXPECT_EQ(extract_flexible("#### The final answer is 7"), "7");
-}
-
-TEST(EvalExtract, PublishedDiffersFromStrict) {
-  const std::string prompt = "Question: Tom has 3 apples and buys 4 more. How many now?\nSolution: ";
-  // No #### and no number in the output: strict and flexible find nothing, the published rule
-  // reads the prompt's last number.
-  const std::string out1 = "He has seven apples in total.";
-  EXPECT_EQ(extract_strict(out1), std::nullopt);
-  EXPECT_EQ(extract_flexible(out1), std::nullopt);
-  EXPECT_EQ(extract_published(prompt + out1), "4");
-  // A #### answer followed by more numbers (no stop sequence): strict keeps 7, published
-  // takes the hallucinated next question's number.
-  const std::string out2 = "3 + 4 = 7.\n#### The final answer is 7\n\nQuestion: A farm has 12 cows";
-  EXPECT_EQ(extract_strict(out2), "7");
-  EXPECT_EQ(extract_published(prompt + out2), "12");
-  // The right answer after ####, then a wrong trailing number: strict right, published wrong.
-  const std::string out3 = "#### 7 (checked in 2 steps)";
-  EXPECT_TRUE(answers_match(*extract_strict(out3), "7"));
-  EXPECT_FALSE(answers_match(*extract_published(prompt + out3), "7"));
-}
-
-TEST(EvalExtract, FormatAndMatch) {
-  EXPECT_TRUE(has_answer_format("x\n#### The final answer is 7"));
-  EXPECT_FALSE(has_answer_format("#### The final answer is 7"));       // needs the newline
-  EXPECT_FALSE(has_answer_format("x\n#### The final answer is -7"));   // \d+ right after the space
-  EXPECT_FALSE(has_answer_format("x\n#### The final answer is seven"));
-  EXPECT_TRUE(answers_match("1,000", "1000"));
-  EXPECT_TRUE(answers_match("0.3333", "0.333"));  // |diff| = 3.3e-4 <= 1e-3
-  EXPECT_FALSE(answers_match("0.335", "0.333"));  // 2e-3
-  EXPECT_FALSE(answers_match("-5", "5"));
-  EXPECT_TRUE(answers_match(" $18 ", "18.0"));
-  EXPECT_FALSE(answers_match("", ""));
-  EXPECT_FALSE(answers_match("12a", "12"));
-  EXPECT_EQ(parse_answer_number("-1,234.5"), -1234.5);
-  EXPECT_EQ(parse_answer_number("1.2.3"), std::nullopt);
 }
 
 // ---------------------------------------------------------------- scoring

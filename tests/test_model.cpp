@@ -8,6 +8,7 @@
 #include "rlvr/core/error.h"
 #include "rlvr/core/files.h"
 #include "rlvr/io/safetensors.h"
+#include "rlvr/loader/loaded_model.h"
 #include "rlvr/model/cpu_allocator.h"
 #include "rlvr/model/qwen2.h"
 #include "rlvr/model/row_kernels.h"
@@ -695,4 +696,42 @@ TEST(CpuAllocator, ReusesLargeBlocksWithinItsCap) {
   rlvr::install_caching_cpu_allocator(0);  // cap 0: nothing is kept
   { auto d = torch::empty({n}); }
   EXPECT_EQ(rlvr::cpu_cache_stats().cached_bytes, 0);
+}
+
+// "auto" is the checkpoint's dtype everywhere (CLI, recipes, bench); float16 runs as float32 on CPU.
+TEST(Model, ResolveDtypeAutoIsTheCheckpoints) {
+  ModelConfig c;
+  c.torch_dtype = "bfloat16";
+  EXPECT_EQ(resolve_dtype("auto", c, torch::kCPU), torch::kBFloat16);
+  EXPECT_EQ(resolve_dtype("float32", c, torch::kCPU), torch::kFloat32);
+  c.torch_dtype = "float32";
+  EXPECT_EQ(resolve_dtype("auto", c, torch::Device(torch::kCUDA)), torch::kFloat32);
+  c.torch_dtype = "float16";
+  EXPECT_EQ(resolve_dtype("auto", c, torch::kCPU), torch::kFloat32);
+  EXPECT_EQ(resolve_dtype("auto", c, torch::Device(torch::kCUDA)), torch::kFloat16);
+  EXPECT_THROW(resolve_dtype("fp8", c, torch::kCPU), Error);
+}
+
+TEST(Loader, LoadsModelTokenizerAndMergedEosIds) {
+  EXPECT_EQ(merge_eos_ids({258, 5}, {5, 7, 258}), (std::vector<int64_t>{258, 5, 7}));
+  auto dir = test::scratch_dir("loader");
+  CausalLM m = tiny_model(13);
+  save_model(m, dir, torch::kFloat32);
+  auto cfg = read_json_file(dir + "/config.json");
+  cfg["eos_token_id"] = 5;
+  write_json_file(dir + "/config.json", cfg);
+  LoadOptions o;
+  o.tokenizer_needed_by = "this test";
+  try {
+    load_model_dir(dir, o);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("no tokenizer.json; this test needs"), std::string::npos) << e.what();
+  }
+  write_byte_level_tokenizer(dir);
+  LoadedModel lm = load_model_dir(dir, o);
+  EXPECT_EQ(lm.dtype, torch::kFloat32);  // auto: the checkpoint's
+  EXPECT_EQ(lm.dir, dir);
+  ASSERT_TRUE(lm.has_tokenizer());
+  EXPECT_EQ(lm.eos_ids, (std::vector<int64_t>{5, 258}));  // config.json's, then <|im_end|>
 }

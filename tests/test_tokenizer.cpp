@@ -328,6 +328,20 @@ TEST(Tokenizer, Llama3StyleIgnoreMergesAndAddedTokenFlags) {
   EXPECT_EQ(t.decode({400, 402, 'x'}, true), "abx");
 }
 
+// The one conversion point between the tokenizer's int32 ids and the model's int64 ids.
+TEST(Tokenizer, ModelIdConversionRoundTripsAndSkipsOutOfRange) {
+  const std::string text = "Hello, world! 123 <|im_end|>";
+  const auto ids = qwen().encode(text);
+  const std::vector<int64_t> model_ids = to_model_ids(ids);
+  ASSERT_EQ(model_ids.size(), ids.size());
+  EXPECT_EQ(to_tokenizer_ids(model_ids), ids);
+  EXPECT_EQ(qwen().decode(to_tokenizer_ids(model_ids)), text);
+  std::vector<int64_t> odd = model_ids;
+  odd.push_back(int64_t{1} << 32);  // would wrap to id 0 ("!") if narrowed by a cast
+  EXPECT_EQ(to_tokenizer_id(int64_t{1} << 32), -1);
+  EXPECT_EQ(qwen().decode(to_tokenizer_ids(odd)), text);
+}
+
 TEST(Tokenizer, FastPathEqualsReferenceOnLongAndOddWords) {
   std::mt19937 rng(5);
   const char* alphabet[] = {"a", "e", "th", "in", " ", "1", "é", "\n", "'s", "日", "🙂", "\xff"};

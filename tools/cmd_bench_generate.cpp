@@ -5,12 +5,12 @@
 // runs in full; the batch sweep decodes a few steps per batch size, and the per-sequence
 // (no sharing) prefill is timed on a small subset and extrapolated.
 #include <algorithm>
-#include <chrono>
 #include <ctime>
 #include <cstdio>
 #include <iostream>
 
 #include "cli_common.h"
+#include "rlvr/core/clock.h"
 #include "rlvr/core/error.h"
 #include "rlvr/engine/engine.h"
 
@@ -18,8 +18,6 @@ namespace rlvr::cli {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 // Process CPU time (all threads): with the wall time it shows how much of the machine the run had.
 double cpu_seconds() {
   timespec t;
@@ -29,10 +27,10 @@ double cpu_seconds() {
 // One progress line on stderr per phase: wall and CPU seconds.
 struct Phase {
   const char* name;
-  Clock::time_point t0 = Clock::now();
+  Stopwatch wall;
   double c0 = cpu_seconds();
   explicit Phase(const char* n) : name(n) {}
-  void done() const { std::fprintf(stderr, "  %s: %.1f s wall, %.1f s cpu\n", name, since(t0), cpu_seconds() - c0); }
+  void done() const { std::fprintf(stderr, "  %s: %.1f s wall, %.1f s cpu\n", name, wall.seconds(), cpu_seconds() - c0); }
 };
 
 // GEMM peak: the best GFLOP/s of (M x K) @ (K x N) over a few M (decode-like to prefill-like),
@@ -47,10 +45,10 @@ Peak gemm_peak(torch::Dtype dtype, int64_t K, int64_t N, torch::Device dev) {
     auto a = torch::randn({M, K}).to(dev, dtype), b = torch::randn({K, N}).to(dev, dtype);
     torch::matmul(a, b);  // warm-up
     for (int r = 0; r < 5; ++r) {
-      auto t0 = Clock::now();
+      const Stopwatch clock;
       for (int i = 0; i < 3; ++i) torch::matmul(a, b);
       if (dev.is_cuda()) torch::cuda::synchronize();
-      const double g = 2.0 * M * K * N / (since(t0) / 3) / 1e9;
+      const double g = 2.0 * M * K * N / (clock.seconds() / 3) / 1e9;
       if (g > best.gflops) best = {g, M};
     }
   }
@@ -102,16 +100,16 @@ void run(const Opts& o) {
              "bench generate: --prompts, --n, --new-tokens and --question-len must be >= 1");
   RLVR_CHECK(o.naive_subset >= 1 && o.sweep_steps >= 2 && o.sweep_prefill_tokens >= 1,
              "bench generate: --naive-subset and --sweep-prefill-tokens must be >= 1, --sweep-steps >= 2");
-  const auto t_start = Clock::now();
+  const Stopwatch bench_clock;
   const double cpu_start = cpu_seconds();
   if (o.threads > 0) torch::set_num_threads(static_cast<int>(o.threads));
   torch::Device dev(o.device);
   CausalLM m{nullptr};
   torch::Dtype dtype;
-  auto t0 = Clock::now();
+  const Stopwatch load_clock;
   if (!o.preset.empty()) {
     ModelConfig cfg = qwen25_05b_shape();
-    dtype = o.dtype == "auto" ? torch::kBFloat16 : parse_dtype(o.dtype);
+    dtype = resolve_dtype(o.dtype, cfg, dev);  // auto: the preset's bfloat16
     m = make_random_model(cfg, 0);
     m->to(dev, dtype);
   } else {
@@ -121,7 +119,7 @@ void run(const Opts& o) {
   }
   m->eval();
   const ModelConfig& cfg = m->config();
-  std::fprintf(stderr, "model ready in %.1f s (%s, %s, %d threads)\n", since(t0), dtype_name(dtype).c_str(),
+  std::fprintf(stderr, "model ready in %.1f s (%s, %s, %d threads)\n", load_clock.seconds(), dtype_name(dtype).c_str(),
                o.device.c_str(), torch::get_num_threads());
   const Peak fp32_peak = gemm_peak(torch::kFloat32, cfg.hidden_size, cfg.intermediate_size, dev);
   const Peak bf16_peak = gemm_peak(torch::kBFloat16, cfg.hidden_size, cfg.intermediate_size, dev);
@@ -141,9 +139,9 @@ void run(const Opts& o) {
                (long long)o.prompts, (long long)o.n, (long long)o.prefix_len, (long long)o.question_len,
                (long long)o.new_tokens);
   Phase work("workload");
-  auto t1 = Clock::now();
+  const Stopwatch gen_clock;
   auto comps = engine.generate(req);
-  const double total_s = since(t1);
+  const double total_s = gen_clock.seconds();
   work.done();
   const auto st = engine.stats();
   int64_t gen_tokens = 0;
@@ -195,7 +193,7 @@ void run(const Opts& o) {
     prefill_tps[i] = s.prefill_tokens / std::max(s.prefill_s, 1e-9);
   }
   sweep.done();
-  const double bench_s = since(t_start), bench_cpu_s = cpu_seconds() - cpu_start;
+  const double bench_s = bench_clock.seconds(), bench_cpu_s = cpu_seconds() - cpu_start;
 
   std::printf("rlvr bench generate: %s, %s on %s, %d threads (%lld params)\n",
               o.preset.empty() ? o.model.c_str() : o.preset.c_str(), dtype_name(dtype).c_str(),
@@ -258,7 +256,7 @@ void add_bench_generate(CLI::App& bench) {
   cmd->add_option("--preset", o->preset, "gsm8k-8shot-0.5b: random Qwen2.5-0.5B-shaped model, 16x8, "
                                          "1490-token prefix (the real 8-shot block), 60-token questions, "
                                          "200 new tokens");
-  cmd->add_option("--dtype", o->dtype, "auto | float32 | bfloat16 (preset auto: bfloat16)");
+  cmd->add_option("--dtype", o->dtype, "auto | float32 | bfloat16 (auto: the checkpoint's dtype; the preset's is bfloat16)");
   cmd->add_option("--device", o->device, "cpu | cuda");
   cmd->add_option("--prompts", o->prompts, "prompts");
   cmd->add_option("--n", o->n, "completions per prompt");

@@ -2,7 +2,6 @@
 // rlvr::evaluate, writing results.json/.md, report.html and completions.jsonl). `rlvr report`
 // is torch-free and lives in cmd_report.cpp.
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -12,6 +11,7 @@
 #include "commands.h"
 #include "rlvr/core/error.h"
 #include "rlvr/core/files.h"
+#include "rlvr/core/progress.h"
 #include "rlvr/data/dataset.h"
 #include "rlvr/evaluator/evaluator.h"
 #include "rlvr/eval/report.h"
@@ -29,19 +29,6 @@ struct EvalArgs {
   bool temperature_given = false;
   uint64_t seed = 0, shots_seed = 42;
 };
-
-// One line on stderr, redrawn in place: label, bar, problems done, problems/s.
-void draw_progress(const std::string& label, int64_t done, int64_t total, double seconds) {
-  const int width = 30;
-  const int filled = total > 0 ? static_cast<int>(width * done / total) : width;
-  std::string bar(filled, '#');
-  bar.resize(width, ' ');
-  std::fprintf(stderr, "\r%s [%s] %lld/%lld  %.2f problems/s", label.c_str(), bar.c_str(),
-               static_cast<long long>(done), static_cast<long long>(total),
-               seconds > 0 ? done / seconds : 0.0);
-  if (done == total) std::fprintf(stderr, "\n");
-  std::fflush(stderr);
-}
 
 void run_eval(const EvalArgs& a) {
   RLVR_CHECK(file_exists(join_path(a.model.dir, "tokenizer.json")), "--model ", a.model.dir,
@@ -103,12 +90,9 @@ void run_eval(const EvalArgs& a) {
       opt.prompt.shots = k;
       const std::string label = (adapter.empty() ? std::string("base") : adapter) + " " +
                                 std::to_string(k) + "-shot";
-      const auto t0 = std::chrono::steady_clock::now();
-      auto progress = [&](int64_t done, int64_t total) {
-        draw_progress(label, done, total,
-                      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-      };
-      draw_progress(label, 0, static_cast<int64_t>(problems.size()), 0);
+      Progress bar(0, static_cast<int64_t>(problems.size()), "problems", Progress::Style::kBar);
+      auto progress = [&](int64_t done, int64_t) { bar.report(done, label); };
+      bar.report(0, label);
       engine.reset_stats();
       EvalOutput res = evaluate(engine, *lm.tokenizer, problems, pool, opt, progress);
       const EngineStats& st = engine.stats();

@@ -3,12 +3,12 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include <chrono>
 #include <iostream>
 #include <sstream>
 
 #include "commands.h"
 #include "cli_common.h"
+#include "rlvr/core/clock.h"
 #include "rlvr/core/error.h"
 #include "rlvr/core/files.h"
 #include "rlvr/engine/engine.h"
@@ -54,10 +54,10 @@ void add_init_model(CLI::App& app) {
   cmd->add_option("--dtype", o->dtype, "stored dtype: float32 | bfloat16");
   cmd->callback([o] {
     ModelConfig cfg = ModelConfig::from_json(read_json_file(o->config), o->config);
-    auto t0 = std::chrono::steady_clock::now();
+    const Stopwatch clock;
     CausalLM m = make_random_model(cfg, o->seed);
     save_model(m, o->out, parse_dtype(o->dtype));
-    double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double s = clock.seconds();
     std::cerr << "wrote " << o->out << ": " << cfg.num_parameters() << " parameters, "
               << o->dtype << ", " << s << " s\n";
   });
@@ -71,9 +71,9 @@ void add_info(CLI::App& app) {
   auto* cmd = app.add_subcommand("info", "Describe a model: architecture, parameters, dtype, memory");
   add_model_flags(cmd, o->model, false);
   cmd->callback([o] {
-    auto t0 = std::chrono::steady_clock::now();
+    const Stopwatch clock;
     LoadedModel lm = load_for_cli(o->model);
-    double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double load_s = clock.seconds();
     const auto& c = lm.model->config();
     int64_t params = 0, bytes = 0;
     for (const auto& p : lm.model->parameters()) {
@@ -134,7 +134,7 @@ void add_generate(CLI::App& app) {
     LoadedModel lm = load_for_cli(o->model);
     GenerateRequest req;
     if (!o->prompt_ids.empty()) req.prompts.push_back(parse_ids(o->prompt_ids, "--prompt-ids"));
-    if (!o->prompt.empty()) req.prompts.push_back(lm.encode(o->prompt, "--prompt"));
+    if (!o->prompt.empty()) req.prompts.push_back(encode_prompt(lm, o->prompt, "--prompt"));
     if (!o->prompts_file.empty()) {
       auto lines = read_jsonl_file(o->prompts_file);
       for (size_t i = 0; i < lines.size(); ++i) {
@@ -147,7 +147,7 @@ void add_generate(CLI::App& app) {
             fail(where, ": prompt_ids must be a list of integers");
           }
         } else if (j.contains("prompt") && j["prompt"].is_string()) {
-          req.prompts.push_back(lm.encode(j["prompt"].get<std::string>(), where));
+          req.prompts.push_back(encode_prompt(lm, j["prompt"].get<std::string>(), where));
         } else {
           fail(where, ": needs \"prompt\" (text) or \"prompt_ids\" (list of ids)");
         }
@@ -164,7 +164,7 @@ void add_generate(CLI::App& app) {
     req.max_cache_mb = o->max_cache_mb;
     if (lm.has_tokenizer()) req.decode = stream_decoding(*lm.tokenizer);
     bool stream = req.prompts.size() == 1 && o->n == 1 && lm.has_tokenizer() && isatty(1);
-    if (stream) req.on_token = lm.streamer(std::cout);
+    if (stream) req.on_token = streamer(lm, std::cout);
     Engine engine(lm.model);
     auto comps = engine.generate(req);
     if (stream) std::cout << "\n";

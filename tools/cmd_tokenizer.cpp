@@ -1,7 +1,6 @@
 // `rlvr tokenize`, `rlvr init-tokenizer` and `rlvr bench tokenizer`: thin adapters over
 // rlvr::Tokenizer. JSON lines in and out, buffered; errors name the stdin line number.
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <iostream>
 #include <memory>
@@ -11,6 +10,7 @@
 #include <vector>
 
 #include "commands.h"
+#include "rlvr/core/clock.h"
 #include "rlvr/core/error.h"
 #include "rlvr/core/files.h"
 #include "rlvr/tokenizer/jsonl.h"
@@ -45,9 +45,9 @@ double median(std::vector<double> v) {
 // Seconds of one call of fn.
 template <typename Fn>
 double seconds(Fn fn) {
-  auto s = std::chrono::steady_clock::now();
+  const Stopwatch clock;
   fn();
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - s).count();
+  return clock.seconds();
 }
 
 void run_bench(const std::string& path, const std::string& data, int reps) {

@@ -1,10 +1,10 @@
 // `rlvr demo`: the whole mission on a laptop CPU, phase by phase (see demo.h).
 #include "rlvr/apps/demo.h"
 
-#include <chrono>
 #include <cstdio>
 #include <fstream>
 
+#include "rlvr/core/clock.h"
 #include "rlvr/core/error.h"
 #include "rlvr/core/files.h"
 #include "rlvr/data/synth.h"
@@ -20,7 +20,6 @@ namespace rlvr {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
 
 void phase(int i, const char* what) { std::fprintf(stderr, "\n== demo %d/6: %s\n", i, what); }
 
@@ -172,13 +171,12 @@ nlohmann::json write_demo_report(const std::string& out, const Scores& before, c
 
 nlohmann::json run_demo(const DemoOptions& o) {
   RLVR_CHECK(o.grpo_prompts >= 1 && o.num_generations >= 2, "demo: needs >= 1 prompt and >= 2 generations per step");
-  const auto t0 = Clock::now();
-  auto mark = t0;
+  const Stopwatch run_clock;
+  Stopwatch phase_clock;
   nlohmann::json phase_seconds;
   auto lap = [&](const char* name) {
-    const auto now = Clock::now();
-    phase_seconds[name] = std::chrono::duration<double>(now - mark).count();
-    mark = now;
+    phase_seconds[name] = phase_clock.seconds();
+    phase_clock.restart();
   };
   const std::string out = o.out_dir;
   make_dirs(out);
@@ -204,7 +202,7 @@ nlohmann::json run_demo(const DemoOptions& o) {
   phase(6, "evaluate after GRPO and write the report");
   Scores after = evaluate_model(join_path(out, "grpo"), data.test, data.train, "after GRPO", o.seed, o.eval_batch);
   lap("eval_after");
-  const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  const double seconds = run_clock.seconds();
   return write_demo_report(out, before, after, seconds, phase_seconds);
 }
 

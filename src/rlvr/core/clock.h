@@ -1,4 +1,5 @@
-// The one clock: wall seconds since a start point (steady, monotonic).
+// The one clock for durations: a Stopwatch on std::chrono::steady_clock (monotonic, so a
+// changed system time never makes a duration negative). Torch-free, header-only.
 #pragma once
 #include <chrono>
 
@@ -7,7 +8,10 @@ namespace rlvr {
 class Stopwatch {
  public:
   Stopwatch() : start_(std::chrono::steady_clock::now()) {}
-  double seconds() const { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count(); }
+  // Seconds since construction or the last restart().
+  double seconds() const {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  }
   void restart() { start_ = std::chrono::steady_clock::now(); }
 
  private:

@@ -4,8 +4,8 @@
 #include "rlvr/engine/engine.h"
 
 #include <algorithm>
-#include <chrono>
 
+#include "rlvr/core/clock.h"
 #include "rlvr/core/error.h"
 #include "rlvr/engine/wave.h"
 #include "rlvr/tokenizer/tokenizer.h"
@@ -21,8 +21,6 @@ const char* finish_reason_name(FinishReason r) {
 }
 
 namespace {
-using Clock = std::chrono::steady_clock;
-double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
 // GPU kernels run asynchronously: wait for them before reading a clock, so prefill and decode
 // times are the device's, not the launch queue's.
@@ -53,7 +51,7 @@ KVCache Engine::prefix_cache(const std::vector<int64_t>& prefix) {
     ++stats_.prefix_cache_hits;
     return cached_prefix_;
   }
-  auto t0 = Clock::now();
+  Stopwatch t0;
   auto dev = model_->model->embed_tokens->weight.device();
   KVCache c;
   auto ids = to_tensor(prefix).to(dev).unsqueeze(0);
@@ -64,7 +62,7 @@ KVCache Engine::prefix_cache(const std::vector<int64_t>& prefix) {
   cached_version_ = version_;
   stats_.prefill_tokens += static_cast<int64_t>(prefix.size());
   sync(dev);
-  stats_.prefill_s += since(t0);
+  stats_.prefill_s += t0.seconds();
   return cached_prefix_;
 }
 
@@ -121,13 +119,13 @@ void Engine::run_wave(const GenerateRequest& req, const KVCache& prefix, const s
                       std::vector<Completion>& out) {
   const auto dev = model_->model->embed_tokens->weight.device();
   Wave wave(model_, stats_, req, rows, out);
-  auto t0 = Clock::now();
+  Stopwatch t0;
   PrefillLayout layout = wave.layout();
   auto seq_logits = wave.prefill(prefix, layout);
   wave.fan_out(seq_logits, layout);
   sync(dev);
-  stats_.prefill_s += since(t0);
-  t0 = Clock::now();
+  stats_.prefill_s += t0.seconds();
+  t0.restart();
   for (int64_t step = 0; step < req.max_new_tokens; ++step) {
     Draw draw = wave.draw(step);
     if (wave.record(draw)) break;
@@ -136,7 +134,7 @@ void Engine::run_wave(const GenerateRequest& req, const KVCache& prefix, const s
     wave.forward(next);
   }
   sync(dev);
-  stats_.decode_s += since(t0);
+  stats_.decode_s += t0.seconds();
   wave.finish_texts();
 }
 

@@ -12,9 +12,9 @@
 #include <set>
 #include <sstream>
 
+#include "rlvr/answer/answer.h"
 #include "rlvr/core/error.h"
 #include "rlvr/core/files.h"
-#include "rlvr/eval/extract.h"
 
 namespace rlvr {
 

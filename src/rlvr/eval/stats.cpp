@@ -1,11 +1,11 @@
 // Wilson interval, pass@k, maj@k and mean / std (see stats.h for the definitions and sources).
-// The maj@k grouping reuses answers_match from extract.h so both agree on "same answer".
+// The maj@k grouping reuses answers_match from answer.h so both agree on "same answer".
 #include "rlvr/eval/stats.h"
 
 #include <cmath>
 
+#include "rlvr/answer/answer.h"
 #include "rlvr/core/error.h"
-#include "rlvr/eval/extract.h"
 
 namespace rlvr {
 

@@ -1,6 +1,6 @@
 // evaluate(): prompts -> token ids and engine waves (prompt_request.h) -> per-completion answers
 // and verdicts -> score_problem / summarize_scores. The scoring rules themselves live in
-// extract.h and report.h.
+// answer/answer.h and eval/report.h.
 #include "rlvr/evaluator/evaluator.h"
 
 #include <algorithm>
@@ -8,7 +8,8 @@
 
 #include "rlvr/core/clock.h"
 #include "rlvr/core/error.h"
-#include "rlvr/eval/extract.h"
+#include "rlvr/loader/loaded_model.h"
+#include "rlvr/answer/answer.h"
 
 namespace rlvr {
 
@@ -30,13 +31,6 @@ void check_options(const EvalOptions& opt, size_t n_problems) {
 
 }  // namespace
 
-std::vector<int64_t> eval_eos_ids(const ModelConfig& cfg, const Tokenizer& tok) {
-  std::vector<int64_t> ids = cfg.eos_token_ids;
-  for (int32_t id : tok.eos_ids())
-    if (std::find(ids.begin(), ids.end(), id) == ids.end()) ids.push_back(id);
-  return ids;
-}
-
 namespace {
 
 // The engine request every wave shares: sampling, stops and EOS (prompts come from the builder).
@@ -47,7 +41,7 @@ GenerateRequest base_request(Engine& engine, const Tokenizer& tok, const EvalOpt
   base.sampling.temperature = opt.temperature;
   base.sampling.top_p = opt.top_p;
   base.seed = opt.seed;
-  base.eos_ids = eval_eos_ids(engine.model()->config(), tok);
+  base.eos_ids = merge_eos_ids(engine.model()->config().eos_token_ids, tok.eos_ids());
   if (opt.protocol != "published") base.stop_strings = opt.prompt.stop;
   base.decode = stream_decoding(tok);
   base.max_batch_seqs = opt.max_batch_seqs;

@@ -45,9 +45,6 @@ struct EvalOutput {
   PromptIds prompt_ids;  // the token ids each problem was prompted with (tokenize_prompts)
 };
 
-// EOS ids for generation: the model config's, then the tokenizer's, without duplicates.
-std::vector<int64_t> eval_eos_ids(const ModelConfig& cfg, const Tokenizer& tok);
-
 // Evaluates `problems` at opt.prompt.shots exemplars drawn from `fewshot_pool` (never the
 // problem itself). Problems sharing a prefix go to the engine together (in waves of
 // max_batch_seqs sequences); progress(done, total) is called after each wave. Throws

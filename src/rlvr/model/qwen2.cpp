@@ -584,6 +584,12 @@ torch::Dtype parse_dtype(const std::string& name) {
   fail("unknown dtype '", name, "' (use float32, bfloat16, float16 or float64)");
 }
 
+torch::Dtype resolve_dtype(const std::string& choice, const ModelConfig& cfg, const torch::Device& dev) {
+  if (choice != "auto") return parse_dtype(choice);
+  torch::Dtype d = parse_dtype(cfg.torch_dtype);
+  return d == torch::kFloat16 && dev.is_cpu() ? torch::kFloat32 : d;
+}
+
 std::string dtype_name(torch::Dtype d) {
   switch (d) {
     case torch::kFloat32: return "float32";

@@ -3,9 +3,9 @@
 #include "rlvr/rewards/reward_builtin.h"
 
 #include <cmath>
-#include <cstdlib>
 #include <limits>
 
+#include "rlvr/answer/answer.h"
 #include "rlvr/core/error.h"
 #include "rlvr/rewards/reward_math.h"
 #include "rlvr/rewards/reward_regex.h"
@@ -21,24 +21,6 @@ std::string trim_ws(const std::string& s) {
   size_t b = s.find_first_not_of(ws);
   if (b == std::string::npos) return "";
   return s.substr(b, s.find_last_not_of(ws) - b + 1);
-}
-
-std::string remove_commas(const std::string& s) {
-  std::string out;
-  for (char c : s)
-    if (c != ',') out += c;
-  return out;
-}
-
-// Whole-string decimal parse ("-12.5"); false for "", "-", "1.2.3", "abc".
-bool parse_decimal(const std::string& s, double* v) {
-  if (s.empty()) return false;
-  char* end = nullptr;
-  *v = std::strtod(s.c_str(), &end);
-  if (end != s.c_str() + s.size()) return false;
-  for (char c : s)
-    if (!((c >= '0' && c <= '9') || c == '-' || c == '.')) return false;  // no inf/nan/hex/exp
-  return true;
 }
 
 // Base for functions that score samples one at a time and count errors.
@@ -84,49 +66,28 @@ RewardRegex::Flags parse_flags(const std::string& name, const std::string& f) {
 // gsm8k_format: 0.5 when the completion matches \n#### The final answer is \d+.
 class Gsm8kFormat : public PerSample {
  public:
-  explicit Gsm8kFormat(std::string name)
-      : PerSample(std::move(name)), re_("\\n#### The final answer is \\d+", {}) {}
+  using PerSample::PerSample;
 
  protected:
-  double one(const RewardSample& s) override {
-    auto r = re_.search(s.completion, 0, nullptr);
-    if (r == RewardRegex::Result::kError) ++errors_;
-    return r == RewardRegex::Result::kMatch ? 0.5 : 0.0;
-  }
-
- private:
-  RewardRegex re_;
+  double one(const RewardSample& s) override { return has_answer_format(s.completion) ? 0.5 : 0.0; }
 };
 
-// gsm8k_correct: 1.0 when the first match of ####.*?(-?[\d,]+(?:\.\d+)?), commas removed,
-// equals the reference (commas removed) within 1e-3.
+// gsm8k_correct: 1.0 when the strict answer (answer.h extract_strict) matches the reference
+// (answers_match: commas removed, within 1e-3).
 class Gsm8kCorrect : public PerSample {
  public:
-  explicit Gsm8kCorrect(std::string name)
-      : PerSample(std::move(name)), re_("####.*?(-?[\\d,]+(?:\\.\\d+)?)", {}) {}
+  using PerSample::PerSample;
 
  protected:
   double one(const RewardSample& s) override {
-    std::string ref = remove_commas(trim_ws(s.answer));
-    if (ref.empty()) return kNaN;  // no reference: not applicable
-    double want = 0;
-    if (!parse_decimal(ref, &want)) {  // a data problem, not the model's: 0 and a counter
+    if (normalize_answer(s.answer).empty()) return kNaN;  // no reference: not applicable
+    if (!parse_answer_number(s.answer)) {  // a data problem, not the model's: 0 and a counter
       ++errors_;
       return 0.0;
     }
-    RewardRegex::Groups g;
-    auto r = re_.search(s.completion, 0, &g);
-    if (r == RewardRegex::Result::kError) ++errors_;
-    if (r != RewardRegex::Result::kMatch) return 0.0;
-    std::string got = remove_commas(s.completion.substr(g[1].first, g[1].second - g[1].first));
-    if (got == ref) return 1.0;
-    double v = 0;
-    if (!parse_decimal(got, &v)) return 0.0;  // e.g. "," or "-" alone
-    return std::fabs(v - want) <= 1e-3 ? 1.0 : 0.0;
+    auto got = extract_strict(s.completion);
+    return got && answers_match(*got, s.answer) ? 1.0 : 0.0;
   }
-
- private:
-  RewardRegex re_;
 };
 
 class MathAnswer : public PerSample {

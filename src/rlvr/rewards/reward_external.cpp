@@ -17,6 +17,7 @@
 #include <limits>
 #include <thread>
 
+#include "rlvr/core/clock.h"
 #include "rlvr/core/error.h"
 #include "rlvr/rewards/reward_builtin.h"
 
@@ -27,7 +28,6 @@ namespace {
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr size_t kMaxLine = 16u << 20;  // a reply longer than this is garbage
 
-using Clock = std::chrono::steady_clock;
 
 void set_nonblocking(int fd) { fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK); }
 
@@ -155,11 +155,9 @@ size_t ExternalReward::pump(const std::vector<std::string>& lines, size_t first,
   *broken = false;
   size_t next_reply = first, next_line = first, line_off = 0;
   bool can_write = true;
-  auto wait_for = [](double secs) {
-    return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(secs));
-  };
-  double first_wait = fresh_ ? std::max(opts_.timeout_s, opts_.startup_timeout_s) : opts_.timeout_s;
-  auto deadline = Clock::now() + wait_for(first_wait);
+  // The wait for the next reply: `budget` seconds on `since_reply`, restarted at each reply.
+  double budget = fresh_ ? std::max(opts_.timeout_s, opts_.startup_timeout_s) : opts_.timeout_s;
+  Stopwatch since_reply;
   while (next_reply < lines.size()) {
     // Consume every complete reply line already buffered.
     size_t nl;
@@ -174,7 +172,8 @@ size_t ExternalReward::pump(const std::vector<std::string>& lines, size_t first,
       rbuf_.erase(0, nl + 1);
       ++next_reply;
       fresh_ = false;
-      deadline = Clock::now() + wait_for(opts_.timeout_s);
+      budget = opts_.timeout_s;
+      since_reply.restart();
     }
     if (next_reply == lines.size()) break;
     if (rbuf_.size() > kMaxLine) {
@@ -186,12 +185,12 @@ size_t ExternalReward::pump(const std::vector<std::string>& lines, size_t first,
     fds[nfds++] = {from_child_, POLLIN, 0};
     bool want_write = can_write && next_line < lines.size();
     if (want_write) fds[nfds++] = {to_child_, POLLOUT, 0};
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-    if (left.count() <= 0) {
+    const double left_ms = 1000.0 * (budget - since_reply.seconds());
+    if (left_ms <= 0) {
       *broken = true;  // timeout
       return next_reply;
     }
-    int rc = poll(fds, nfds, static_cast<int>(left.count()) + 1);
+    int rc = poll(fds, nfds, static_cast<int>(left_ms) + 1);
     if (rc < 0 && errno == EINTR) continue;
     if (rc < 0) {
       *broken = true;

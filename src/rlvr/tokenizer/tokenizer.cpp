@@ -3,6 +3,7 @@
 // replaces invalid UTF-8. Config files and ChatML live in tokenizer_config.cpp.
 #include "rlvr/tokenizer/tokenizer.h"
 
+#include <limits>
 
 #include "rlvr/core/error.h"
 #include "rlvr/core/files.h"
@@ -216,6 +217,20 @@ std::optional<std::string> Tokenizer::id_to_token(int32_t id) const {
 bool Tokenizer::is_special(int32_t id) const {
   return id >= 0 && id < impl_->vocab_size && impl_->added_index[id] >= 0 &&
          impl_->added[impl_->added_index[id]].special;
+}
+
+std::vector<int64_t> to_model_ids(const std::vector<int32_t>& ids) { return {ids.begin(), ids.end()}; }
+
+std::vector<int32_t> to_tokenizer_ids(const std::vector<int64_t>& ids) {
+  std::vector<int32_t> out;
+  out.reserve(ids.size());
+  for (int64_t id : ids) out.push_back(to_tokenizer_id(id));
+  return out;
+}
+
+int32_t to_tokenizer_id(int64_t id) {
+  const bool fits = id >= std::numeric_limits<int32_t>::min() && id <= std::numeric_limits<int32_t>::max();
+  return fits ? static_cast<int32_t>(id) : -1;
 }
 
 StreamDecoder::StreamDecoder(const Tokenizer& tok, bool skip_special_tokens)

@@ -76,6 +76,13 @@ class StreamDecoder {
   std::string pending_;  // bytes of an incomplete character
 };
 
+// Token ids are int32 in the tokenizer and int64 (torch's index type) in the model and the
+// engine; these three functions are the one place where the two meet. An int64 id outside the
+// int32 range becomes -1, which decoding skips like any id outside the vocabulary.
+std::vector<int64_t> to_model_ids(const std::vector<int32_t>& ids);
+std::vector<int32_t> to_tokenizer_ids(const std::vector<int64_t>& ids);
+int32_t to_tokenizer_id(int64_t id);
+
 // Writes tokenizer.json + tokenizer_config.json for a byte-level tokenizer with no merges:
 // ids 0..255 are the bytes, then <|endoftext|> 256, <|im_start|> 257, <|im_end|> 258 (eos).
 void write_byte_level_tokenizer(const std::string& out_dir);

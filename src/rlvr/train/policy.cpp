@@ -19,29 +19,19 @@ torch::Device resolve_device(DeviceKind k) {
   }
   return torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
 }
-
-torch::Dtype resolve_dtype(DType d, const torch::Device& dev) {
-  if (d == DType::kFloat32) return torch::kFloat32;
-  if (d == DType::kBFloat16) return torch::kBFloat16;
-  return dev.is_cuda() ? torch::kBFloat16 : torch::kFloat32;
-}
 }  // namespace
 
 Policy load_policy(const TrainRecipeBase& r) {
   RLVR_CHECK(!r.model_name_or_path.empty(), "recipe: model_name_or_path is required");
   RLVR_CHECK(!r.load_in_4bit, "recipe: load_in_4bit (QLoRA) is not supported yet; set it to false");
+  LoadOptions lo;
+  lo.dtype = dtype_name(r.dtype);
+  lo.device = resolve_device(r.device);
+  lo.tokenizer_needed_by = "training";
   Policy p;
-  p.base_path = r.model_name_or_path;
-  p.device = resolve_device(r.device);
-  p.dtype = resolve_dtype(r.dtype, p.device);
-  p.model = load_model(r.model_name_or_path, p.dtype, p.device);
-  std::string tok_path = join_path(r.model_name_or_path, "tokenizer.json");
-  RLVR_CHECK(file_exists(tok_path), r.model_name_or_path,
-             ": no tokenizer.json; training needs the model's tokenizer in its directory");
-  p.tokenizer = std::make_shared<Tokenizer>(Tokenizer::load(r.model_name_or_path));
-  p.eos_ids = p.model->config().eos_token_ids;
-  for (int32_t id : p.tokenizer->eos_ids())
-    if (std::find(p.eos_ids.begin(), p.eos_ids.end(), id) == p.eos_ids.end()) p.eos_ids.push_back(id);
+  static_cast<LoadedModel&>(p) = load_model_dir(r.model_name_or_path, lo);
+  RLVR_CHECK(p.dtype != torch::kFloat16, "recipe: dtype auto is the checkpoint's dtype, float16 here, "
+                                         "which rlvr does not train in; set dtype: bfloat16 or float32");
   torch::manual_seed(static_cast<uint64_t>(r.seed));
   p.peft = r.use_peft;
   if (r.use_peft) {
@@ -95,7 +85,7 @@ namespace {
 void save_weights(const std::string& dir, const Policy& p) {
   make_dirs(dir);
   if (p.peft) {
-    save_adapter(p.model, dir, p.base_path);
+    save_adapter(p.model, dir, p.dir);
   } else {
     CausalLM m = p.model;
     save_model(m, dir, p.dtype);
@@ -150,7 +140,7 @@ void save_final(const std::string& output_dir, const Policy& p) {
   save_weights(output_dir, p);
   // The tokenizer travels with a full model so the directory is self-contained.
   for (const char* f : {"tokenizer.json", "tokenizer_config.json", "generation_config.json"}) {
-    std::string src = join_path(p.base_path, f);
+    std::string src = join_path(p.dir, f);
     if (!p.peft && file_exists(src))
       copy_file(src, join_path(output_dir, f));
   }

@@ -10,23 +10,19 @@
 #include <string>
 #include <vector>
 
-#include "rlvr/model/qwen2.h"
-#include "rlvr/tokenizer/tokenizer.h"
+#include "rlvr/loader/loaded_model.h"
 #include "rlvr/train/recipe.h"
 
 namespace rlvr {
 
-struct Policy {
-  CausalLM model{nullptr};
-  std::shared_ptr<Tokenizer> tokenizer;
-  torch::Device device{torch::kCPU};
-  torch::Dtype dtype = torch::kFloat32;
-  std::vector<int64_t> eos_ids;  // config.json and tokenizer EOS ids
-  bool peft = false;             // LoRA adapters (else all weights train)
-  std::string base_path;
+// The loaded model (model, tokenizer, dtype, device, EOS ids, dir = the base model) and how it
+// trains.
+struct Policy : LoadedModel {
+  bool peft = false;  // LoRA adapters (else all weights train)
 };
 
-// Loads model + tokenizer from recipe.model_name_or_path; adds LoRA (seeded) or unfreezes all.
+// Loads recipe.model_name_or_path (load_model_dir, the recipe's dtype and device; a tokenizer is
+// required); adds LoRA (seeded) or unfreezes all.
 Policy load_policy(const TrainRecipeBase& r);
 std::unique_ptr<torch::optim::AdamW> make_optimizer(const Policy& p, const TrainRecipeBase& r);
 void set_learning_rate(torch::optim::Optimizer& opt, double lr);

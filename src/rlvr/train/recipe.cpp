@@ -72,7 +72,7 @@ void add_model_fields(Listing<S>& l) {
       .add("model_name_or_path", &TrainRecipeBase::model_name_or_path,
         "HF model folder (config.json, tokenizer.json, *.safetensors); required")
       .add("dtype", &TrainRecipeBase::dtype,
-           "weight and compute dtype; auto = bfloat16 on CUDA, float32 on CPU", {"torch_dtype"})
+           "weight and compute dtype; auto = the checkpoint's (config.json torch_dtype)", {"torch_dtype"})
       .add("device", &TrainRecipeBase::device,
            "where to train; auto = cuda when available, else cpu")
       .add("gradient_checkpointing", &TrainRecipeBase::gradient_checkpointing,

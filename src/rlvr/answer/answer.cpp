@@ -1,6 +1,6 @@
-// Answer extraction scanners (see extract.h for each rule). Every scanner walks the text
-// once from left to right; numbers are ASCII digits only, like the reference answers.
-#include "rlvr/eval/extract.h"
+// Answer rule scanners (see answer.h for each rule). Every scanner walks the text once from
+// left to right; numbers are ASCII digits only, like the reference answers.
+#include "rlvr/answer/answer.h"
 
 #include <cmath>
 #include <cstdlib>
@@ -33,7 +33,7 @@ size_t strict_group_at(const std::string& s, size_t pos) {
   return i - pos;
 }
 
-// The last number of `s` (grammar in extract.h), or nullopt.
+// The last number of `s` (grammar in answer.h), or nullopt.
 std::optional<std::string> last_number(const std::string& s) {
   std::optional<std::string> last;
   size_t i = 0;
@@ -89,12 +89,16 @@ bool has_answer_format(const std::string& completion) {
   return false;
 }
 
-std::optional<double> parse_answer_number(const std::string& text) {
+std::string normalize_answer(const std::string& text) {
   std::string s = strip_commas(text);
   size_t b = s.find_first_not_of(" \t\r\n");
-  if (b == std::string::npos) return std::nullopt;
-  size_t e = s.find_last_not_of(" \t\r\n");
-  s = s.substr(b, e - b + 1);
+  if (b == std::string::npos) return "";
+  return s.substr(b, s.find_last_not_of(" \t\r\n") - b + 1);
+}
+
+std::optional<double> parse_answer_number(const std::string& text) {
+  const std::string s = normalize_answer(text);
+  if (s.empty()) return std::nullopt;
   size_t i = 0;
   bool negative = false;
   if (i < s.size() && (s[i] == '-' || s[i] == '+')) negative = s[i++] == '-';
@@ -117,16 +121,10 @@ std::optional<double> parse_answer_number(const std::string& text) {
 }
 
 bool answers_match(const std::string& a, const std::string& b) {
-  auto x = parse_answer_number(a), y = parse_answer_number(b);
-  if (x && y) return std::fabs(*x - *y) <= 1e-3;
-  auto trim = [](const std::string& s) {
-    std::string t = strip_commas(s);
-    size_t b0 = t.find_first_not_of(" \t\r\n");
-    if (b0 == std::string::npos) return std::string();
-    return t.substr(b0, t.find_last_not_of(" \t\r\n") - b0 + 1);
-  };
-  std::string ta = trim(a), tb = trim(b);
-  return !ta.empty() && ta == tb;
+  const std::string ta = normalize_answer(a), tb = normalize_answer(b);
+  if (!ta.empty() && ta == tb) return true;
+  auto x = parse_answer_number(ta), y = parse_answer_number(tb);
+  return x && y && std::fabs(*x - *y) <= 1e-3;
 }
 
 }  // namespace rlvr

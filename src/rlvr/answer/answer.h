@@ -1,13 +1,14 @@
-// Answer extraction for GSM8K-style evaluation: the strict `####` rule, the last-number rule,
-// the published prompt+output rule, the format check and numeric answer comparison.
-// Hand-written scanners (no regex engine): linear time, no recursion on long completions.
+// Answer rules for GSM8K-style problems, shared by the gsm8k rewards (rl/reward_builtin.cpp)
+// and the evaluator (eval/): the strict `####` rule, the last-number rules, the format check and
+// numeric answer comparison. Hand-written scanners (no regex engine): linear time, no recursion
+// on long completions, and no error path. Torch-free.
 #pragma once
 #include <optional>
 #include <string>
 
 namespace rlvr {
 
-// The gsm8k_correct rule (grpo-spec section 4): the first match of
+// The gsm8k_correct extraction (grpo-spec section 4): the first match of
 // `####.*?(-?[\d,]+(?:\.\d+)?)` (`.` does not cross a newline), commas removed.
 // nullopt when there is no match, or the captured text has no digit (e.g. a lone ",").
 std::optional<std::string> extract_strict(const std::string& completion);
@@ -24,12 +25,16 @@ std::optional<std::string> extract_published(const std::string& prompt_plus_outp
 // The gsm8k_format condition: the text contains "\n#### The final answer is " followed by a digit.
 bool has_answer_format(const std::string& completion);
 
+// An answer's text for comparison: commas removed, then surrounding whitespace trimmed.
+std::string normalize_answer(const std::string& text);
+
 // Parses "-1,234.50" style text (commas removed, optional sign and '$', surrounding spaces,
 // a trailing '.') as a number; nullopt when it is not one.
 std::optional<double> parse_answer_number(const std::string& text);
 
-// True when both parse as numbers within 1e-3 of each other (commas ignored); when either is
-// not a number, true only if the comma-free trimmed texts are equal and non-empty.
+// The comparison of grpo-spec section 4: true when the normalized texts are equal and non-empty
+// (so numbers too large for a double still match), else when both parse as numbers within
+// 1e-3 of each other.
 bool answers_match(const std::string& a, const std::string& b);
 
 }  // namespace rlvr
