@@ -8,8 +8,6 @@
 #include <map>
 
 #include "rlvr/core/error.h"
-#include "rlvr/core/files.h"
-#include "rlvr/core/interrupt.h"
 #include "rlvr/data/shuffle.h"
 #include "rlvr/eval/extract.h"
 #include "rlvr/rl/grpo.h"
@@ -39,6 +37,34 @@ std::pair<double, double> finite_mean_std(const std::vector<double>& xs) {
   if (n == 0) return {std::nan(""), std::nan("")};
   double m = s / n;
   return {m, std::sqrt(std::max(0.0, s2 / n - m * m))};
+}
+
+// Completion lengths, phase times and generation throughput of a rollout.
+std::map<std::string, double> rollout_metrics(const Rollout& ro) {
+  double len_sum = 0, term_sum = 0;
+  int64_t lmin = INT64_MAX, lmax = 0, clipped = 0, term = 0;
+  for (const auto& c : ro.completions) {
+    const int64_t L = static_cast<int64_t>(c.ids.size());
+    len_sum += L;
+    lmin = std::min(lmin, L);
+    lmax = std::max(lmax, L);
+    if (c.finish == FinishReason::kLength) {
+      ++clipped;
+    } else {
+      ++term;
+      term_sum += L;
+    }
+  }
+  const double N = static_cast<double>(ro.completions.size());
+  return {{"completions/mean_length", len_sum / N},
+          {"completions/min_length", static_cast<double>(lmin)},
+          {"completions/max_length", static_cast<double>(lmax)},
+          {"completions/clipped_ratio", clipped / N},
+          {"completions/mean_terminated_length", term ? term_sum / term : 0.0},
+          {"time/generate_s", ro.generate_s},
+          {"time/score_s", ro.score_s},
+          {"time/logprob_s", ro.logprob_s},
+          {"throughput/gen_tokens_per_s", ro.completion_tokens / std::max(ro.generate_s, 1e-9)}};
 }
 }  // namespace
 
@@ -286,7 +312,7 @@ std::map<std::string, double> GrpoTrainer::optimize(Rollout& ro, int64_t step) {
     ent += (entropy * mask).sum().item<double>();
   }
   const double grad_norm = clip_gradients(policy_, r_.max_grad_norm);
-  opt_->step();
+  if (update_is_finite(loss_sum, grad_norm)) opt_->step();  // else skipped: the run loop counts it
   opt_->zero_grad();
   engine_->invalidate_prefix();
   const double denom = std::max(tok, 1.0);
@@ -337,107 +363,67 @@ std::map<std::string, double> GrpoTrainer::validate(int64_t) {
           {"eval_accuracy", static_cast<double>(correct) / static_cast<double>(probs.size())}};
 }
 
-nlohmann::json GrpoTrainer::trainer_state(int64_t step) const {
-  return {{"global_step", step},
-          {"max_steps", total_steps_},
-          {"cursor", cursor_.to_json()},
-          {"num_tokens", cumulative_tokens_},
-          {"recipe", recipe_to_json(r_)}};
+RunOptions GrpoTrainer::run_options() const {
+  RunOptions o = rlvr::run_options(r_, recipe_to_json(r_));
+  o.log_completions = r_.log_completions;
+  return o;
 }
 
 TrainResult GrpoTrainer::train(bool resume) {
-  TrainResult res;
-  res.output_dir = r_.output_dir;
-  make_dirs(r_.output_dir);
-  int64_t start = 0;
-  if (auto st = resume ? resume_latest(r_.output_dir, policy_, *opt_) : std::nullopt) {
-    start = st->at("global_step").get<int64_t>();
-    cursor_ = DataCursor::from_json(st->at("cursor"), static_cast<int64_t>(train_.size()));
-    cumulative_tokens_ = st->value("num_tokens", int64_t{0});
-  }
-  write_json_file(join_path(r_.output_dir, "config.json"), recipe_to_json(r_));
-  const std::string metrics_path = join_path(r_.output_dir, "metrics.jsonl");
-  if (start > 0) truncate_metrics(metrics_path, start);
-  JsonlWriter metrics(metrics_path, start > 0);
-  std::unique_ptr<JsonlWriter> comp_log;
-  if (r_.log_completions)
-    comp_log = std::make_unique<JsonlWriter>(join_path(r_.output_dir, "completions.jsonl"), start > 0);
-  Progress progress(start, total_steps_);
+  RunOptions o = run_options();
+  o.resume = resume;
+  return run_training(*this, o);
+}
+
+double GrpoTrainer::steps_per_epoch() const {
   const int64_t B = prompts_per_step();
-  const double steps_per_epoch =
-      static_cast<double>((static_cast<int64_t>(train_.size()) + B - 1) / B) * r_.num_iterations;
-  for (int64_t step = start; step < total_steps_; ++step) {
-    if (step % r_.num_iterations == 0 || !current_.rewards.defined()) current_ = rollout(step);
-    Rollout& ro = current_;
-    auto m = optimize(ro, step);
-    const int64_t global = step + 1;
-    cumulative_tokens_ += ro.prompt_tokens + ro.completion_tokens;
-    for (const auto& [k, v] : ro.reward_metrics) m[k] = v;
-    // Completion lengths.
-    double len_sum = 0, term_sum = 0;
-    int64_t lmin = INT64_MAX, lmax = 0, clipped = 0, term = 0;
-    for (const auto& c : ro.completions) {
-      int64_t L = static_cast<int64_t>(c.ids.size());
-      len_sum += L;
-      lmin = std::min(lmin, L);
-      lmax = std::max(lmax, L);
-      if (c.finish == FinishReason::kLength) {
-        ++clipped;
-      } else {
-        ++term;
-        term_sum += L;
-      }
-    }
-    const double N = static_cast<double>(ro.completions.size());
-    m["completions/mean_length"] = len_sum / N;
-    m["completions/min_length"] = static_cast<double>(lmin);
-    m["completions/max_length"] = static_cast<double>(lmax);
-    m["completions/clipped_ratio"] = clipped / N;
-    m["completions/mean_terminated_length"] = term ? term_sum / term : 0.0;
-    m["num_tokens"] = static_cast<double>(cumulative_tokens_);
-    m["epoch"] = global / steps_per_epoch;
-    m["time/generate_s"] = ro.generate_s;
-    m["time/score_s"] = ro.score_s;
-    m["time/logprob_s"] = ro.logprob_s;
-    m["throughput/gen_tokens_per_s"] = ro.completion_tokens / std::max(ro.generate_s, 1e-9);
-    if (r_.eval_steps > 0 && (global % r_.eval_steps == 0 || global == total_steps_)) {
-      const auto t_eval = Clock::now();
-      for (const auto& [k, v] : validate(global)) m[k] = v;
-      m["time/eval_s"] = since(t_eval);
-    }
-    if (global % std::max<int64_t>(r_.logging_steps, 1) == 0 || global == total_steps_) {
-      nlohmann::json row = {{"step", global}};
-      for (const auto& [k, v] : m) row[k] = std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr);
-      metrics.write(row);
-    }
-    if (comp_log && step % r_.num_iterations == 0)
-      for (size_t i = 0; i < ro.completions.size(); ++i)
-        comp_log->write({{"step", global},
-                         {"prompt", ro.prompts[i]},
+  return static_cast<double>((static_cast<int64_t>(train_.size()) + B - 1) / B) * r_.num_iterations;
+}
+
+bool GrpoTrainer::can_checkpoint_after(int64_t global_step) const {
+  return global_step % r_.num_iterations == 0;  // the next step starts a new generation batch
+}
+
+nlohmann::json GrpoTrainer::state() const {
+  return {{"cursor", cursor_.to_json()}, {"num_tokens", cumulative_tokens_}};
+}
+
+void GrpoTrainer::restore(const nlohmann::json& st) {
+  cursor_ = DataCursor::from_json(st.at("cursor"), static_cast<int64_t>(train_.size()));
+  cumulative_tokens_ = st.value("num_tokens", int64_t{0});
+}
+
+StepReport GrpoTrainer::step(int64_t step) {
+  const bool fresh = step % r_.num_iterations == 0 || !current_.rewards.defined();
+  if (fresh) current_ = rollout(step);
+  Rollout& ro = current_;
+  StepReport rep;
+  auto& m = rep.metrics = optimize(ro, step);
+  rep.nonfinite = !update_is_finite(m.at("loss"), m.at("grad_norm"));
+  const int64_t global = step + 1;
+  cumulative_tokens_ += ro.prompt_tokens + ro.completion_tokens;
+  for (const auto& [k, v] : ro.reward_metrics) m[k] = v;
+  for (const auto& [k, v] : rollout_metrics(ro)) m[k] = v;
+  m["num_tokens"] = static_cast<double>(cumulative_tokens_);
+  if (r_.eval_steps > 0 && (global % r_.eval_steps == 0 || global == total_steps_)) {
+    const auto t_eval = Clock::now();
+    for (const auto& [k, v] : validate(global)) m[k] = v;
+    m["time/eval_s"] = since(t_eval);
+  }
+  char buf[256];
+  std::snprintf(buf, sizeof(buf), "reward %.3f  len %.0f  loss %+.4f  gen %.1fs train %.1fs%s",
+                m["reward"], m["completions/mean_length"], m["loss"], ro.generate_s, m["time/train_s"],
+                m.count("eval_accuracy") ? (" val acc " + std::to_string(m["eval_accuracy"]).substr(0, 5)).c_str() : "");
+  rep.summary = buf;
+  rep.new_batch = fresh;
+  for (size_t i = 0; i < ro.completions.size(); ++i)
+    rep.batch.push_back({{"prompt", ro.prompts[i]},
                          {"completion", ro.completions[i].text},
                          {"answer", ro.answers[i]},
                          {"reward", ro.rewards[static_cast<int64_t>(i)].item<double>()},
                          {"advantage", ro.advantages[static_cast<int64_t>(i)].item<double>()},
                          {"finish_reason", finish_reason_name(ro.completions[i].finish)}});
-    char buf[256];
-    std::snprintf(buf, sizeof(buf), "reward %.3f  len %.0f  loss %+.4f  gen %.1fs train %.1fs%s",
-                  m["reward"], m["completions/mean_length"], m["loss"], ro.generate_s, m["time/train_s"],
-                  m.count("eval_accuracy") ? (" val acc " + std::to_string(m["eval_accuracy"]).substr(0, 5)).c_str() : "");
-    progress.report(global, buf);
-    res.steps_done = global;
-    const bool at_boundary = global % r_.num_iterations == 0;
-    const bool stop = interrupt_requested();
-    if (at_boundary && ((r_.save_steps > 0 && global % r_.save_steps == 0) || (stop && global < total_steps_)))
-      save_checkpoint(join_path(r_.output_dir, "checkpoint-" + std::to_string(global)), policy_, *opt_,
-                      trainer_state(global));
-    if (stop && global < total_steps_) {
-      std::fprintf(stderr, "interrupted at step %lld; resume with --resume\n", (long long)global);
-      res.interrupted = true;
-      return res;
-    }
-  }
-  save_final(r_.output_dir, policy_);
-  return res;
+  return rep;
 }
 
 }  // namespace rlvr

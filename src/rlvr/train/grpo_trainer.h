@@ -2,7 +2,8 @@
 // completions with the engine (shared-prefix KV), score them, group advantages, chunked policy
 // log-probs, reference log-probs when beta > 0 (LoRA: adapters off; full fine-tuning: a frozen
 // copy of the starting weights), clipped GRPO loss, AdamW.
-// Checkpoints, resume, metrics and validation live here too.
+// Validation lives here too; the run directory, resume, checkpoints and logs are the run loop's
+// (run_loop.h), which drives this trainer as a TrainingJob.
 #pragma once
 #include <functional>
 #include <map>
@@ -18,6 +19,7 @@
 #include "rlvr/train/metrics_log.h"
 #include "rlvr/train/policy.h"
 #include "rlvr/train/recipe.h"
+#include "rlvr/train/run_loop.h"
 
 namespace rlvr {
 
@@ -35,21 +37,25 @@ struct Rollout {
   int64_t completion_tokens = 0, prompt_tokens = 0;
 };
 
-struct TrainResult {
-  int64_t steps_done = 0;
-  bool interrupted = false;
-  std::string output_dir;
-};
-
-class GrpoTrainer {
+class GrpoTrainer : public TrainingJob {
  public:
-  // notices: lines to print at start (ignored TRL keys); world_size 1 for now.
   explicit GrpoTrainer(GrpoRecipe recipe);
-  // Runs to max_steps (or the epochs); with resume, continues from the newest checkpoint.
+  // The recipe's run options (run_loop.h); the CLI adds resume, --set keys and the command.
+  RunOptions run_options() const;
+  // run_training with run_options(): to max_steps (or the epochs); with resume, continues from
+  // the newest checkpoint.
   TrainResult train(bool resume);
   const GrpoRecipe& recipe() const { return r_; }
-  int64_t total_steps() const { return total_steps_; }
-  Policy& policy() { return policy_; }
+
+  // TrainingJob: one step generates a batch every num_iterations steps and updates the policy.
+  int64_t total_steps() const override { return total_steps_; }
+  double steps_per_epoch() const override;
+  StepReport step(int64_t step) override;
+  bool can_checkpoint_after(int64_t global_step) const override;
+  nlohmann::json state() const override;
+  void restore(const nlohmann::json& state) override;
+  Policy& policy() override { return policy_; }
+  torch::optim::Optimizer& optimizer() override { return *opt_; }
 
  private:
   Rollout rollout(int64_t step);
@@ -67,7 +73,6 @@ class GrpoTrainer {
                                     int64_t* forward_tokens = nullptr, CausalLM* model = nullptr);
   std::map<std::string, double> optimize(Rollout& ro, int64_t step);
   std::map<std::string, double> validate(int64_t step);
-  nlohmann::json trainer_state(int64_t step) const;
   int64_t prompts_per_step() const;
 
   GrpoRecipe r_;

@@ -1,5 +1,5 @@
 // Training recipes: flat YAML with TRL key names (grpo-spec.md section 5), `--set key=value`
-// overrides, validation, the startup table and config.json. One listing per struct (recipe.cpp)
+// overrides, validation, the startup table and recipe.json. One listing per struct (recipe.cpp)
 // drives all of these; docs/recipe.md documents every key. Torch-free; modes are enums here.
 #pragma once
 #include <cstdint>
@@ -60,6 +60,7 @@ struct TrainRecipeBase {
   int64_t seed = 42;
   // output
   std::string output_dir = "trainer_output";
+  bool overwrite_output_dir = false;  // replace the run already in output_dir (else refused)
   int64_t logging_steps = 10;  // metrics every this many optimizer steps
   int64_t save_steps = 500;    // checkpoint every this many steps; 0 = only at the end
   int64_t eval_steps = 0;      // validation every this many steps; 0 = never during training
@@ -150,7 +151,7 @@ GrpoRecipe load_grpo_recipe(const std::string& path, const std::vector<std::stri
 SftRecipe load_sft_recipe(const std::string& path, const std::vector<std::string>& overrides,
                           int64_t world_size, std::vector<std::string>* notices);
 
-// Every key with its value (config.json in the run directory); parses back with apply_recipe_yaml.
+// Every key with its value (recipe.json in the run directory); parses back with apply_recipe_yaml.
 nlohmann::json recipe_to_json(const GrpoRecipe& r);
 nlohmann::json recipe_to_json(const SftRecipe& r);
 // "key | value" rows in listing order, values as JSON text.
@@ -158,6 +159,11 @@ std::vector<std::pair<std::string, std::string>> recipe_table(const GrpoRecipe& 
 std::vector<std::pair<std::string, std::string>> recipe_table(const SftRecipe& r);
 // The rows as an aligned two-column text table, one row per line.
 std::string format_recipe_table(const std::vector<std::pair<std::string, std::string>>& rows);
+
+// Whether `--resume` may continue a run with a different value of this key without `--set` naming
+// it: keys that do not change the run's math (logging, saving, evaluation, output, performance
+// switches with exact results, and the length of the run: max_steps, num_train_epochs).
+bool resume_may_change(const std::string& key);
 
 const char* dtype_name(DType d);
 const char* device_kind_name(DeviceKind d);
