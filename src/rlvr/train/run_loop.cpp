@@ -231,16 +231,16 @@ RunOptions run_options(const TrainRecipeBase& r, const nlohmann::json& recipe_js
   return o;
 }
 
-TrainResult run_training(TrainingJob& job, const RunOptions& opt) {
+TrainResult run_training(TrainingJob& job, const RunOptions& options) {
+  RunOptions opt = options;  // the recipe as recorded: overwrite_output_dir is an action, not the run
+  if (opt.recipe.contains("overwrite_output_dir")) opt.recipe["overwrite_output_dir"] = false;
   check_output_dir_outside_model(opt.output_dir, opt.model_dir);
   make_dirs(opt.output_dir);
   RunLock lock(opt.output_dir);
   claim_output_dir(opt);
   const nlohmann::json resumed = opt.resume ? resume_run(job, opt) : nlohmann::json();
   const int64_t start = resumed.is_null() ? 0 : resumed.at("global_step").get<int64_t>();
-  nlohmann::json record = opt.recipe;
-  if (record.contains("overwrite_output_dir")) record["overwrite_output_dir"] = false;  // an action, not the run
-  write_json_file(join_path(opt.output_dir, "recipe.json"), record);
+  write_json_file(join_path(opt.output_dir, "recipe.json"), opt.recipe);
   for (const char* log : {"metrics.jsonl", "completions.jsonl"})
     if (start > 0) truncate_metrics(join_path(opt.output_dir, log), start);
   const int64_t nonfinite = resumed.is_null() ? 0 : resumed.value("nonfinite_steps", int64_t{0});

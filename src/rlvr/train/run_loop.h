@@ -52,7 +52,7 @@ struct RunOptions {
   std::string model_dir;  // model_name_or_path: output_dir may be neither it nor inside it
   bool resume = false;
   bool overwrite_output_dir = false;
-  nlohmann::json recipe;               // recipe_to_json: recipe.json, compared on --resume
+  nlohmann::json recipe;  // recipe_to_json: recipe.json (overwrite_output_dir recorded as false), compared on --resume
   std::vector<std::string> set_keys;   // keys given with --set on this command line
   std::string command = "rlvr train RECIPE";  // how this run was started, for the resume hint
   int64_t logging_steps = 1;
