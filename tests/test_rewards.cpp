@@ -314,6 +314,27 @@ TEST_F(External, GarbageRepliesAreCounted) {
   EXPECT_EQ(f->errors(), 2);
 }
 
+// Errors reach the console: one warning line with the reward's name, the count so far and the
+// first error; further errors warn again only after warn_interval_s.
+TEST_F(External, ErrorsWarnOnTheConsoleRateLimited) {
+  auto warnings = [&](double interval) {
+    ExternalRewardOptions o;
+    o.command = {"python3", script_};
+    o.warn_interval_s = interval;
+    ExternalReward f("judge", o);
+    testing::internal::CaptureStderr();
+    f.score({{"", "garbage", "1"}, {"", "5", "5"}});
+    f.score({{"", "1", "1"}});
+    f.score({{"", "badtype", "1"}, {"", "garbage", "1"}});
+    return testing::internal::GetCapturedStderr();
+  };
+  const std::string first = "warning: reward 'judge': 1 error so far (each scored 0); first: reply is not "
+                            "{\"reward\": number|null}: this is not json\n";
+  EXPECT_EQ(warnings(3600), first);
+  EXPECT_EQ(warnings(0), first + "warning: reward 'judge': 3 errors so far (each scored 0); first: reply is not "
+                                 "{\"reward\": number|null}: this is not json\n");
+}
+
 TEST_F(External, BigBatchDoesNotDeadlock) {
   // 3000 requests of 4 KB and 2 KB replies: far more than a pipe buffer in both directions.
   auto f = make(5.0);

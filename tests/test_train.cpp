@@ -18,29 +18,13 @@
 #include "rlvr/train/grpo_trainer.h"
 #include "rlvr/train/sft_trainer.h"
 #include "testlib.h"
+#include "tiny_model.h"
 
 using namespace rlvr;
 
 namespace {
 
-// A tiny Qwen2 with the byte-level tokenizer (259 ids, EOS <|im_end|> = 258).
-std::string tiny_model_dir(const std::string& dir, int64_t hidden, int64_t layers) {
-  write_byte_level_tokenizer(dir);
-  ModelConfig c;
-  c.hidden_size = hidden;
-  c.intermediate_size = 2 * hidden;
-  c.num_hidden_layers = layers;
-  c.num_attention_heads = 4;
-  c.num_key_value_heads = 2;
-  c.head_dim = hidden / 4;
-  c.vocab_size = 259;
-  c.max_position_embeddings = 512;
-  c.tie_word_embeddings = true;
-  c.eos_token_ids = {258};
-  CausalLM m = make_random_model(c, 3);
-  save_model(m, dir, torch::kFloat32);
-  return dir;
-}
+using test::tiny_model_dir;
 
 std::vector<nlohmann::json> metrics_of(const std::string& out) {
   return read_jsonl_file(out + "/metrics.jsonl");

@@ -39,9 +39,9 @@ void run_report(const ReportArgs& a) {
   if (has_metrics) {
     std::string extra;
     if (!evals.empty()) extra = eval_report_fragment(evals);
-    const std::string config = join_path(a.run_dir, "config.json");
+    const std::string config = join_path(a.run_dir, "recipe.json");
     if (file_exists(config))
-      extra += "<h2>Configuration</h2>\n<details><summary>config.json</summary><pre>" +
+      extra += "<h2>Configuration</h2>\n<details><summary>recipe.json</summary><pre>" +
                html_escape(read_json_file(config).dump(2)) + "</pre></details>\n";
     html = training_report_html(read_metrics_jsonl(metrics), "rlvr training run: " + title, extra);
   } else {

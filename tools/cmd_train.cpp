@@ -1,5 +1,8 @@
 // Training commands: `rlvr train RECIPE.yaml` (GRPO) and `rlvr sft RECIPE.yaml`, with --set
-// overrides and --resume. Prints the resolved configuration, then runs the trainer.
+// overrides and --resume. Prints the resolved configuration, then runs the trainer in the run
+// loop; an interrupted run exits with 128 + the signal (130 SIGINT, 143 SIGTERM) once its
+// checkpoint is written.
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 
@@ -29,6 +32,39 @@ void print_notices(const std::vector<std::string>& notices) {
   for (const auto& n : notices) std::fprintf(stderr, "notice: %s\n", n.c_str());
 }
 
+// The canonical recipe keys the --set options name (an alias counts as its key).
+std::vector<std::string> set_keys(const std::vector<std::string>& sets, const std::vector<RecipeKeyInfo>& keys) {
+  std::vector<std::string> out;
+  for (const auto& s : sets) {
+    std::string k = s.substr(0, s.find('='));
+    k.erase(k.find_last_not_of(" \t") + 1);
+    k.erase(0, k.find_first_not_of(" \t"));
+    for (const auto& info : keys)
+      if (info.key == k || std::find(info.aliases.begin(), info.aliases.end(), k) != info.aliases.end())
+        out.push_back(info.key);
+  }
+  return out;
+}
+
+// Runs a trainer (GrpoTrainer or SftTrainer) under the CLI's options; prints the result line and
+// turns an interrupt into the exit status.
+template <class Trainer, class Recipe>
+void run(Trainer& trainer, const Recipe& r, const TrainOpts& o, const std::string& command) {
+  RunOptions run = trainer.run_options();
+  run.resume = o.resume;
+  run.set_keys = set_keys(o.sets, recipe_keys(r));
+  run.command = "rlvr " + command + " " + o.recipe;
+  std::fprintf(stderr, "training %lld steps -> %s\n", (long long)trainer.total_steps(), r.output_dir.c_str());
+  auto res = run_training(trainer, run);
+  std::printf("%s\n", nlohmann::json({{"output_dir", res.output_dir},
+                                      {"steps", res.steps_done},
+                                      {"interrupted", res.interrupted}})
+                          .dump()
+                          .c_str());
+  std::fflush(stdout);
+  if (res.interrupted) throw CLI::RuntimeError(interrupt_exit_code());
+}
+
 }  // namespace
 
 void add_train_commands(CLI::App& app, CLI::App&) {
@@ -42,13 +78,7 @@ void add_train_commands(CLI::App& app, CLI::App&) {
     std::fprintf(stderr, "%s", format_recipe_table(recipe_table(r)).c_str());
     install_interrupt_handler();
     GrpoTrainer trainer(r);
-    std::fprintf(stderr, "training %lld steps -> %s\n", (long long)trainer.total_steps(), r.output_dir.c_str());
-    auto res = trainer.train(o->resume);
-    std::printf("%s\n", nlohmann::json({{"output_dir", res.output_dir},
-                                        {"steps", res.steps_done},
-                                        {"interrupted", res.interrupted}})
-                            .dump()
-                            .c_str());
+    run(trainer, r, *o, "train");
   });
   auto s = std::make_shared<TrainOpts>();
   auto* sft = app.add_subcommand("sft", "Supervised fine-tuning on solved problems or prompt/completion JSONL");
@@ -60,12 +90,7 @@ void add_train_commands(CLI::App& app, CLI::App&) {
     std::fprintf(stderr, "%s", format_recipe_table(recipe_table(r)).c_str());
     install_interrupt_handler();
     SftTrainer trainer(r);
-    auto res = trainer.train(s->resume);
-    std::printf("%s\n", nlohmann::json({{"output_dir", res.output_dir},
-                                        {"steps", res.steps_done},
-                                        {"interrupted", res.interrupted}})
-                            .dump()
-                            .c_str());
+    run(trainer, r, *s, "sft");
   });
 }
 

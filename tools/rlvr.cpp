@@ -20,8 +20,8 @@ int main(int argc, char** argv) {
     if (rlvr::cli::needs_torch_commands(argc, argv, app, *bench))
       torch = rlvr::cli::load_torch_commands(app, *bench);
     app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+  } catch (const CLI::ParseError& e) {  // also CLI::RuntimeError(status): exit quietly with it
+    return app.exit(e);                  // (an interrupted `rlvr train`/`sft`: 130, 143)
   } catch (const std::exception& e) {  // rlvr::Error, c10::Error (via the plugin), the rest
     const char* msg = torch.error_message ? torch.error_message(&e) : nullptr;
     std::cerr << "rlvr: error: " << (msg ? msg : e.what()) << "\n";

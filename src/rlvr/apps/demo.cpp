@@ -128,7 +128,7 @@ SftRecipe demo_sft_recipe(const DemoOptions& o, const std::string& out, const st
        "output_dir=" + join_path(out, "sft"), "use_peft=false", "dtype=float32",
        "learning_rate=" + std::to_string(o.sft_lr), "max_steps=" + std::to_string(o.sft_steps),
        "per_device_train_batch_size=32", "lr_scheduler_type=cosine", "warmup_ratio=0.05", "logging_steps=20",
-       "save_steps=0", "gradient_checkpointing=false", "seed=" + std::to_string(o.seed)},
+       "save_steps=0", "gradient_checkpointing=false", "seed=" + std::to_string(o.seed), "overwrite_output_dir=true"},
       1, &notices);
 }
 
@@ -144,7 +144,7 @@ GrpoRecipe demo_grpo_recipe(const DemoOptions& o, const std::string& out) {
        "per_device_train_batch_size=" + std::to_string(o.grpo_prompts * o.num_generations),
        "num_iterations=" + std::to_string(o.num_iterations), "num_shots=0", "max_completion_length=64",
        "temperature=1.0", "beta=0.0", "loss_type=dapo", "logging_steps=1", "save_steps=0",
-       "gradient_checkpointing=false", "seed=" + std::to_string(o.seed)},
+       "gradient_checkpointing=false", "seed=" + std::to_string(o.seed), "overwrite_output_dir=true"},
       1, &notices);
 }
 

@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
+#include <cstdlib>
 #include <cstring>
 #include <algorithm>
 #include <fstream>
@@ -52,6 +54,29 @@ void rename_path(const std::string& from, const std::string& to) {
 }
 
 void copy_file(const std::string& from, const std::string& to) { write_text_file(to, read_text_file(from)); }
+
+std::string real_path(const std::string& path) {
+  std::string head = path.empty() ? "." : path;
+  std::vector<std::string> missing;  // components below the longest existing ancestor, last first
+  char buf[PATH_MAX];
+  while (::realpath(head.c_str(), buf) == nullptr) {
+    if (head == "." || head == "/") return path;  // nothing resolves (e.g. a deleted cwd)
+    missing.push_back(base_name(head));
+    const std::string parent = parent_dir(head);
+    head = parent.empty() ? "." : parent;
+  }
+  std::string out = buf;
+  bool climbed = false;
+  for (auto it = missing.rbegin(); it != missing.rend(); ++it) {
+    if (*it == "..") {
+      out = parent_dir(out);
+      climbed = true;
+    } else if (*it != ".") {
+      out = join_path(out, *it);
+    }
+  }
+  return climbed ? real_path(out) : out;  // ".." may have led back into existing folders
+}
 
 std::vector<std::string> list_dir(const std::string& path) {
   DIR* d = ::opendir(path.c_str());

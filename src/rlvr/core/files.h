@@ -27,6 +27,10 @@ std::string base_name(const std::string& path);
 void rename_path(const std::string& from, const std::string& to);
 // Copies a regular file, replacing `to` whole (written beside it, then renamed).
 void copy_file(const std::string& from, const std::string& to);
+// The absolute path with symbolic links, "." and ".." resolved (realpath), also for a path that
+// does not exist yet: its longest existing ancestor is resolved and the rest appended, ".."
+// taken as make_dirs would (the missing folder is created, then left).
+std::string real_path(const std::string& path);
 // Names of the entries of a directory (no "." or ".."), sorted.
 std::vector<std::string> list_dir(const std::string& path);
 

@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <limits>
 #include <thread>
@@ -28,6 +29,12 @@ namespace {
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr size_t kMaxLine = 16u << 20;  // a reply longer than this is garbage
 
+
+std::string seconds_text(double s) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%g s", s);
+  return buf;
+}
 
 void set_nonblocking(int fd) { fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK); }
 
@@ -151,8 +158,8 @@ void ExternalReward::stop(bool graceful) {
 }
 
 size_t ExternalReward::pump(const std::vector<std::string>& lines, size_t first,
-                            std::vector<double>* out, bool* broken) {
-  *broken = false;
+                            std::vector<double>* out, std::string* broken) {
+  broken->clear();
   size_t next_reply = first, next_line = first, line_off = 0;
   bool can_write = true;
   // The wait for the next reply: `budget` seconds on `since_reply`, restarted at each reply.
@@ -167,7 +174,7 @@ size_t ExternalReward::pump(const std::vector<std::string>& lines, size_t first,
         (*out)[next_reply] = v;
       } else {
         (*out)[next_reply] = 0.0;
-        ++errors_;
+        count_errors(1, "reply is not {\"reward\": number|null}: " + rbuf_.substr(0, std::min<size_t>(nl, 120)));
       }
       rbuf_.erase(0, nl + 1);
       ++next_reply;
@@ -177,7 +184,7 @@ size_t ExternalReward::pump(const std::vector<std::string>& lines, size_t first,
     }
     if (next_reply == lines.size()) break;
     if (rbuf_.size() > kMaxLine) {
-      *broken = true;
+      *broken = "a reply line longer than 16 MiB";
       return next_reply;
     }
     pollfd fds[2];
@@ -187,13 +194,13 @@ size_t ExternalReward::pump(const std::vector<std::string>& lines, size_t first,
     if (want_write) fds[nfds++] = {to_child_, POLLOUT, 0};
     const double left_ms = 1000.0 * (budget - since_reply.seconds());
     if (left_ms <= 0) {
-      *broken = true;  // timeout
+      *broken = "no reply within " + seconds_text(budget);
       return next_reply;
     }
     int rc = poll(fds, nfds, static_cast<int>(left_ms) + 1);
     if (rc < 0 && errno == EINTR) continue;
     if (rc < 0) {
-      *broken = true;
+      *broken = std::string("poll failed: ") + std::strerror(errno);
       return next_reply;
     }
     if (want_write && (fds[1].revents & (POLLOUT | POLLERR | POLLHUP))) {
@@ -215,7 +222,7 @@ size_t ExternalReward::pump(const std::vector<std::string>& lines, size_t first,
       if (r > 0) {
         rbuf_.append(buf, static_cast<size_t>(r));
       } else if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
-        *broken = true;  // EOF: the process exited or closed stdout
+        *broken = "the process exited or closed its stdout";
         return next_reply;
       }
     }
@@ -253,7 +260,7 @@ std::vector<double> ExternalReward::score(const std::vector<RewardSample>& batch
   size_t done = 0;
   while (done < batch.size()) {
     if (failures >= opts_.max_failures) {  // give up on this batch: the rest score 0
-      errors_ += static_cast<int64_t>(batch.size() - done);
+      count_errors(static_cast<int64_t>(batch.size() - done), "gave up on a batch after max_failures");
       break;
     }
     if (pid_ < 0) {
@@ -262,24 +269,40 @@ std::vector<double> ExternalReward::score(const std::vector<RewardSample>& batch
       ++restarts_;
       if (!start(&why)) {
         ++failures;
-        ++errors_;
+        count_errors(1, "cannot restart the process: " + why);
         ++done;  // that request scores 0
         continue;
       }
     }
-    bool broken = false;
+    std::string broken;
     done = pump(lines, done, &out, &broken);
-    if (broken) {  // died, timed out or flooded: the pending request scores 0, restart lazily
+    if (!broken.empty()) {  // died, timed out or flooded: the pending request scores 0, restart lazily
       ++failures;
       if (done < batch.size()) {
         out[done] = 0.0;
-        ++errors_;
+        count_errors(1, broken);
         ++done;
       }
       stop(false);
     }
   }
+  warn_if_due();
   return out;
+}
+
+void ExternalReward::count_errors(int64_t n, const std::string& what) {
+  if (errors_ == 0) first_error_ = what;
+  errors_ += n;
+}
+
+void ExternalReward::warn_if_due() {
+  if (errors_ == warned_errors_) return;
+  if (warned_errors_ > 0 && since_warning_.seconds() < opts_.warn_interval_s) return;
+  std::fprintf(stderr, "warning: reward '%s': %lld error%s so far (each scored 0); first: %s\n", name_.c_str(),
+               static_cast<long long>(errors_), errors_ == 1 ? "" : "s", first_error_.c_str());
+  std::fflush(stderr);
+  warned_errors_ = errors_;
+  since_warning_.restart();
 }
 
 namespace reward_detail {

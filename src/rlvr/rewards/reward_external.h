@@ -1,12 +1,15 @@
 // A user-defined reward served by a long-lived child process speaking JSON lines: one request
 // {"prompt","completion","answer","index"} per line on its stdin, one reply {"reward": x|null}
-// per line on its stdout, in order. Crashes, timeouts and garbage score 0 and count as errors.
+// per line on its stdout, in order. Crashes, timeouts and garbage score 0 and count as errors;
+// errors reach the console as a warning line (reward name, count so far, the first error), at
+// most one per warn_interval_s.
 #pragma once
 #include <sys/types.h>
 
 #include <string>
 #include <vector>
 
+#include "rlvr/core/clock.h"
 #include "rlvr/rewards/reward.h"
 
 namespace rlvr {
@@ -16,6 +19,7 @@ struct ExternalRewardOptions {
   double timeout_s = 10.0;           // longest wait for any one reply
   double startup_timeout_s = 10.0;   // longest wait for the first reply of a (re)started process
   int64_t max_failures = 3;          // crashes/timeouts per batch before the rest score 0 untried
+  double warn_interval_s = 60.0;     // seconds between console warnings (the first comes at once)
 };
 
 class ExternalReward : public RewardFunction {
@@ -38,9 +42,11 @@ class ExternalReward : public RewardFunction {
   bool start(std::string* why);
   void stop(bool graceful);
   // Reads replies for requests [first, n) while writing lines; returns the index of the first
-  // request without a reply, and sets *broken when the process died or timed out.
+  // request without a reply, and sets *broken to why when the process died or timed out.
   size_t pump(const std::vector<std::string>& lines, size_t first, std::vector<double>* out,
-              bool* broken);
+              std::string* broken);
+  void count_errors(int64_t n, const std::string& what);  // keeps the first error's text
+  void warn_if_due();  // after a batch with new errors, unless a warning came too recently
 
   std::string name_;
   ExternalRewardOptions opts_;
@@ -51,6 +57,9 @@ class ExternalReward : public RewardFunction {
   bool fresh_ = false;   // started and has not replied yet (gets startup_timeout_s)
   int64_t errors_ = 0;
   int64_t restarts_ = 0;
+  std::string first_error_;
+  int64_t warned_errors_ = 0;  // errors_ at the last warning
+  Stopwatch since_warning_;  // since the last console warning
 };
 
 }  // namespace rlvr

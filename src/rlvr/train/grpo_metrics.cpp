@@ -99,12 +99,11 @@ std::string step_summary(const Metrics& m) {
   return s;
 }
 
-std::vector<nlohmann::json> sample_rows(int64_t global_step, const Rollout& ro) {
+std::vector<nlohmann::json> sample_rows(const Rollout& ro) {
   std::vector<nlohmann::json> rows;
   for (int64_t i = 0; i < ro.size(); ++i) {
     const Completion& c = ro.completions[i];
-    rows.push_back({{"step", global_step},
-                    {"prompt", ro.prompts[c.prompt_index].full()},
+    rows.push_back({{"prompt", ro.prompts[c.prompt_index].full()},
                     {"completion", c.text},
                     {"answer", ro.answers[c.prompt_index]},
                     {"reward", ro.rewards[i].item<double>()},

@@ -35,7 +35,7 @@ struct LossTotals {
 // "reward 0.500  len 42  loss +0.0012  gen 1.2s train 0.8s[ val acc 0.25]"
 std::string step_summary(const Metrics& m);
 
-// One row per completion: step, prompt, completion, answer, reward, advantage, finish_reason.
-std::vector<nlohmann::json> sample_rows(int64_t global_step, const Rollout& ro);
+// One row per completion (the run loop adds the step): prompt, completion, answer, reward, advantage, finish_reason.
+std::vector<nlohmann::json> sample_rows(const Rollout& ro);
 
 }  // namespace rlvr

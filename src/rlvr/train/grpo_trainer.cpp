@@ -7,11 +7,8 @@
 
 #include "rlvr/core/clock.h"
 #include "rlvr/core/error.h"
-#include "rlvr/core/files.h"
-#include "rlvr/core/interrupt.h"
 #include "rlvr/evaluator/evaluator.h"
 #include "rlvr/train/grpo_metrics.h"
-#include "rlvr/train/metrics_log.h"
 #include "rlvr/train/schedule.h"
 
 namespace rlvr {
@@ -125,8 +122,7 @@ StepReport GrpoTrainer::step(int64_t step) {
     totals.add(loss.item<double>(), res, lp);
   }
   const double grad_norm = clip_gradients(policy_, r_.max_grad_norm);
-  const bool finite = std::isfinite(grad_norm) && std::isfinite(totals.loss);
-  if (finite) {  // a non-finite step changes nothing; the run loop counts it
+  if (update_is_finite(totals.loss, grad_norm)) {  // else no update: the run loop counts the step
     opt_->step();
     engine_->invalidate_prefix();
   }
@@ -142,15 +138,15 @@ StepReport GrpoTrainer::report(int64_t step, bool fresh, const LossTotals& total
   m["throughput/train_tokens_per_s"] =
       static_cast<double>(ro_.prompt_tokens + ro_.completion_tokens) / std::max(m["time/train_s"], 1e-9);
   m["num_tokens"] = static_cast<double>(cumulative_tokens_);
-  m["epoch"] = global / steps_per_epoch();
   if (r_.eval_steps > 0 && (global % r_.eval_steps == 0 || global == total_steps_)) {
     const Stopwatch clock;
     for (const auto& [k, v] : validate()) m[k] = v;
     m["time/eval_s"] = clock.seconds();
   }
   StepReport rep;
-  rep.nonfinite = !std::isfinite(m["grad_norm"]) || !std::isfinite(m["loss"]);
-  if (fresh || rep.nonfinite) rep.batch = sample_rows(global, ro_);
+  rep.nonfinite = !update_is_finite(m["loss"], m["grad_norm"]);
+  rep.new_batch = fresh;
+  rep.batch = sample_rows(ro_);
   rep.summary = step_summary(m);
   rep.metrics = std::move(m);
   return rep;
@@ -178,57 +174,29 @@ Metrics GrpoTrainer::validate() {
           {"eval_accuracy", static_cast<double>(out.result.strict_correct) / static_cast<double>(probs.size())}};
 }
 
-nlohmann::json GrpoTrainer::trainer_state(int64_t step) const {
-  return {{"global_step", step},
-          {"max_steps", total_steps_},
-          {"cursor", cursor_.to_json()},
-          {"num_tokens", cumulative_tokens_},
-          {"recipe", recipe_to_json(r_)}};
+RunOptions GrpoTrainer::run_options() const {
+  RunOptions o = rlvr::run_options(r_, recipe_to_json(r_));
+  o.log_completions = r_.log_completions;
+  return o;
 }
 
 TrainResult GrpoTrainer::train(bool resume) {
-  TrainResult res;
-  res.output_dir = r_.output_dir;
-  make_dirs(r_.output_dir);
-  int64_t start = 0;
-  if (auto st = resume ? resume_latest(r_.output_dir, policy_, *opt_) : std::nullopt) {
-    start = st->at("global_step").get<int64_t>();
-    cursor_ = DataCursor::from_json(st->at("cursor"), static_cast<int64_t>(train_.size()));
-    cumulative_tokens_ = st->value("num_tokens", int64_t{0});
-  }
-  write_json_file(join_path(r_.output_dir, "config.json"), recipe_to_json(r_));
-  const std::string metrics_path = join_path(r_.output_dir, "metrics.jsonl");
-  if (start > 0) truncate_metrics(metrics_path, start);
-  JsonlWriter metrics(metrics_path, start > 0);
-  std::unique_ptr<JsonlWriter> comp_log;
-  if (r_.log_completions)
-    comp_log = std::make_unique<JsonlWriter>(join_path(r_.output_dir, "completions.jsonl"), start > 0);
-  Progress progress(start, total_steps_);
-  for (int64_t s = start; s < total_steps_; ++s) {
-    StepReport rep = step(s);
-    const int64_t global = s + 1;
-    if (global % std::max<int64_t>(r_.logging_steps, 1) == 0 || global == total_steps_) {
-      nlohmann::json row = {{"step", global}};
-      for (const auto& [k, v] : rep.metrics) row[k] = std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr);
-      metrics.write(row);
-    }
-    if (comp_log)
-      for (const auto& row : rep.batch) comp_log->write(row);
-    progress.report(global, rep.summary);
-    res.steps_done = global;
-    const bool at_boundary = global % r_.num_iterations == 0;
-    const bool stop = interrupt_requested();
-    if (at_boundary && ((r_.save_steps > 0 && global % r_.save_steps == 0) || (stop && global < total_steps_)))
-      save_checkpoint(join_path(r_.output_dir, "checkpoint-" + std::to_string(global)), policy_, *opt_,
-                      trainer_state(global));
-    if (stop && global < total_steps_) {
-      std::fprintf(stderr, "interrupted at step %lld; resume with --resume\n", (long long)global);
-      res.interrupted = true;
-      return res;
-    }
-  }
-  save_final(r_.output_dir, policy_);
-  return res;
+  RunOptions o = run_options();
+  o.resume = resume;
+  return run_training(*this, o);
+}
+
+bool GrpoTrainer::can_checkpoint_after(int64_t global_step) const {
+  return global_step % r_.num_iterations == 0;  // the next step starts a new generation batch
+}
+
+nlohmann::json GrpoTrainer::state() const {
+  return {{"cursor", cursor_.to_json()}, {"num_tokens", cumulative_tokens_}};
+}
+
+void GrpoTrainer::restore(const nlohmann::json& st) {
+  cursor_ = DataCursor::from_json(st.at("cursor"), static_cast<int64_t>(train_.size()));
+  cumulative_tokens_ = st.value("num_tokens", int64_t{0});
 }
 
 }  // namespace rlvr

@@ -24,19 +24,29 @@
 
 namespace rlvr {
 
-class GrpoTrainer {
+class GrpoTrainer : public TrainingJob {
  public:
   explicit GrpoTrainer(GrpoRecipe recipe);
-  // One optimizer step (0-based `step`); a non-finite loss or gradient norm skips the update.
-  StepReport step(int64_t step);
-  // Runs to max_steps (or the epochs); with resume, continues from the newest checkpoint.
+  // The recipe's run options (run_loop.h); the CLI adds resume, --set keys and the command.
+  RunOptions run_options() const;
+  // run_training with run_options(): to max_steps (or the epochs); with resume, continues from
+  // the newest checkpoint.
   TrainResult train(bool resume);
   // The ids the rollout prompts these problems with (the one prompt builder; tests compare it
   // with `rlvr eval`'s).
   PromptIds prompt_ids(const std::vector<Problem>& problems) const;
   const GrpoRecipe& recipe() const { return r_; }
-  int64_t total_steps() const { return total_steps_; }
-  Policy& policy() { return policy_; }
+
+  // TrainingJob. step(): one optimizer step (0-based); a generation batch every num_iterations
+  // steps; a non-finite loss or gradient norm skips the update.
+  int64_t total_steps() const override { return total_steps_; }
+  double steps_per_epoch() const override;
+  StepReport step(int64_t step) override;
+  bool can_checkpoint_after(int64_t global_step) const override;
+  nlohmann::json state() const override;
+  void restore(const nlohmann::json& state) override;
+  Policy& policy() override { return policy_; }
+  torch::optim::Optimizer& optimizer() override { return *opt_; }
 
  private:
   // grpo_rollout.cpp: the parts of a step before the update.
@@ -49,9 +59,7 @@ class GrpoTrainer {
   // The step's metrics (with validation every eval_steps), summary and sample rows.
   StepReport report(int64_t step, bool fresh, const LossTotals& totals, Metrics m);
   Metrics validate();  // greedy on the validation split through the evaluator
-  nlohmann::json trainer_state(int64_t step) const;
   int64_t prompts_per_step() const;
-  double steps_per_epoch() const;  // optimizer steps per pass over the train split
 
   GrpoRecipe r_;
   Policy policy_;

@@ -1,7 +1,9 @@
 // Policy loading, optimizer, gradient clipping and checkpoint I/O for the trainers.
 #include "rlvr/train/policy.h"
 
-#include <cstdio>
+#include <algorithm>
+#include <cmath>
+#include <sstream>
 
 #include "rlvr/core/error.h"
 #include "rlvr/core/files.h"
@@ -80,15 +82,64 @@ double clip_gradients(const Policy& p, double max_norm) {
   return std::sqrt(sq);
 }
 
+bool update_is_finite(double loss, double grad_norm) {
+  return std::isfinite(loss) && std::isfinite(grad_norm);
+}
+
 namespace {
 // The trained weights: the PEFT adapter (LoRA) or a full HF model directory.
 void save_weights(const std::string& dir, const Policy& p) {
+  for (const auto& [name, t] : p.model->trainable_parameters())
+    RLVR_CHECK(torch::isfinite(t).all().item<bool>(), dir, ": not saved: weight '", name,
+               "' holds NaN or inf");
   make_dirs(dir);
   if (p.peft) {
     save_adapter(p.model, dir, p.dir);
   } else {
     CausalLM m = p.model;
     save_model(m, dir, p.dtype);
+  }
+}
+
+// The first line of a (torch) error message: its backtrace is noise for a bad file.
+std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
+
+// torch::load of one checkpoint file, failing with one line that names it.
+template <class T>
+void load_torch_file(T& value, const std::string& path) {
+  RLVR_CHECK(file_exists(path), path, ": missing");
+  try {
+    torch::load(value, path);
+  } catch (const std::exception& e) {
+    fail(path, ": unreadable (", first_line(e.what()), ")");
+  }
+}
+
+// (model tensor, checkpoint tensor) for every trained weight, shapes checked; nothing copied.
+std::vector<std::pair<torch::Tensor, torch::Tensor>> read_weights(const std::string& dir, const Policy& p) {
+  std::vector<std::pair<torch::Tensor, torch::Tensor>> out;
+  if (p.peft) {
+    auto file = SafetensorsFile::open(join_path(dir, "adapter_model.safetensors"));
+    for (auto& [name, t] : p.model->adapter_state()) out.emplace_back(t, file.get(name));
+  } else {
+    Checkpoint ck = Checkpoint::open(dir);
+    for (auto& [name, t] : p.model->base_state()) out.emplace_back(t, ck.get(name));
+  }
+  for (const auto& [dst, src] : out)
+    RLVR_CHECK(src.sizes() == dst.sizes(), dir, ": a weight has shape ", src.sizes(),
+               " but the model expects ", dst.sizes(), "; the checkpoint is of another model");
+  return out;
+}
+
+// Loads optimizer.pt; on failure the optimizer keeps the state it had.
+void load_optimizer(torch::optim::Optimizer& opt, const std::string& path) {
+  std::stringstream before;
+  torch::save(opt, before);
+  try {
+    load_torch_file(opt, path);
+  } catch (...) {
+    torch::load(opt, before);
+    throw;
   }
 }
 }  // namespace
@@ -111,29 +162,26 @@ void save_checkpoint(const std::string& dir, const Policy& p, torch::optim::Opti
 }
 
 nlohmann::json load_checkpoint(const std::string& dir, Policy& p, torch::optim::Optimizer& opt) {
-  std::string state_path = join_path(dir, "trainer_state.json");
-  RLVR_CHECK(file_exists(state_path), dir, ": not a checkpoint (no trainer_state.json)");
-  if (p.peft) {
-    load_adapter(p.model, dir);
-  } else {
-    Checkpoint ck = Checkpoint::open(dir);
+  const std::string state_path = join_path(dir, "trainer_state.json");
+  RLVR_CHECK(file_exists(state_path), state_path, ": missing");
+  nlohmann::json state = read_json_file(state_path);
+  auto weights = read_weights(dir, p);
+  torch::Tensor rng, cuda_rng;
+  load_torch_file(rng, join_path(dir, "rng_state.pt"));
+  const std::string cuda_path = join_path(dir, "rng_state_cuda.pt");
+  if (p.device.is_cuda() && file_exists(cuda_path)) load_torch_file(cuda_rng, cuda_path);
+  load_optimizer(opt, join_path(dir, "optimizer.pt"));  // the last step that can fail
+  {
     torch::NoGradGuard ng;
-    for (auto& [name, t] : p.model->base_state()) t.copy_(ck.get(name));
+    for (auto& [dst, src] : weights) dst.copy_(src);
   }
-  p.model->to(p.device);
-  torch::load(opt, join_path(dir, "optimizer.pt"));
-  torch::Tensor rng;
-  torch::load(rng, join_path(dir, "rng_state.pt"));
   auto gen = at::detail::getDefaultCPUGenerator();
   gen.set_state(rng);
-  const std::string cuda_rng = join_path(dir, "rng_state_cuda.pt");
-  if (p.device.is_cuda() && file_exists(cuda_rng)) {
-    torch::Tensor s;
-    torch::load(s, cuda_rng);
+  if (cuda_rng.defined()) {
     auto g = at::globalContext().defaultGenerator(p.device);
-    g.set_state(s);
+    g.set_state(cuda_rng);
   }
-  return read_json_file(state_path);
+  return state;
 }
 
 void save_final(const std::string& output_dir, const Policy& p) {
@@ -146,36 +194,20 @@ void save_final(const std::string& output_dir, const Policy& p) {
   }
 }
 
-std::optional<nlohmann::json> resume_latest(const std::string& output_dir, Policy& p,
-                                           torch::optim::Optimizer& opt) {
-  std::string ck = latest_checkpoint(output_dir);
-  if (ck.empty()) {
-    std::fprintf(stderr, "resume: no checkpoint in %s; starting from step 0\n", output_dir.c_str());
-    return std::nullopt;
-  }
-  auto st = load_checkpoint(ck, p, opt);
-  std::fprintf(stderr, "resumed from %s (step %lld)\n", ck.c_str(),
-               (long long)st.at("global_step").get<int64_t>());
-  return st;
-}
-
-std::string latest_checkpoint(const std::string& output_dir) {
-  if (!is_directory(output_dir)) return "";
-  int64_t best = -1;
-  std::string best_path;
+std::vector<std::string> checkpoints_newest_first(const std::string& output_dir) {
+  std::vector<std::pair<int64_t, std::string>> found;
+  if (!is_directory(output_dir)) return {};
   for (const std::string& name : list_dir(output_dir)) {
     const std::string path = join_path(output_dir, name);
     if (name.rfind("checkpoint-", 0) != 0 || !is_directory(path)) continue;
     std::string num = name.substr(11);
     if (num.empty() || num.size() > 15 || num.find_first_not_of("0123456789") != std::string::npos) continue;
-    if (!file_exists(join_path(path, "trainer_state.json"))) continue;
-    int64_t step = std::stoll(num);
-    if (step > best) {
-      best = step;
-      best_path = path;
-    }
+    found.emplace_back(std::stoll(num), path);
   }
-  return best_path;
+  std::sort(found.rbegin(), found.rend());
+  std::vector<std::string> out;
+  for (auto& [step, path] : found) out.push_back(std::move(path));
+  return out;
 }
 
 }  // namespace rlvr

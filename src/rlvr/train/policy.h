@@ -5,7 +5,6 @@
 #include <torch/torch.h>
 
 #include <memory>
-#include <optional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -28,19 +27,22 @@ std::unique_ptr<torch::optim::AdamW> make_optimizer(const Policy& p, const Train
 void set_learning_rate(torch::optim::Optimizer& opt, double lr);
 // Global L2 norm of the trainable gradients, clipped to max_norm when max_norm > 0.
 double clip_gradients(const Policy& p, double max_norm);
+// Whether an optimizer step may apply: its loss and gradient norm are finite. A step that is not
+// is skipped (its gradients dropped, the weights untouched) and counted by the run loop.
+bool update_is_finite(double loss, double grad_norm);
 
-// Writes dir/ (adapter or full weights, optimizer.pt, rng_state.pt, trainer_state.json).
+// Writes dir/ (adapter or full weights, optimizer.pt, rng_state.pt, trainer_state.json). Refuses
+// (rlvr::Error) weights that hold NaN or inf.
 void save_checkpoint(const std::string& dir, const Policy& p, torch::optim::Optimizer& opt,
                      const nlohmann::json& trainer_state);
-// Restores weights, optimizer and RNG from dir; returns trainer_state.json.
+// Restores weights, optimizer and RNG from dir and returns trainer_state.json. All or nothing:
+// every file is read and checked before the policy or optimizer changes, so a missing or
+// unreadable file (the error names it) leaves them as they were.
 nlohmann::json load_checkpoint(const std::string& dir, Policy& p, torch::optim::Optimizer& opt);
-// Final artefacts in output_dir: the PEFT adapter (LoRA) or a full HF model directory.
+// Final artefacts in output_dir: the PEFT adapter (LoRA) or a full HF model directory, never
+// with NaN or inf weights.
 void save_final(const std::string& output_dir, const Policy& p);
-// Loads the newest checkpoint of output_dir (saying which on stderr) and returns its trainer
-// state; nullopt (with a notice) when there is none, so the run starts from step 0.
-std::optional<nlohmann::json> resume_latest(const std::string& output_dir, Policy& p,
-                                           torch::optim::Optimizer& opt);
-// output_dir/checkpoint-<largest step>, or "" when there is none.
-std::string latest_checkpoint(const std::string& output_dir);
+// output_dir/checkpoint-<step> folders, largest step first.
+std::vector<std::string> checkpoints_newest_first(const std::string& output_dir);
 
 }  // namespace rlvr

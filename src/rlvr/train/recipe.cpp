@@ -1,5 +1,5 @@
 // The recipe listings (one per struct) and everything they drive: YAML and --set parsing,
-// validation, config.json, the startup table, the key tables of docs/recipe.md (recipe_docs.cpp).
+// validation, recipe.json, the startup table, the key tables of docs/recipe.md (recipe_docs.cpp).
 // Each key is documented here once; defaults live in recipe.h.
 #include "rlvr/train/recipe.h"
 
@@ -141,7 +141,10 @@ template <class S>
 void add_output_fields(Listing<S>& l) {
   l.section("Output, logging, evaluation")
       .add("output_dir", &TrainRecipeBase::output_dir,
-        "run folder: config.json, metrics.jsonl, checkpoints")
+           "run folder: recipe.json, metrics.jsonl, checkpoints, the trained weights")
+      .add("overwrite_output_dir", &TrainRecipeBase::overwrite_output_dir,
+           "replace the run already in output_dir (its checkpoints, metrics and weights are "
+           "deleted first); without it such an output_dir is refused unless --resume")
       .add("logging_steps", &TrainRecipeBase::logging_steps,
            "write metrics every this many optimizer steps")
       .add("save_steps", &TrainRecipeBase::save_steps,
@@ -286,7 +289,6 @@ void add_ignored_setup_keys(std::vector<ForeignKey>& t) {
       {"save_total_limit", {}, "rlvr keeps every checkpoint"},
       {"save_only_model", {}, "checkpoint layout is fixed"},
       {"save_safetensors", {}, "rlvr always writes safetensors"},
-      {"overwrite_output_dir", {}, "output_dir handling is fixed"},
       {"eval_strategy", {}, "set eval_steps instead"},
       {"evaluation_strategy", {}, "set eval_steps instead"},
       {"per_device_eval_batch_size", {}, "evaluation batches all problems"},
@@ -611,4 +613,18 @@ std::string format_recipe_table(const std::vector<std::pair<std::string, std::st
   return os.str();
 }
 
+bool resume_may_change(const std::string& key) {
+  static const std::vector<std::string> free_keys = {
+      "output_dir", "overwrite_output_dir", "logging_steps", "save_steps", "eval_steps",
+      "eval_limit", "test_dataset_id_or_path", "log_completions", "logprob_chunk_tokens",
+      "shared_prefix_min_tokens", "gradient_checkpointing", "device", "max_steps",
+      "num_train_epochs"};
+  return std::find(free_keys.begin(), free_keys.end(), key) != free_keys.end();
+}
+
+const char* dtype_name(DType d) {
+  for (const auto& [n, v] : recipe_detail::enum_names<DType>())
+    if (v == d) return n.c_str();
+  return "?";
+}
 }  // namespace rlvr

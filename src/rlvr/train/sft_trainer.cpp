@@ -1,24 +1,18 @@
 // SFT loop: token-level cross-entropy on completion tokens, averaged over the optimizer step.
 #include "rlvr/train/sft_trainer.h"
 
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 
+#include "rlvr/core/clock.h"
 #include "rlvr/core/error.h"
 #include "rlvr/core/files.h"
-#include "rlvr/core/interrupt.h"
 #include "rlvr/data/prompt.h"
 #include "rlvr/train/completion_batch.h"
 #include "rlvr/train/metrics_log.h"
 #include "rlvr/train/schedule.h"
 
 namespace rlvr {
-
-namespace {
-using Clock = std::chrono::steady_clock;
-std::vector<int64_t> to64(const std::vector<int32_t>& v) { return {v.begin(), v.end()}; }
-}  // namespace
 
 SftTrainer::SftTrainer(SftRecipe recipe) : r_(std::move(recipe)) {
   RLVR_CHECK(!r_.train_dataset_id_or_path.empty(), "recipe: train_dataset_id_or_path is required");
@@ -50,7 +44,7 @@ SftTrainer::SftTrainer(SftRecipe recipe) : r_(std::move(recipe)) {
                          reference_completion(p, po));
   }
   for (const auto& [p, c] : texts) {
-    Example e{to64(tok.encode(p)), to64(tok.encode(c))};
+    Example e{to_model_ids(tok.encode(p)), to_model_ids(tok.encode(c))};
     e.completion.push_back(eos);
     const int64_t over = static_cast<int64_t>(e.prompt.size() + e.completion.size()) - r_.max_seq_length;
     if (over > 0) {
@@ -67,8 +61,29 @@ SftTrainer::SftTrainer(SftRecipe recipe) : r_(std::move(recipe)) {
   warmup_steps_ = resolve_warmup_steps(r_.warmup_steps, r_.warmup_ratio, total_steps_);
 }
 
-std::map<std::string, double> SftTrainer::step(int64_t step) {
-  auto t0 = Clock::now();
+RunOptions SftTrainer::run_options() const {
+  RunOptions o = rlvr::run_options(r_, recipe_to_json(r_));
+  o.command = "rlvr sft RECIPE";
+  return o;
+}
+
+TrainResult SftTrainer::train(bool resume) {
+  RunOptions o = run_options();
+  o.resume = resume;
+  return run_training(*this, o);
+}
+
+double SftTrainer::steps_per_epoch() const {
+  return std::ceil(static_cast<double>(train_.size()) /
+                   static_cast<double>(r_.per_device_train_batch_size * r_.gradient_accumulation_steps));
+}
+
+void SftTrainer::restore(const nlohmann::json& st) {
+  cursor_ = DataCursor::from_json(st.at("cursor"), static_cast<int64_t>(train_.size()));
+}
+
+StepReport SftTrainer::step(int64_t step) {
+  const Stopwatch clock;
   policy_.model->train();
   opt_->zero_grad();
   const double lr = lr_at(step, total_steps_, warmup_steps_, r_.lr_scheduler_type, r_.learning_rate);
@@ -97,59 +112,25 @@ std::map<std::string, double> SftTrainer::step(int64_t step) {
     correct += ((lp.detach() > std::log(0.5)).to(torch::kFloat32) * m).sum().item<double>();
   }
   const double grad_norm = clip_gradients(policy_, r_.max_grad_norm);
-  opt_->step();
+  StepReport rep;
+  rep.nonfinite = !update_is_finite(loss_sum, grad_norm);
+  if (!rep.nonfinite) opt_->step();  // else skipped: the run loop counts it
   opt_->zero_grad();
-  const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
-  return {{"loss", loss_sum},
-          {"grad_norm", grad_norm},
-          {"learning_rate", lr},
-          {"token_accuracy_p50", correct / std::max(total_tokens, 1.0)},
-          {"num_tokens", total_tokens},
-          {"time/train_s", secs},
-          {"throughput/train_tokens_per_s", total_tokens / std::max(secs, 1e-9)}};
-}
-
-TrainResult SftTrainer::train(bool resume) {
-  TrainResult res;
-  res.output_dir = r_.output_dir;
-  make_dirs(r_.output_dir);
-  int64_t start = 0;
-  if (auto st = resume ? resume_latest(r_.output_dir, policy_, *opt_) : std::nullopt) {
-    start = st->at("global_step").get<int64_t>();
-    cursor_ = DataCursor::from_json(st->at("cursor"), static_cast<int64_t>(train_.size()));
-  }
-  write_json_file(join_path(r_.output_dir, "config.json"), recipe_to_json(r_));
-  const std::string metrics_path = join_path(r_.output_dir, "metrics.jsonl");
-  if (start > 0) truncate_metrics(metrics_path, start);
-  JsonlWriter metrics(metrics_path, start > 0);
-  Progress progress(start, total_steps_);
-  const double per_epoch = std::ceil(static_cast<double>(train_.size()) /
-                                     (r_.per_device_train_batch_size * r_.gradient_accumulation_steps));
-  for (int64_t s = start; s < total_steps_; ++s) {
-    auto m = step(s);
-    const int64_t global = s + 1;
-    m["epoch"] = global / per_epoch;
-    if (global % std::max<int64_t>(r_.logging_steps, 1) == 0 || global == total_steps_) {
-      nlohmann::json row = {{"step", global}};
-      for (const auto& [k, v] : m) row[k] = v;
-      metrics.write(row);
-      char buf[160];
-      std::snprintf(buf, sizeof(buf), "loss %.4f  lr %.2e  %.0f tok/s", m["loss"], m["learning_rate"],
-                    m["throughput/train_tokens_per_s"]);
-      progress.report(global, buf);
-    }
-    res.steps_done = global;
-    const bool stop = interrupt_requested();
-    if ((r_.save_steps > 0 && global % r_.save_steps == 0) || (stop && global < total_steps_))
-      save_checkpoint(join_path(r_.output_dir, "checkpoint-" + std::to_string(global)), policy_, *opt_,
-                      {{"global_step", global}, {"cursor", cursor_.to_json()}, {"recipe", recipe_to_json(r_)}});
-    if (stop && global < total_steps_) {
-      res.interrupted = true;
-      return res;
-    }
-  }
-  save_final(r_.output_dir, policy_);
-  return res;
+  const double secs = clock.seconds();
+  rep.metrics = {{"loss", loss_sum},
+                 {"grad_norm", grad_norm},
+                 {"learning_rate", lr},
+                 {"token_accuracy_p50", correct / std::max(total_tokens, 1.0)},
+                 {"num_tokens", total_tokens},
+                 {"time/train_s", secs},
+                 {"throughput/train_tokens_per_s", total_tokens / std::max(secs, 1e-9)}};
+  char buf[160];
+  std::snprintf(buf, sizeof(buf), "loss %.4f  lr %.2e  %.0f tok/s", loss_sum, lr, total_tokens / std::max(secs, 1e-9));
+  rep.summary = buf;
+  const auto& tok = *policy_.tokenizer;
+  for (int64_t i : idx)
+    rep.batch.push_back({{"prompt", tok.decode(to_tokenizer_ids(train_[i].prompt))}, {"completion", tok.decode(to_tokenizer_ids(train_[i].completion))}});
+  return rep;
 }
 
 }  // namespace rlvr
