@@ -3,7 +3,7 @@
 # are present; uses sudo when not root.
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libtorch-dev libopenblas0-pthread libgloo-dev
-      nlohmann-json3-dev libyaml-cpp-dev libcli11-dev libpcre2-dev libutf8proc-dev libgtest-dev)
+      nlohmann-json3-dev libyaml-cpp-dev libcli11-dev libpcre2-dev libutf8proc-dev libgtest-dev ccache)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
