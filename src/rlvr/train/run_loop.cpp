@@ -2,11 +2,11 @@
 #include "rlvr/train/run_loop.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <memory>
 
+#include "rlvr/core/clock.h"
 #include "rlvr/core/error.h"
 #include "rlvr/core/files.h"
 #include "rlvr/core/interrupt.h"
@@ -117,7 +117,7 @@ class Run {
   JsonlWriter metrics_;
   std::unique_ptr<JsonlWriter> completions_;
   Progress progress_;
-  std::chrono::steady_clock::time_point last_report_ = std::chrono::steady_clock::now();
+  Stopwatch since_report_;  // a progress line at least every 30 s
 };
 
 Run::Run(TrainingJob& job, const RunOptions& opt, int64_t start, int64_t nonfinite_steps)
@@ -177,10 +177,9 @@ void Run::record(int64_t global, StepReport& rep) {
       row.update(sample);
       completions_->write(row);
     }
-  const auto now = std::chrono::steady_clock::now();
-  if (log || now - last_report_ >= std::chrono::seconds(30)) {
+  if (log || since_report_.seconds() >= 30) {
     progress_.report(global, rep.summary + (rep.nonfinite ? "  (non-finite: step skipped)" : ""));
-    last_report_ = now;
+    since_report_.restart();
   }
 }
 
