@@ -1,5 +1,5 @@
-// Answer rules for GSM8K-style problems, shared by the gsm8k rewards (rl/reward_builtin.cpp)
-// and the evaluator (eval/): the strict `####` rule, the last-number rules, the format check and
+// Answer rules for GSM8K-style problems, shared by the gsm8k rewards (rewards/reward_builtin.cpp)
+// and the evaluator (evaluator/, eval/report): the strict `####` rule, the last-number rules, the format check and
 // numeric answer comparison. Hand-written scanners (no regex engine): linear time, no recursion
 // on long completions, and no error path. Torch-free.
 #pragma once
