@@ -20,7 +20,6 @@ namespace rlvr {
 
 namespace {
 
-
 void phase(int i, const char* what) { std::fprintf(stderr, "\n== demo %d/6: %s\n", i, what); }
 
 // The demo policy: a 4-layer byte-level Qwen2 (~0.77M parameters), small enough for 2 cores.

@@ -14,6 +14,10 @@ namespace rlvr {
 PromptIds GrpoTrainer::prompt_ids(const std::vector<Problem>& problems) const {
   std::vector<PromptParts> parts;
   for (const Problem& p : problems) parts.push_back(prompts_->build(p));
+  return tokenize(parts);
+}
+
+PromptIds GrpoTrainer::tokenize(const std::vector<PromptParts>& parts) const {
   return tokenize_prompts(*policy_.tokenizer, parts, r_.max_prompt_length.value_or(0));
 }
 
@@ -21,13 +25,11 @@ Rollout GrpoTrainer::generate(int64_t step) {
   const Stopwatch clock;
   Rollout ro;
   ro.problems = cursor_.next(prompts_per_step());
-  std::vector<Problem> batch;
-  for (int64_t i : ro.problems) batch.push_back(train_[i]);
-  for (const Problem& p : batch) {
-    ro.prompts.push_back(prompts_->build(p));
-    ro.answers.push_back(p.answer);
+  for (int64_t i : ro.problems) {
+    ro.prompts.push_back(prompts_->build(train_[i]));
+    ro.answers.push_back(train_[i].answer);
   }
-  ro.prompt_ids = prompt_ids(batch);
+  ro.prompt_ids = tokenize(ro.prompts);
   GenerateRequest req;
   req.n = r_.num_generations;
   req.max_new_tokens = r_.max_completion_length;

@@ -121,16 +121,14 @@ StepReport GrpoTrainer::step(int64_t step) {
     loss.backward();
     totals.add(loss.item<double>(), res, lp);
   }
-  const double grad_norm = clip_gradients(policy_, r_.max_grad_norm);
-  if (update_is_finite(totals.loss, grad_norm)) {  // else no update: the run loop counts the step
-    opt_->step();
-    engine_->invalidate_prefix();
-  }
-  opt_->zero_grad();
-  return report(step, fresh, totals, {{"grad_norm", grad_norm}, {"learning_rate", lr}, {"time/train_s", clock.seconds()}});
+  double grad_norm = 0;
+  const bool applied = apply_update(policy_, *opt_, totals.loss, r_.max_grad_norm, &grad_norm);
+  if (applied) engine_->invalidate_prefix();  // else no update: the run loop counts the step
+  return report(step, fresh, applied, totals,
+                {{"grad_norm", grad_norm}, {"learning_rate", lr}, {"time/train_s", clock.seconds()}});
 }
 
-StepReport GrpoTrainer::report(int64_t step, bool fresh, const LossTotals& totals, Metrics m) {
+StepReport GrpoTrainer::report(int64_t step, bool fresh, bool applied, const LossTotals& totals, Metrics m) {
   const int64_t global = step + 1;
   cumulative_tokens_ += ro_.prompt_tokens + ro_.completion_tokens;
   for (const auto& [k, v] : totals.metrics(r_.beta > 0)) m[k] = v;
@@ -144,9 +142,9 @@ StepReport GrpoTrainer::report(int64_t step, bool fresh, const LossTotals& total
     m["time/eval_s"] = clock.seconds();
   }
   StepReport rep;
-  rep.nonfinite = !update_is_finite(m["loss"], m["grad_norm"]);
+  rep.nonfinite = !applied;
   rep.new_batch = fresh;
-  rep.batch = sample_rows(ro_);
+  if (rep.nonfinite || (fresh && r_.log_completions)) rep.batch = sample_rows(ro_);  // what the loop writes
   rep.summary = step_summary(m);
   rep.metrics = std::move(m);
   return rep;

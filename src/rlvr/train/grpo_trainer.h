@@ -34,7 +34,7 @@ class GrpoTrainer : public TrainingJob {
   TrainResult train(bool resume);
   // The ids the rollout prompts these problems with (the one prompt builder; tests compare it
   // with `rlvr eval`'s).
-  PromptIds prompt_ids(const std::vector<Problem>& problems) const;
+  PromptIds prompt_ids(const std::vector<Problem>& problems) const;  // builds their prompts, then tokenize()
   const GrpoRecipe& recipe() const { return r_; }
 
   // TrainingJob. step(): one optimizer step (0-based); a generation batch every num_iterations
@@ -50,6 +50,7 @@ class GrpoTrainer : public TrainingJob {
 
  private:
   // grpo_rollout.cpp: the parts of a step before the update.
+  PromptIds tokenize(const std::vector<PromptParts>& parts) const;  // the one prompt builder
   Rollout generate(int64_t step);      // next batch -> G completions per prompt
   void score(Rollout& ro);             // rewards -> group advantages
   void reference_logprobs(Rollout& ro);  // old (num_iterations > 1) and reference (beta > 0)
@@ -57,7 +58,7 @@ class GrpoTrainer : public TrainingJob {
   SequenceLogprobs logprobs(const Rollout& ro, int64_t b0, int64_t b1, bool entropy, CausalLM* model = nullptr);
   torch::Tensor logprobs_no_grad(const Rollout& ro, CausalLM* model);  // (N, Tc), micro-batched
   // The step's metrics (with validation every eval_steps), summary and sample rows.
-  StepReport report(int64_t step, bool fresh, const LossTotals& totals, Metrics m);
+  StepReport report(int64_t step, bool fresh, bool applied, const LossTotals& totals, Metrics m);
   Metrics validate();  // greedy on the validation split through the evaluator
   int64_t prompts_per_step() const;
 

@@ -86,6 +86,15 @@ bool update_is_finite(double loss, double grad_norm) {
   return std::isfinite(loss) && std::isfinite(grad_norm);
 }
 
+bool apply_update(const Policy& p, torch::optim::Optimizer& opt, double loss, double max_grad_norm,
+                  double* grad_norm) {
+  *grad_norm = clip_gradients(p, max_grad_norm);
+  const bool applied = update_is_finite(loss, *grad_norm);
+  if (applied) opt.step();
+  opt.zero_grad();
+  return applied;
+}
+
 namespace {
 // The trained weights: the PEFT adapter (LoRA) or a full HF model directory.
 void save_weights(const std::string& dir, const Policy& p) {

@@ -30,6 +30,11 @@ double clip_gradients(const Policy& p, double max_norm);
 // Whether an optimizer step may apply: its loss and gradient norm are finite. A step that is not
 // is skipped (its gradients dropped, the weights untouched) and counted by the run loop.
 bool update_is_finite(double loss, double grad_norm);
+// The end of every trainer's step: clip the gradients (clip_gradients), apply the optimizer step
+// when update_is_finite(loss, grad norm), then drop the gradients. Returns whether the weights
+// changed; *grad_norm gets the norm before clipping.
+bool apply_update(const Policy& p, torch::optim::Optimizer& opt, double loss, double max_grad_norm,
+                  double* grad_norm);
 
 // Writes dir/ (adapter or full weights, optimizer.pt, rng_state.pt, trainer_state.json). Refuses
 // (rlvr::Error) weights that hold NaN or inf.

@@ -24,6 +24,13 @@ std::string joined(const std::vector<std::string>& items, size_t at_most = 4) {
   return s;
 }
 
+// A sample row as written to completions.jsonl and nonfinite-<step>.jsonl: the step first.
+nlohmann::json step_row(int64_t global, const nlohmann::json& sample) {
+  nlohmann::json row = {{"step", global}};
+  row.update(sample);
+  return row;
+}
+
 // A run already in output_dir without --resume: refused, or deleted by overwrite_output_dir.
 void claim_output_dir(const RunOptions& opt) {
   const auto found = run_files(opt.output_dir);
@@ -172,11 +179,7 @@ void Run::record(int64_t global, StepReport& rep) {
     metrics_.write(row);
   }
   if (completions_ && rep.new_batch)
-    for (const auto& sample : rep.batch) {
-      nlohmann::json row = {{"step", global}};
-      row.update(sample);
-      completions_->write(row);
-    }
+    for (const auto& sample : rep.batch) completions_->write(step_row(global, sample));
   if (log || since_report_.seconds() >= 30) {
     progress_.report(global, rep.summary + (rep.nonfinite ? "  (non-finite: step skipped)" : ""));
     since_report_.restart();
@@ -191,11 +194,7 @@ void Run::count_nonfinite(int64_t global, const StepReport& rep) {
     return;
   }
   std::string text;
-  for (const auto& sample : rep.batch) {
-    nlohmann::json row = {{"step", global}};
-    row.update(sample);
-    text += row.dump() + "\n";
-  }
+  for (const auto& sample : rep.batch) text += step_row(global, sample).dump() + "\n";
   const std::string file = join_path(opt_.output_dir, "nonfinite-" + std::to_string(global) + ".jsonl");
   write_text_file(file, text);
   if (++nonfinite_in_row_ < opt_.max_nonfinite_in_row) return;

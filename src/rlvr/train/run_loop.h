@@ -23,8 +23,8 @@ struct StepReport {
   std::string summary;                    // the middle of the progress line
   bool nonfinite = false;  // loss or grad norm not finite: the optimizer step was skipped
   // The samples this step trained on ({prompt, completion, ...}: GRPO adds answer, reward,
-  // advantage, finish_reason): to nonfinite-<step>.jsonl, and to completions.jsonl when
-  // completions are logged and new_batch.
+  // advantage, finish_reason), filled when the loop writes them: to nonfinite-<step>.jsonl, and
+  // to completions.jsonl when completions are logged and new_batch.
   std::vector<nlohmann::json> batch;
   bool new_batch = true;  // false: the samples of an earlier step again (GRPO num_iterations > 1)
 };

@@ -111,11 +111,9 @@ StepReport SftTrainer::step(int64_t step) {
     loss_sum += loss.item<double>();
     correct += ((lp.detach() > std::log(0.5)).to(torch::kFloat32) * m).sum().item<double>();
   }
-  const double grad_norm = clip_gradients(policy_, r_.max_grad_norm);
+  double grad_norm = 0;
   StepReport rep;
-  rep.nonfinite = !update_is_finite(loss_sum, grad_norm);
-  if (!rep.nonfinite) opt_->step();  // else skipped: the run loop counts it
-  opt_->zero_grad();
+  rep.nonfinite = !apply_update(policy_, *opt_, loss_sum, r_.max_grad_norm, &grad_norm);  // the loop counts it
   const double secs = clock.seconds();
   rep.metrics = {{"loss", loss_sum},
                  {"grad_norm", grad_norm},
@@ -128,8 +126,10 @@ StepReport SftTrainer::step(int64_t step) {
   std::snprintf(buf, sizeof(buf), "loss %.4f  lr %.2e  %.0f tok/s", loss_sum, lr, total_tokens / std::max(secs, 1e-9));
   rep.summary = buf;
   const auto& tok = *policy_.tokenizer;
-  for (int64_t i : idx)
-    rep.batch.push_back({{"prompt", tok.decode(to_tokenizer_ids(train_[i].prompt))}, {"completion", tok.decode(to_tokenizer_ids(train_[i].completion))}});
+  if (rep.nonfinite)  // the batch for nonfinite-<step>.jsonl (SFT logs no completions)
+    for (int64_t i : idx)
+      rep.batch.push_back({{"prompt", tok.decode(to_tokenizer_ids(train_[i].prompt))},
+                           {"completion", tok.decode(to_tokenizer_ids(train_[i].completion))}});
   return rep;
 }
 
