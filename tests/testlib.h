@@ -19,5 +19,8 @@ struct RunResult {
 };
 // Runs a shell command line; stdin from `input` when given.
 RunResult run_cmd(const std::string& cmdline, const std::string& input = "");
+// A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0, then closed): a
+// MASTER_PORT for a multi-process test that does not collide with a test running beside it.
+int free_tcp_port();
 
 }  // namespace rlvr::test

@@ -1,0 +1,176 @@
+// The data-parallel layer (src/rlvr/dist): the launcher's environment, and a real 2-rank c10d
+// group on 127.0.0.1 (each rank a forked child of the test) for the collectives and for naming a
+// lost rank.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <functional>
+#include <map>
+#include <string>
+
+#include "rlvr/core/error.h"
+#include "rlvr/dist/comm.h"
+#include "testlib.h"
+
+namespace rlvr::dist {
+namespace {
+
+DistEnv env_of(const std::map<std::string, std::string>& vars) {
+  return read_dist_env([&](const char* k) -> const char* {
+    auto it = vars.find(k);
+    return it == vars.end() ? nullptr : it->second.c_str();
+  });
+}
+
+TEST(DistEnv, NoLauncherIsOneRank) {
+  const DistEnv e = env_of({});
+  EXPECT_EQ(e.world, 1);
+  EXPECT_EQ(e.rank, 0);
+  EXPECT_EQ(e.source, "single");
+}
+
+TEST(DistEnv, TorchrunVariables) {
+  const DistEnv e = env_of({{"RANK", "5"}, {"WORLD_SIZE", "16"}, {"LOCAL_RANK", "5"}, {"LOCAL_WORLD_SIZE", "8"},
+                            {"MASTER_ADDR", "10.0.0.1"}, {"MASTER_PORT", "29400"}});
+  EXPECT_EQ(e.rank, 5);
+  EXPECT_EQ(e.world, 16);
+  EXPECT_EQ(e.local_rank, 5);
+  EXPECT_EQ(e.local_world, 8);
+  EXPECT_EQ(e.master_addr, "10.0.0.1");
+  EXPECT_EQ(e.master_port, 29400);
+  EXPECT_EQ(e.source, "torchrun");
+}
+
+TEST(DistEnv, SlurmWhenTorchrunIsAbsent) {
+  const DistEnv e = env_of({{"SLURM_PROCID", "9"}, {"SLURM_NTASKS", "16"}, {"SLURM_LOCALID", "1"},
+                            {"SLURM_NTASKS_PER_NODE", "8(x2)"}, {"MASTER_ADDR", "node1"}});
+  EXPECT_EQ(e.source, "slurm");
+  EXPECT_EQ(e.rank, 9);
+  EXPECT_EQ(e.world, 16);
+  EXPECT_EQ(e.local_rank, 1);
+  EXPECT_EQ(e.local_world, 8);
+  // torchrun's variables win when both are set.
+  EXPECT_EQ(env_of({{"SLURM_PROCID", "9"}, {"SLURM_NTASKS", "16"}, {"RANK", "0"}, {"WORLD_SIZE", "1"}}).source,
+            "torchrun");
+}
+
+TEST(DistEnv, BadValuesAreOneLine) {
+  auto message = [](const std::map<std::string, std::string>& vars) {
+    try {
+      env_of(vars);
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(message({{"RANK", "2"}, {"WORLD_SIZE", "2"}}).find("rank 2 is not below the world size 2"),
+            std::string::npos);
+  EXPECT_NE(message({{"RANK", "x"}, {"WORLD_SIZE", "2"}}).find("RANK=x"), std::string::npos);
+  EXPECT_NE(message({{"RANK", "0"}, {"WORLD_SIZE", "2"}, {"MASTER_PORT", "70000"}}).find("MASTER_PORT"),
+            std::string::npos);
+}
+
+TEST(DistEnv, ThreadsPerRank) {
+  EXPECT_EQ(intra_op_threads(16, 8, 0), 2);
+  EXPECT_EQ(intra_op_threads(2, 2, 0), 1);
+  EXPECT_EQ(intra_op_threads(2, 4, 0), 1);
+  EXPECT_EQ(intra_op_threads(16, 8, 3), 3);  // OMP_NUM_THREADS wins
+}
+
+// Runs body(comm) in `world` forked ranks joined at 127.0.0.1:port; returns each child's exit
+// status (0 when body returned, 1 when it threw; its message goes to stderr).
+std::vector<int> run_ranks(int world, const std::function<void(Comm&)>& body, int timeout_s = 20) {
+  const int port = test::free_tcp_port();
+  std::vector<pid_t> pids;
+  for (int r = 0; r < world; ++r) {
+    const pid_t pid = fork();
+    if (pid == 0) {
+      int code = 0;
+      try {
+        DistEnv env;
+        env.rank = r;
+        env.world = env.local_world = world;
+        env.local_rank = r;
+        env.master_port = port;
+        ConnectOptions o;
+        o.timeout = std::chrono::seconds(timeout_s);
+        auto comm = Comm::connect(env, o);
+        body(*comm);
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "rank %d: %s\n", r, e.what());
+        code = 1;
+      }
+      std::fflush(stderr);
+      _exit(code);
+    }
+    pids.push_back(pid);
+  }
+  std::vector<int> codes;
+  for (pid_t pid : pids) {
+    int st = 0;
+    waitpid(pid, &st, 0);
+    codes.push_back(WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+  }
+  return codes;
+}
+
+#define RANK_CHECK(cond) \
+  if (!(cond)) fail("check failed: " #cond)
+
+TEST(Comm, CollectivesAcrossTwoRanks) {
+  const auto codes = run_ranks(2, [](Comm& c) {
+    auto t = torch::full({3}, static_cast<float>(c.rank() + 1));
+    c.all_reduce(t);
+    RANK_CHECK(t.eq(3).all().item<bool>());
+    RANK_CHECK(c.all_reduce(static_cast<double>(c.rank()), ReduceOp::kMax) == 1.0);
+    RANK_CHECK(c.all_reduce(static_cast<double>(c.rank()) + 2, ReduceOp::kMin) == 2.0);
+    auto g = c.all_gather(torch::full({2}, static_cast<int64_t>(c.rank() * 10)));
+    RANK_CHECK(g.size() == 2 && g[1][0].item<int64_t>() == 10);
+    auto b = c.all_gather_bytes(std::string(static_cast<size_t>(c.rank() * 5 + 1), 'a' + c.rank()));
+    RANK_CHECK(b[0] == "a" && b[1] == "bbbbbb");
+    auto x = torch::full({2}, static_cast<double>(c.rank() + 7));
+    c.broadcast(x, 1);
+    RANK_CHECK(x.eq(8).all().item<bool>());
+    auto y = torch::full({2}, 1.0);
+    c.reduce(y, 0);
+    RANK_CHECK(c.rank() == 0 ? y.eq(2).all().item<bool>() : y.eq(1).all().item<bool>());
+    c.barrier();
+  });
+  EXPECT_EQ(codes, (std::vector<int>{0, 0}));
+}
+
+TEST(Comm, AgreeTurnsOneRanksRefusalIntoEveryRanks) {
+  const auto codes = run_ranks(2, [](Comm& c) {
+    std::string seen;
+    try {
+      c.agree([&] { RLVR_CHECK(c.rank() != 0, "output_dir is taken"); });
+    } catch (const Error& e) {
+      seen = e.what();
+    }
+    RANK_CHECK(seen.find("output_dir is taken") != std::string::npos);
+    RANK_CHECK(c.rank() == 0 || seen.find("rank 0: ") == 0);
+  });
+  EXPECT_EQ(codes, (std::vector<int>{0, 0}));
+}
+
+TEST(Comm, ALostRankIsNamed) {
+  const std::string dir = test::scratch_dir("dist_lost_rank");
+  const auto codes = run_ranks(2, [&](Comm& c) {
+    c.barrier();
+    if (c.rank() == 1) ::kill(::getpid(), SIGKILL);
+    try {
+      auto t = torch::ones({4});
+      c.all_reduce(t);
+    } catch (const Error& e) {
+      const std::string msg = e.what();
+      RANK_CHECK(msg.find("lost rank 1") != std::string::npos);
+      throw;
+    }
+  });
+  EXPECT_EQ(codes, (std::vector<int>{1, 128 + SIGKILL}));
+}
+
+}  // namespace
+}  // namespace rlvr::dist
