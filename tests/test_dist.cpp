@@ -12,10 +12,13 @@
 
 #include "rlvr/core/error.h"
 #include "rlvr/dist/comm.h"
+#include "dist_ranks.h"
 #include "testlib.h"
 
 namespace rlvr::dist {
 namespace {
+
+using test::run_ranks;
 
 DistEnv env_of(const std::map<std::string, std::string>& vars) {
   return read_dist_env([&](const char* k) -> const char* {
@@ -78,46 +81,6 @@ TEST(DistEnv, ThreadsPerRank) {
   EXPECT_EQ(intra_op_threads(2, 4, 0), 1);
   EXPECT_EQ(intra_op_threads(16, 8, 3), 3);  // OMP_NUM_THREADS wins
 }
-
-// Runs body(comm) in `world` forked ranks joined at 127.0.0.1:port; returns each child's exit
-// status (0 when body returned, 1 when it threw; its message goes to stderr).
-std::vector<int> run_ranks(int world, const std::function<void(Comm&)>& body, int timeout_s = 20) {
-  const int port = test::free_tcp_port();
-  std::vector<pid_t> pids;
-  for (int r = 0; r < world; ++r) {
-    const pid_t pid = fork();
-    if (pid == 0) {
-      int code = 0;
-      try {
-        DistEnv env;
-        env.rank = r;
-        env.world = env.local_world = world;
-        env.local_rank = r;
-        env.master_port = port;
-        ConnectOptions o;
-        o.timeout = std::chrono::seconds(timeout_s);
-        auto comm = Comm::connect(env, o);
-        body(*comm);
-      } catch (const std::exception& e) {
-        std::fprintf(stderr, "rank %d: %s\n", r, e.what());
-        code = 1;
-      }
-      std::fflush(stderr);
-      _exit(code);
-    }
-    pids.push_back(pid);
-  }
-  std::vector<int> codes;
-  for (pid_t pid : pids) {
-    int st = 0;
-    waitpid(pid, &st, 0);
-    codes.push_back(WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
-  }
-  return codes;
-}
-
-#define RANK_CHECK(cond) \
-  if (!(cond)) fail("check failed: " #cond)
 
 TEST(Comm, CollectivesAcrossTwoRanks) {
   const auto codes = run_ranks(2, [](Comm& c) {
