@@ -1,5 +1,6 @@
 // Training commands: `rlvr train RECIPE.yaml` (GRPO) and `rlvr sft RECIPE.yaml`, with --set
-// overrides and --resume. Prints the resolved configuration, then runs the trainer in the run
+// overrides and --resume; as one rank of a data-parallel job when launched as one
+// (docs/distributed.md). Prints the resolved configuration, then runs the trainer in the run
 // loop; an interrupted run exits with 128 + the signal (130 SIGINT, 143 SIGTERM) once its
 // checkpoint is written.
 #include <algorithm>
@@ -8,6 +9,7 @@
 
 #include "commands.h"
 #include "rlvr/core/interrupt.h"
+#include "rlvr/dist/comm.h"
 #include "rlvr/train/grpo_trainer.h"
 #include "rlvr/train/sft_trainer.h"
 
@@ -28,8 +30,22 @@ void add_common(CLI::App* cmd, TrainOpts& o) {
   cmd->add_flag("--resume", o.resume, "continue from the newest output_dir/checkpoint-<step>");
 }
 
-void print_notices(const std::vector<std::string>& notices) {
+// Joins the data-parallel job the environment describes (torchrun, Slurm, --nproc-per-node), if
+// any, with the recipe's ddp_backend and ddp_timeout; then prints the notices and the resolved
+// recipe (rank 0 only).
+void join_job(const TrainRecipeBase& r, const std::vector<std::string>& notices,
+              const std::vector<std::pair<std::string, std::string>>& table) {
+  dist::ConnectOptions c;
+  c.backend = dist::parse_backend(r.ddp_backend);
+  c.cuda = r.device == DeviceKind::kCuda || (r.device == DeviceKind::kAuto && torch::cuda::is_available());
+  c.timeout = std::chrono::seconds(r.ddp_timeout);
+  dist::join(c);
+  if (!dist::world().is_main()) return;
   for (const auto& n : notices) std::fprintf(stderr, "notice: %s\n", n.c_str());
+  std::fprintf(stderr, "%s", format_recipe_table(table).c_str());
+  if (!dist::world().single())
+    std::fprintf(stderr, "data parallel: %d processes (%s)\n", dist::world().world(),
+                 dist::world().backend_name().c_str());
 }
 
 // The canonical recipe keys the --set options name (an alias counts as its key).
@@ -54,13 +70,15 @@ void run(Trainer& trainer, const Recipe& r, const TrainOpts& o, const std::strin
   run.resume = o.resume;
   run.set_keys = set_keys(o.sets, recipe_keys(r));
   run.command = "rlvr " + command + " " + o.recipe;
-  std::fprintf(stderr, "training %lld steps -> %s\n", (long long)trainer.total_steps(), r.output_dir.c_str());
+  const bool main = dist::world().is_main();
+  if (main) std::fprintf(stderr, "training %lld steps -> %s\n", (long long)trainer.total_steps(), r.output_dir.c_str());
   auto res = run_training(trainer, run);
-  std::printf("%s\n", nlohmann::json({{"output_dir", res.output_dir},
-                                      {"steps", res.steps_done},
-                                      {"interrupted", res.interrupted}})
-                          .dump()
-                          .c_str());
+  if (main)
+    std::printf("%s\n", nlohmann::json({{"output_dir", res.output_dir},
+                                        {"steps", res.steps_done},
+                                        {"interrupted", res.interrupted}})
+                            .dump()
+                            .c_str());
   std::fflush(stdout);
   if (res.interrupted) throw CLI::RuntimeError(interrupt_exit_code());
 }
@@ -73,9 +91,8 @@ void add_train_commands(CLI::App& app, CLI::App&) {
   add_common(train, *o);
   train->callback([o] {
     std::vector<std::string> notices;
-    GrpoRecipe r = load_grpo_recipe(o->recipe, o->sets, 1, &notices);
-    print_notices(notices);
-    std::fprintf(stderr, "%s", format_recipe_table(recipe_table(r)).c_str());
+    GrpoRecipe r = load_grpo_recipe(o->recipe, o->sets, dist::read_dist_env().world, &notices);
+    join_job(r, notices, recipe_table(r));
     install_interrupt_handler();
     GrpoTrainer trainer(r);
     run(trainer, r, *o, "train");
@@ -85,9 +102,8 @@ void add_train_commands(CLI::App& app, CLI::App&) {
   add_common(sft, *s);
   sft->callback([s] {
     std::vector<std::string> notices;
-    SftRecipe r = load_sft_recipe(s->recipe, s->sets, 1, &notices);
-    print_notices(notices);
-    std::fprintf(stderr, "%s", format_recipe_table(recipe_table(r)).c_str());
+    SftRecipe r = load_sft_recipe(s->recipe, s->sets, dist::read_dist_env().world, &notices);
+    join_job(r, notices, recipe_table(r));
     install_interrupt_handler();
     SftTrainer trainer(r);
     run(trainer, r, *s, "sft");

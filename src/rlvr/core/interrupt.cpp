@@ -30,6 +30,7 @@ void install_interrupt_handler() {
 bool interrupt_requested() { return g_signal.load() != 0; }
 int interrupt_signal() { return g_signal.load(); }
 int interrupt_exit_code() { return 128 + g_signal.load(); }
+void request_interrupt(int sig) { g_signal.store(sig); }
 void clear_interrupt() { g_signal.store(0); }
 
 }  // namespace rlvr

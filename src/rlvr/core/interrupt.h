@@ -11,6 +11,9 @@ bool interrupt_requested();
 int interrupt_signal();
 // The exit status an interrupted command returns: 128 + interrupt_signal() (130, 143).
 int interrupt_exit_code();
+// Marks the process as interrupted by `sig` without a signal (another rank of the job was
+// interrupted: this one stops at the same step the same way).
+void request_interrupt(int sig);
 void clear_interrupt();  // tests
 
 }  // namespace rlvr

@@ -1,6 +1,9 @@
 // Reading the launcher's environment (env.h).
 #include "rlvr/dist/env.h"
 
+#include <dlfcn.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <string>
@@ -70,6 +73,18 @@ DistEnv read_dist_env() {
 int intra_op_threads(int cores, int local_world, int omp_num_threads) {
   if (omp_num_threads > 0) return omp_num_threads;
   return std::max(1, cores / std::max(1, local_world));
+}
+
+std::vector<std::string> code_files() {
+  std::vector<std::string> out = {"/proc/self/exe"};
+  Dl_info info{};
+  if (dladdr(reinterpret_cast<void*>(&code_files), &info) != 0 && info.dli_fname != nullptr) {
+    char exe[4096] = {0};
+    const ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (n <= 0 || std::string(info.dli_fname) != std::string(exe, static_cast<size_t>(n)))
+      out.push_back(info.dli_fname);
+  }
+  return out;
 }
 
 }  // namespace rlvr::dist

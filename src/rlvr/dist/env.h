@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 namespace rlvr::dist {
 
@@ -24,5 +25,10 @@ DistEnv read_dist_env();  // the process's environment
 // Intra-op threads for one rank: OMP_NUM_THREADS when set (omp_num_threads > 0), else the
 // machine's cores shared evenly among the ranks on this node (at least 1).
 int intra_op_threads(int cores, int local_world, int omp_num_threads);
+
+// The files of this process's code: the executable and the shared object holding rlvr's code
+// when that is another file (the CLI's torch plugin). Ranks compare hashes of them so that
+// processes of different builds refuse to train together.
+std::vector<std::string> code_files();
 
 }  // namespace rlvr::dist

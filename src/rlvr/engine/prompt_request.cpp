@@ -5,6 +5,8 @@
 #include <map>
 #include <string>
 
+#include "rlvr/core/error.h"
+
 namespace rlvr {
 
 namespace {
@@ -47,6 +49,8 @@ PromptIds tokenize_prompts(const Tokenizer& tok, const std::vector<PromptParts>&
 std::vector<Completion> generate_prompts(Engine& engine, const PromptIds& ids, const GenerateRequest& base,
                                          int64_t wave, const std::function<void(int64_t, int64_t)>& progress) {
   const int64_t P = static_cast<int64_t>(ids.full.size()), K = base.n;
+  RLVR_CHECK(base.stream_ids.empty() || static_cast<int64_t>(base.stream_ids.size()) == P,
+             "generate_prompts: stream_ids must have one entry per prompt");
   std::vector<Completion> out(P * K);
   int64_t done = 0;
   for (const PromptGroup& g : ids.groups) {
@@ -61,7 +65,7 @@ std::vector<Completion> generate_prompts(Engine& engine, const PromptIds& ids, c
       for (int64_t j = start; j < end; ++j) {
         const auto& full = ids.full[g.members[j]];
         req.prompts.emplace_back(full.begin() + skip, full.end());
-        req.stream_ids.push_back(g.members[j]);
+        req.stream_ids.push_back(base.stream_ids.empty() ? g.members[j] : base.stream_ids[g.members[j]]);
       }
       for (Completion& c : engine.generate(req)) {
         c.prompt_index = g.members[start + c.prompt_index];

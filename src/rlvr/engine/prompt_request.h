@@ -33,8 +33,9 @@ PromptIds tokenize_prompts(const Tokenizer& tok, const std::vector<PromptParts>&
                            int64_t max_prompt_length = 0);
 
 // Runs every group through the engine, in waves of at most `wave` prompts (<= 0: a group at once).
-// `base` gives everything but shared_prefix, prompts and stream_ids; each prompt's random stream is
-// its index, so samples do not depend on grouping or waves. Returns P * base.n completions ordered
+// `base` gives everything but shared_prefix and prompts; base.stream_ids, when not empty, gives each
+// prompt's random stream (one per prompt of `ids`: a caller with a share of a larger batch passes
+// the global indices), else it is the prompt's index, so samples do not depend on grouping or waves. Returns P * base.n completions ordered
 // by (prompt, completion), with prompt_index the prompt's index in `ids.full`. progress(done, P) is
 // called after each wave.
 std::vector<Completion> generate_prompts(Engine& engine, const PromptIds& ids, const GenerateRequest& base,

@@ -28,12 +28,12 @@ std::pair<double, double> finite_mean_std(const std::vector<double>& xs) {
 }  // namespace
 
 Metrics reward_metrics(const std::vector<std::unique_ptr<RewardFunction>>& funcs, const RewardResult& rr,
-                       const RewardStats& stats) {
+                       const std::vector<double>& errors, const RewardStats& stats) {
   Metrics m;
   for (size_t k = 0; k < funcs.size(); ++k) {
     const std::string key = "rewards/" + funcs[k]->name();
     std::tie(m[key + "/mean"], m[key + "/std"]) = finite_mean_std(rr.per_func[k]);
-    if (funcs[k]->errors() > 0) m[key + "/errors"] = static_cast<double>(funcs[k]->errors());
+    if (errors[k] > 0) m[key + "/errors"] = errors[k];
   }
   m["reward"] = stats.reward;
   m["reward_std"] = stats.reward_std;
@@ -73,6 +73,16 @@ void LossTotals::add(double micro_loss, const GrpoLossResult& r, const SequenceL
   clip_region += r.clip_region_mean * r.num_tokens;
   entropy += (lp.entropy * lp.mask).sum().item<double>();
   forward_tokens += lp.forward_tokens;
+}
+
+void LossTotals::all_reduce(dist::Comm& comm) {
+  if (comm.single()) return;
+  auto t = torch::tensor({loss, tokens, kl, clip_low, clip_high, clip_region, entropy,
+                          static_cast<double>(forward_tokens)}, torch::kFloat64);
+  comm.all_reduce(t);
+  const double* v = t.data_ptr<double>();
+  loss = v[0], tokens = v[1], kl = v[2], clip_low = v[3], clip_high = v[4], clip_region = v[5], entropy = v[6];
+  forward_tokens = static_cast<int64_t>(v[7]);
 }
 
 Metrics LossTotals::metrics(bool with_kl) const {

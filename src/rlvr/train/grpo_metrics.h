@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "rlvr/dist/comm.h"
 #include "rlvr/rl/grpo.h"
 #include "rlvr/rewards/reward.h"
 #include "rlvr/train/completion_batch.h"
@@ -18,9 +19,10 @@ namespace rlvr {
 using Metrics = std::map<std::string, double>;
 
 // rewards/<name>/mean and /std (population std over the finite entries, as TRL), /errors when
-// a reward failed; reward, reward_std, frac_reward_zero_std.
+// a reward failed (errors: each function's count so far, over all ranks); reward, reward_std,
+// frac_reward_zero_std.
 Metrics reward_metrics(const std::vector<std::unique_ptr<RewardFunction>>& funcs, const RewardResult& rr,
-                       const RewardStats& stats);
+                       const std::vector<double>& errors, const RewardStats& stats);
 // completions/mean_length, min_length, max_length, clipped_ratio, mean_terminated_length.
 Metrics length_metrics(const std::vector<Completion>& completions);
 
@@ -29,6 +31,7 @@ struct LossTotals {
   double loss = 0, tokens = 0, kl = 0, clip_low = 0, clip_high = 0, clip_region = 0, entropy = 0;
   int64_t forward_tokens = 0;
   void add(double micro_loss, const GrpoLossResult& r, const SequenceLogprobs& lp);
+  void all_reduce(dist::Comm& comm);  // sums over the ranks' micro-batches
   Metrics metrics(bool with_kl) const;
 };
 

@@ -1,10 +1,13 @@
 // The parts of a GRPO step before the update (grpo-spec.md sections 2 and 3): the next batch of
 // problems, G completions per prompt from the engine, rewards and group advantages, and the old and
-// reference log-probs, plus the one log-prob call over a rollout's rows.
+// reference log-probs, plus the one log-prob call over a rollout's rows. With several ranks each
+// generates, scores and computes log-probs for its own share; completions and rewards are
+// all-gathered so advantages and metrics come from the whole batch, identically on every rank.
 #include <algorithm>
 
 #include "rlvr/core/clock.h"
 #include "rlvr/data/shuffle.h"
+#include "rlvr/dist/comm.h"
 #include "rlvr/rl/grpo.h"
 #include "rlvr/train/grpo_metrics.h"
 #include "rlvr/train/grpo_trainer.h"
@@ -21,28 +24,90 @@ PromptIds GrpoTrainer::tokenize(const std::vector<PromptParts>& parts) const {
   return tokenize_prompts(*policy_.tokenizer, parts, r_.max_prompt_length.value_or(0));
 }
 
+namespace {
+
+nlohmann::json completion_json(const Completion& c) {
+  return {{"p", c.prompt_index}, {"c", c.completion_index}, {"ids", c.ids},
+          {"lp", c.logprobs},    {"f", static_cast<int>(c.finish)}, {"t", c.text}};
+}
+
+Completion completion_from(const nlohmann::json& j) {
+  Completion c;
+  c.prompt_index = j.at("p").get<int64_t>();
+  c.completion_index = j.at("c").get<int64_t>();
+  c.ids = j.at("ids").get<std::vector<int64_t>>();
+  c.logprobs = j.at("lp").get<std::vector<float>>();
+  c.finish = static_cast<FinishReason>(j.at("f").get<int>());
+  c.text = j.at("t").get<std::string>();
+  return c;
+}
+
+// Every rank's completions, in rank order (the ranks' shares are consecutive whole groups, so
+// this is the batch's (prompt, completion) order).
+std::vector<Completion> all_gather_completions(dist::Comm& comm, const std::vector<Completion>& mine) {
+  if (comm.single()) return mine;
+  nlohmann::json j = nlohmann::json::array();
+  for (const Completion& c : mine) j.push_back(completion_json(c));
+  std::vector<Completion> out;
+  for (const std::string& part : comm.all_gather_bytes(j.dump()))
+    for (const auto& e : nlohmann::json::parse(part)) out.push_back(completion_from(e));
+  return out;
+}
+
+// The batch's reward table from every rank's share: per-function rows and totals concatenated
+// in rank order.
+RewardResult all_gather_rewards(dist::Comm& comm, const RewardResult& mine) {
+  if (comm.single()) return mine;
+  const int64_t K = static_cast<int64_t>(mine.per_func.size()), n = static_cast<int64_t>(mine.total.size());
+  auto t = torch::empty({K + 1, n}, torch::kFloat64);
+  for (int64_t k = 0; k <= K; ++k)
+    for (int64_t i = 0; i < n; ++i) t[k][i] = k < K ? mine.per_func[k][i] : mine.total[i];
+  const auto all = torch::cat(comm.all_gather(t), 1).contiguous();
+  RewardResult rr;
+  rr.per_func.resize(K);
+  for (int64_t k = 0; k <= K; ++k) {
+    const double* row = all[k].data_ptr<double>();
+    std::vector<double>& dst = k < K ? rr.per_func[k] : rr.total;
+    dst.assign(row, row + all.size(1));
+  }
+  return rr;
+}
+
+}  // namespace
+
 Rollout GrpoTrainer::generate(int64_t step) {
   const Stopwatch clock;
+  dist::Comm& comm = dist::world();
   Rollout ro;
   ro.problems = cursor_.next(prompts_per_step());
   for (int64_t i : ro.problems) {
     ro.prompts.push_back(prompts_->build(train_[i]));
     ro.answers.push_back(train_[i].answer);
   }
-  ro.prompt_ids = tokenize(ro.prompts);
+  const int64_t share = static_cast<int64_t>(ro.problems.size()) / comm.world();  // prompts per rank
+  ro.first_prompt = comm.rank() * share;
+  ro.begin = ro.first_prompt * r_.num_generations;
+  ro.end = ro.begin + share * r_.num_generations;
+  ro.prompt_ids = tokenize({ro.prompts.begin() + ro.first_prompt, ro.prompts.begin() + ro.first_prompt + share});
   GenerateRequest req;
   req.n = r_.num_generations;
   req.max_new_tokens = r_.max_completion_length;
   req.sampling = {r_.temperature, r_.top_k, r_.top_p, r_.min_p.value_or(0.0), r_.repetition_penalty};
   req.seed = data::derive_seed(static_cast<uint64_t>(r_.seed), static_cast<uint64_t>(step));
+  for (int64_t i = 0; i < share; ++i) req.stream_ids.push_back(ro.first_prompt + i);  // the global index
   req.eos_ids = policy_.eos_ids;
   req.stop_strings = r_.stop_strings;
   req.decode = stream_decoding(*policy_.tokenizer, /*skip_special_tokens=*/true);
   policy_.model->eval();
-  ro.completions = generate_prompts(*engine_, ro.prompt_ids, req);
+  std::vector<Completion> mine = generate_prompts(*engine_, ro.prompt_ids, req);
+  for (Completion& c : mine) {
+    c.prompt_index += ro.first_prompt;
+    ro.prompt_tokens += static_cast<int64_t>(ro.prompt_ids.full[c.prompt_index - ro.first_prompt].size());
+  }
+  ro.prompt_tokens = static_cast<int64_t>(comm.all_reduce(static_cast<double>(ro.prompt_tokens)));
+  ro.completions = all_gather_completions(comm, mine);
   for (const Completion& c : ro.completions) {
     ro.completion_tokens += static_cast<int64_t>(c.ids.size());
-    ro.prompt_tokens += static_cast<int64_t>(ro.prompt_ids.full[c.prompt_index].size());
     if (!(r_.mask_truncated_completions && c.finish == FinishReason::kLength))
       ro.loss_tokens += static_cast<double>(c.ids.size());
   }
@@ -54,14 +119,19 @@ Rollout GrpoTrainer::generate(int64_t step) {
 
 void GrpoTrainer::score(Rollout& ro) {
   const Stopwatch clock;
+  dist::Comm& comm = dist::world();
   std::vector<RewardSample> samples;
-  for (const Completion& c : ro.completions)
+  for (int64_t i = ro.begin; i < ro.end; ++i) {
+    const Completion& c = ro.completions[i];
     samples.push_back({ro.prompts[c.prompt_index].full(), c.text, ro.answers[c.prompt_index]});
-  const RewardResult rr = score_all(rewards_, weights_, samples);
+  }
+  const RewardResult rr = all_gather_rewards(comm, score_all(rewards_, weights_, samples));
+  std::vector<double> errors;
+  for (const auto& f : rewards_) errors.push_back(comm.all_reduce(static_cast<double>(f->errors())));
   ro.rewards = torch::tensor(std::vector<float>(rr.total.begin(), rr.total.end()));
   ro.advantages = compute_advantages(ro.rewards, r_.num_generations, r_.scale_rewards);
-  for (const auto& [k, v] : reward_metrics(rewards_, rr, reward_stats(ro.rewards, r_.num_generations, r_.scale_rewards)))
-    ro.metrics[k] = v;
+  const RewardStats stats = reward_stats(ro.rewards, r_.num_generations, r_.scale_rewards);
+  for (const auto& [k, v] : reward_metrics(rewards_, rr, errors, stats)) ro.metrics[k] = v;
   ro.metrics["time/score_s"] = clock.seconds();
 }
 
@@ -89,7 +159,7 @@ SequenceLogprobs GrpoTrainer::logprobs(const Rollout& ro, int64_t b0, int64_t b1
   SequenceRows rows;
   for (int64_t i = b0; i < b1; ++i) {
     const Completion& c = ro.completions[i];
-    rows.prompts.push_back(&ro.prompt_ids.full[c.prompt_index]);
+    rows.prompts.push_back(&ro.prompt_of(i));
     rows.completions.push_back(&c.ids);
     rows.keep.push_back(!(r_.mask_truncated_completions && c.finish == FinishReason::kLength));
   }
@@ -99,8 +169,8 @@ SequenceLogprobs GrpoTrainer::logprobs(const Rollout& ro, int64_t b0, int64_t b1
 torch::Tensor GrpoTrainer::logprobs_no_grad(const Rollout& ro, CausalLM* model) {
   torch::NoGradGuard no_grad;
   std::vector<torch::Tensor> parts;
-  for (int64_t b0 = 0; b0 < ro.size(); b0 += r_.per_device_train_batch_size)
-    parts.push_back(logprobs(ro, b0, std::min(ro.size(), b0 + r_.per_device_train_batch_size), false, model).logp);
+  for (int64_t b0 = ro.begin; b0 < ro.end; b0 += r_.per_device_train_batch_size)
+    parts.push_back(logprobs(ro, b0, std::min(ro.end, b0 + r_.per_device_train_batch_size), false, model).logp);
   return torch::cat(parts);
 }
 

@@ -7,6 +7,7 @@
 
 #include "rlvr/core/clock.h"
 #include "rlvr/core/error.h"
+#include "rlvr/dist/comm.h"
 #include "rlvr/evaluator/evaluator.h"
 #include "rlvr/train/grpo_metrics.h"
 #include "rlvr/train/schedule.h"
@@ -87,8 +88,10 @@ GrpoTrainer::GrpoTrainer(GrpoRecipe recipe) : r_(std::move(recipe)) {
 }
 
 int64_t GrpoTrainer::prompts_per_step() const {
-  return generation_batch_size(r_, 1) / r_.num_generations;
+  return global_batch() / r_.num_generations;
 }
+
+int64_t GrpoTrainer::global_batch() const { return generation_batch_size(r_, dist::world().world()); }
 
 double GrpoTrainer::steps_per_epoch() const {
   const int64_t B = prompts_per_step();
@@ -107,13 +110,14 @@ StepReport GrpoTrainer::step(int64_t step) {
   opt_->zero_grad();
   const double lr = lr_at(step, total_steps_, warmup_steps_, r_.lr_scheduler_type, r_.learning_rate);
   set_learning_rate(*opt_, lr);
-  const int64_t N = ro_.size(), mb = r_.per_device_train_batch_size, n_mb = (N + mb - 1) / mb;
+  // This rank's micro-batches; the divisor counts every rank's, so summed gradients are the update.
+  const int64_t mb = r_.per_device_train_batch_size, n_mb = (ro_.size() + mb - 1) / mb;
   LossTotals totals;
-  for (int64_t b0 = 0; b0 < N; b0 += mb) {
-    const int64_t b1 = std::min(N, b0 + mb);
+  for (int64_t b0 = ro_.begin; b0 < ro_.end; b0 += mb) {
+    const int64_t b1 = std::min(ro_.end, b0 + mb), o0 = b0 - ro_.begin, o1 = b1 - ro_.begin;
     SequenceLogprobs lp = logprobs(ro_, b0, b1, /*entropy=*/true);
-    auto old = ro_.old_logp.defined() ? ro_.old_logp.slice(0, b0, b1) : lp.logp.detach();
-    auto ref = ro_.ref_logp.defined() ? ro_.ref_logp.slice(0, b0, b1) : torch::Tensor();
+    auto old = ro_.old_logp.defined() ? ro_.old_logp.slice(0, o0, o1) : lp.logp.detach();
+    auto ref = ro_.ref_logp.defined() ? ro_.ref_logp.slice(0, o0, o1) : torch::Tensor();
     auto res = grpo_loss(lp.logp, old, ref, ro_.advantages.slice(0, b0, b1).to(lp.logp.device()), lp.mask,
                          loss_opts_, std::max(ro_.loss_tokens, 1.0));
     // dapo is normalised by the whole batch's tokens already; the others average micro-batches.
@@ -121,11 +125,13 @@ StepReport GrpoTrainer::step(int64_t step) {
     loss.backward();
     totals.add(loss.item<double>(), res, lp);
   }
+  totals.all_reduce(dist::world());
   double grad_norm = 0;
   const bool applied = apply_update(policy_, *opt_, totals.loss, r_.max_grad_norm, &grad_norm);
   if (applied) engine_->invalidate_prefix();  // else no update: the run loop counts the step
   return report(step, fresh, applied, totals,
-                {{"grad_norm", grad_norm}, {"learning_rate", lr}, {"time/train_s", clock.seconds()}});
+                {{"grad_norm", grad_norm}, {"learning_rate", lr}, {"time/train_s", clock.seconds()},
+                 {"time/comm_s", dist::world().take_comm_seconds()}});
 }
 
 StepReport GrpoTrainer::report(int64_t step, bool fresh, bool applied, const LossTotals& totals, Metrics m) {

@@ -41,6 +41,7 @@ class GrpoTrainer : public TrainingJob {
   // steps; a non-finite loss or gradient norm skips the update.
   int64_t total_steps() const override { return total_steps_; }
   double steps_per_epoch() const override;
+  int64_t global_batch() const override;  // completions per step over all ranks
   StepReport step(int64_t step) override;
   bool can_checkpoint_after(int64_t global_step) const override;
   nlohmann::json state() const override;
@@ -56,7 +57,7 @@ class GrpoTrainer : public TrainingJob {
   void reference_logprobs(Rollout& ro);  // old (num_iterations > 1) and reference (beta > 0)
   // Log-probs of completions [b0, b1) under `model` (the policy when null).
   SequenceLogprobs logprobs(const Rollout& ro, int64_t b0, int64_t b1, bool entropy, CausalLM* model = nullptr);
-  torch::Tensor logprobs_no_grad(const Rollout& ro, CausalLM* model);  // (N, Tc), micro-batched
+  torch::Tensor logprobs_no_grad(const Rollout& ro, CausalLM* model);  // this rank's rows, micro-batched
   // The step's metrics (with validation every eval_steps), summary and sample rows.
   StepReport report(int64_t step, bool fresh, bool applied, const LossTotals& totals, Metrics m);
   Metrics validate();  // greedy on the validation split through the evaluator

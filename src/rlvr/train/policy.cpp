@@ -7,6 +7,7 @@
 
 #include "rlvr/core/error.h"
 #include "rlvr/core/files.h"
+#include "rlvr/dist/comm.h"
 #include "rlvr/io/safetensors.h"
 
 namespace rlvr {
@@ -14,12 +15,17 @@ namespace rlvr {
 namespace {
 torch::Device resolve_device(DeviceKind k) {
   if (k == DeviceKind::kCpu) return torch::kCPU;
+  // One GPU per rank on a node: cuda:LOCAL_RANK.
+  const auto gpu = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(dist::world().local_rank()));
   if (k == DeviceKind::kCuda) {
     RLVR_CHECK(torch::cuda::is_available(), "device: cuda was asked for but CUDA is not available "
                                             "in this build or machine; set device: cpu");
-    return torch::kCUDA;
+    RLVR_CHECK(dist::world().local_rank() < static_cast<int>(torch::cuda::device_count()), "device: rank ",
+               dist::world().rank(), " needs cuda:", dist::world().local_rank(), " but this node has ",
+               torch::cuda::device_count(), " GPU(s); start at most that many processes per node");
+    return gpu;
   }
-  return torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
+  return torch::cuda::is_available() ? gpu : torch::Device(torch::kCPU);
 }
 }  // namespace
 

@@ -157,6 +157,16 @@ void add_output_fields(Listing<S>& l) {
            "validation problems per evaluation; 0 = all");
 }
 
+template <class S>
+void add_ddp_fields(Listing<S>& l) {
+  l.section("Data parallel (docs/distributed.md)")
+      .add("ddp_backend", &TrainRecipeBase::ddp_backend,
+           "c10d backend when launched as several processes: auto = nccl on CUDA, gloo on CPU")
+      .add("ddp_timeout", &TrainRecipeBase::ddp_timeout,
+           "seconds a rank waits for the others (rendezvous and every collective) before it stops "
+           "with an error naming the missing rank");
+}
+
 void add_prompt_fields(Listing<GrpoRecipe>& l) {
   l.section("Prompts")
       .add("num_shots", &GrpoRecipe::num_shots,
@@ -234,6 +244,7 @@ const Listing<GrpoRecipe>& grpo_listing() {
     add_loss_fields(l);
     add_optim_fields(l);
     add_output_fields(l);
+    add_ddp_fields(l);
     add_performance_fields(l);
     return l;
   }();
@@ -249,6 +260,7 @@ const Listing<SftRecipe>& sft_listing() {
           "tokens per training sequence; longer ones are truncated", {"max_length"});
     add_optim_fields(l);
     add_output_fields(l);
+    add_ddp_fields(l);
     return l;
   }();
   return l;
@@ -277,9 +289,8 @@ void add_ignored_setup_keys(std::vector<ForeignKey>& t) {
       {"deepspeed", {}, "no DeepSpeed in rlvr"},
       {"fsdp", {}, "no FSDP in rlvr"},
       {"fsdp_config", {}, "no FSDP in rlvr"},
-      {"ddp_find_unused_parameters", {}, "rlvr trains in one process (no data parallelism yet)"},
-      {"ddp_timeout", {}, "rlvr trains in one process (no data parallelism yet)"},
-      {"local_rank", {}, "rlvr trains in one process (no data parallelism yet)"},
+      {"ddp_find_unused_parameters", {}, "rlvr all-reduces every trainable gradient"},
+      {"local_rank", {}, "the launcher sets LOCAL_RANK (docs/distributed.md)"},
       {"logging_dir", {}, "metrics go to <output_dir>/metrics.jsonl"},
       {"logging_strategy", {}, "rlvr logs every logging_steps"},
       {"logging_first_step", {}, "rlvr logs every logging_steps"},
@@ -469,6 +480,9 @@ void validate_base(const TrainRecipeBase& r, int64_t world_size) {
   RLVR_CHECK(r.eval_steps >= 0, "recipe: eval_steps must be >= 0, got ", r.eval_steps);
   RLVR_CHECK(r.eval_limit >= 0, "recipe: eval_limit must be >= 0, got ", r.eval_limit);
   RLVR_CHECK(!r.output_dir.empty(), "recipe: output_dir must not be empty");
+  RLVR_CHECK(r.ddp_backend == "auto" || r.ddp_backend == "gloo" || r.ddp_backend == "nccl",
+             "recipe: ddp_backend: '", r.ddp_backend, "' is not a backend; use auto, gloo or nccl");
+  RLVR_CHECK(r.ddp_timeout >= 1, "recipe: ddp_timeout must be >= 1 second, got ", r.ddp_timeout);
   if (r.use_peft) {
     RLVR_CHECK(r.lora_r >= 1, "recipe: lora_r must be >= 1, got ", r.lora_r);
     RLVR_CHECK(r.lora_alpha > 0, "recipe: lora_alpha must be > 0, got ", r.lora_alpha);
@@ -537,6 +551,12 @@ void validate_recipe(GrpoRecipe* r, int64_t world_size) {
              r->gradient_accumulation_steps, ") * world_size (", world_size, ") = ", gen,
              " completions must be divisible by num_generations (", r->num_generations,
              "); valid num_generations: ", divisors_from_two(gen));
+  const int64_t per_rank = generation_batch_size(*r, 1);
+  RLVR_CHECK(world_size == 1 || per_rank % r->num_generations == 0, "recipe: each of the ", world_size,
+             " processes generates per_device_train_batch_size (", r->per_device_train_batch_size,
+             ") * gradient_accumulation_steps (", r->gradient_accumulation_steps, ") = ", per_rank,
+             " completions, which must be whole groups of num_generations (", r->num_generations,
+             "); valid num_generations: ", divisors_from_two(per_rank));
   RLVR_CHECK(r->max_completion_length >= 1, "recipe: max_completion_length must be >= 1, got ",
              r->max_completion_length);
   RLVR_CHECK(!r->max_prompt_length || *r->max_prompt_length >= 1,
@@ -618,7 +638,7 @@ bool resume_may_change(const std::string& key) {
       "output_dir", "overwrite_output_dir", "logging_steps", "save_steps", "eval_steps",
       "eval_limit", "test_dataset_id_or_path", "log_completions", "logprob_chunk_tokens",
       "shared_prefix_min_tokens", "gradient_checkpointing", "device", "max_steps",
-      "num_train_epochs"};
+      "num_train_epochs", "ddp_backend", "ddp_timeout"};
   return std::find(free_keys.begin(), free_keys.end(), key) != free_keys.end();
 }
 

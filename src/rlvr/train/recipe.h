@@ -66,6 +66,9 @@ struct TrainRecipeBase {
   int64_t save_steps = 500;
   int64_t eval_steps = 0;
   int64_t eval_limit = 0;
+  // data parallel (docs/distributed.md)
+  std::string ddp_backend = "auto";
+  int64_t ddp_timeout = 1800;
 };
 
 struct GrpoRecipe : TrainRecipeBase {

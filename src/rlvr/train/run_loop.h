@@ -35,6 +35,9 @@ class TrainingJob {
   virtual ~TrainingJob() = default;
   virtual int64_t total_steps() const = 0;
   virtual double steps_per_epoch() const = 0;
+  // Sequences per optimizer step over all ranks (GRPO: completions). A checkpoint records it with
+  // the world size: a resume with another world size must keep it.
+  virtual int64_t global_batch() const = 0;
   // Step `step` (0-based): one optimizer update, skipped when the report says nonfinite.
   virtual StepReport step(int64_t step) = 0;
   // Whether a checkpoint after `global_step` steps can resume exactly (GRPO: only at the end of
@@ -70,7 +73,10 @@ struct TrainResult {
 };
 
 // Runs `job` to its last step (or an interrupt) in opt.output_dir; the final weights are saved
-// when it completes. Refusals and failures throw rlvr::Error with one line.
+// when it completes. Refusals and failures throw rlvr::Error with one line. With several ranks
+// (dist::world()) every rank calls it: rank 0 alone owns the run directory and writes the files;
+// ranks started with different recipes or binaries are refused before the first step; an
+// interrupt on any rank stops all of them after the same step.
 TrainResult run_training(TrainingJob& job, const RunOptions& opt);
 
 }  // namespace rlvr

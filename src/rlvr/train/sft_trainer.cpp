@@ -8,6 +8,7 @@
 #include "rlvr/core/error.h"
 #include "rlvr/core/files.h"
 #include "rlvr/data/prompt.h"
+#include "rlvr/dist/comm.h"
 #include "rlvr/train/completion_batch.h"
 #include "rlvr/train/metrics_log.h"
 #include "rlvr/train/schedule.h"
@@ -55,7 +56,7 @@ SftTrainer::SftTrainer(SftRecipe recipe) : r_(std::move(recipe)) {
   }
   RLVR_CHECK(!train_.empty(), r_.train_dataset_id_or_path, ": no usable training examples");
   cursor_ = DataCursor(static_cast<int64_t>(train_.size()), static_cast<uint64_t>(r_.seed), true);
-  const int64_t per_step = r_.per_device_train_batch_size * r_.gradient_accumulation_steps;
+  const int64_t per_step = global_batch();
   const int64_t per_epoch = (static_cast<int64_t>(train_.size()) + per_step - 1) / per_step;
   total_steps_ = r_.max_steps > 0 ? r_.max_steps : static_cast<int64_t>(std::ceil(r_.num_train_epochs * per_epoch));
   warmup_steps_ = resolve_warmup_steps(r_.warmup_steps, r_.warmup_ratio, total_steps_);
@@ -74,8 +75,11 @@ TrainResult SftTrainer::train(bool resume) {
 }
 
 double SftTrainer::steps_per_epoch() const {
-  return std::ceil(static_cast<double>(train_.size()) /
-                   static_cast<double>(r_.per_device_train_batch_size * r_.gradient_accumulation_steps));
+  return std::ceil(static_cast<double>(train_.size()) / static_cast<double>(global_batch()));
+}
+
+int64_t SftTrainer::global_batch() const {
+  return r_.per_device_train_batch_size * r_.gradient_accumulation_steps * dist::world().world();
 }
 
 void SftTrainer::restore(const nlohmann::json& st) {
@@ -88,13 +92,15 @@ StepReport SftTrainer::step(int64_t step) {
   opt_->zero_grad();
   const double lr = lr_at(step, total_steps_, warmup_steps_, r_.lr_scheduler_type, r_.learning_rate);
   set_learning_rate(*opt_, lr);
-  auto idx = cursor_.next(r_.per_device_train_batch_size * r_.gradient_accumulation_steps);
+  dist::Comm& comm = dist::world();
+  const auto idx = cursor_.next(global_batch());  // every rank's; this one trains on its share
+  const size_t share = idx.size() / static_cast<size_t>(comm.world()), first = share * comm.rank();
   double total_tokens = 0;
   for (int64_t i : idx) total_tokens += static_cast<double>(train_[i].completion.size());
   double loss_sum = 0, correct = 0;
   const auto dev = policy_.device;
-  for (size_t b0 = 0; b0 < idx.size(); b0 += r_.per_device_train_batch_size) {
-    const size_t b1 = std::min(idx.size(), b0 + r_.per_device_train_batch_size);
+  for (size_t b0 = first; b0 < first + share; b0 += r_.per_device_train_batch_size) {
+    const size_t b1 = std::min(first + share, b0 + r_.per_device_train_batch_size);
     int64_t Tc = 1;
     std::vector<const std::vector<int64_t>*> ps, cs;
     for (size_t i = b0; i < b1; ++i) {
@@ -111,6 +117,8 @@ StepReport SftTrainer::step(int64_t step) {
     loss_sum += loss.item<double>();
     correct += ((lp.detach() > std::log(0.5)).to(torch::kFloat32) * m).sum().item<double>();
   }
+  loss_sum = comm.all_reduce(loss_sum);
+  correct = comm.all_reduce(correct);
   double grad_norm = 0;
   StepReport rep;
   rep.nonfinite = !apply_update(policy_, *opt_, loss_sum, r_.max_grad_norm, &grad_norm);  // the loop counts it
@@ -121,6 +129,7 @@ StepReport SftTrainer::step(int64_t step) {
                  {"token_accuracy_p50", correct / std::max(total_tokens, 1.0)},
                  {"num_tokens", total_tokens},
                  {"time/train_s", secs},
+                 {"time/comm_s", comm.take_comm_seconds()},
                  {"throughput/train_tokens_per_s", total_tokens / std::max(secs, 1e-9)}};
   char buf[160];
   std::snprintf(buf, sizeof(buf), "loss %.4f  lr %.2e  %.0f tok/s", loss_sum, lr, total_tokens / std::max(secs, 1e-9));

@@ -24,6 +24,7 @@ class SftTrainer : public TrainingJob {
   // gradient_accumulation_steps examples.
   int64_t total_steps() const override { return total_steps_; }
   double steps_per_epoch() const override;
+  int64_t global_batch() const override;  // sequences per step over all ranks
   StepReport step(int64_t step) override;
   nlohmann::json state() const override { return {{"cursor", cursor_.to_json()}}; }
   void restore(const nlohmann::json& state) override;
