@@ -5,6 +5,7 @@
 // stop every rank with one line.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <map>
@@ -14,6 +15,7 @@
 #include "rlvr/core/files.h"
 #include "rlvr/data/synth.h"
 #include "rlvr/io/safetensors.h"
+#include "rlvr/train/policy.h"
 #include "rlvr/train/recipe.h"
 #include "testlib.h"
 #include "tiny_model.h"
@@ -78,19 +80,31 @@ class Ddp : public ::testing::Test {
   std::string out(const std::string& name) const { return dir_ + "/" + name; }
 
   // `rlvr ARGS` as `world` ranks started the torchrun way, one thread each; prints "status S0 S1 ..".
-  test::RunResult launch(int world, const std::string& args) const {
+  test::RunResult launch(int world, const std::string& args, const std::string& meanwhile = "") const {
+    return launch_each(std::vector<std::string>(world, args), meanwhile);
+  }
+  // Rank r runs `rlvr args[r]` (pid in $p<r>); `meanwhile` runs in the shell before the waits,
+  // `after` after them.
+  test::RunResult launch_each(const std::vector<std::string>& args, const std::string& meanwhile = "",
+                              const std::string& after = "") const {
     const std::string bin = "'" + test::rlvr_bin() + "' ";
-    if (world == 1) return test::run_cmd("OMP_NUM_THREADS=1 " + bin + args + "; echo status $?");
-    const std::string port = std::to_string(test::free_tcp_port());
+    const int world = static_cast<int>(args.size());
+    if (world == 1) return test::run_cmd("OMP_NUM_THREADS=1 " + bin + args[0] + "; echo status $?");
+    const std::string port = std::to_string(test::free_tcp_port()), W = std::to_string(world);
     std::string cmd, wait, status = "echo status";
     for (int r = 0; r < world; ++r) {
-      const std::string R = std::to_string(r), W = std::to_string(world);
+      const std::string R = std::to_string(r);
       cmd += "RANK=" + R + " LOCAL_RANK=" + R + " WORLD_SIZE=" + W + " LOCAL_WORLD_SIZE=" + W +
-             " MASTER_ADDR=127.0.0.1 MASTER_PORT=" + port + " OMP_NUM_THREADS=1 " + bin + args + " & p" + R + "=$!; ";
+             " MASTER_ADDR=127.0.0.1 MASTER_PORT=" + port + " OMP_NUM_THREADS=1 " + bin + args[r] + " & p" + R +
+             "=$!; ";
       wait += "wait $p" + R + "; s" + R + "=$?; ";
       status += " $s" + R;
     }
-    return test::run_cmd(cmd + wait + status);
+    return test::run_cmd(cmd + (meanwhile.empty() ? "" : meanwhile + "; ") + wait + status + "; " + after + ":");
+  }
+  // Shell: wait (up to 60 s) until run `name` has logged a step.
+  std::string until_a_step(const std::string& name) const {
+    return "for i in $(seq 1200); do [ -s '" + out(name) + "/metrics.jsonl' ] && break; sleep 0.05; done";
   }
 
   // Same completions every step and the same metrics (timings aside) in two run folders. With
@@ -139,6 +153,78 @@ TEST_F(Ddp, TwoRanksEqualOneWithTheSameGlobalBatch) {
     expect_same_run(out(a), out(b), /*same_micro_batches=*/i == 1);
     EXPECT_EQ(jsonl(out(b) + "/metrics.jsonl").size(), 3u);
   }
+}
+
+// 2. Resume: a 2-rank run interrupted by SIGINT to rank 1 alone (both ranks checkpoint the same
+// step and exit 130) and resumed with 2 ranks ends with the same adapter bytes as an
+// uninterrupted 2-rank run; the same checkpoint resumed by 1 rank with accumulation doubled ends
+// within 1e-6. Constant learning rate, so max_steps only says where the runs end.
+TEST_F(Ddp, InterruptedRunResumesWithTwoRanksOrOne) {
+  const std::vector<std::string> base = {"per_device_train_batch_size=2", "lr_scheduler_type=constant",
+                                         "max_completion_length=24"};
+  auto with = [&](std::vector<std::string> v, const std::string& extra) {
+    v.push_back(extra);
+    return v;
+  };
+  auto r = launch(2, "train " + recipe("part", with(base, "max_steps=100000")), until_a_step("part") + "; kill -INT $p1");
+  ASSERT_TRUE(has(r.out, "status 130 130")) << r.out << r.err;
+  EXPECT_TRUE(has(r.err, "interrupted at step ")) << r.err;
+  const auto cks = checkpoints_newest_first(out("part"));
+  ASSERT_EQ(cks.size(), 1u);
+  const int64_t k = read_json_file(cks[0] + "/trainer_state.json").at("global_step").get<int64_t>();
+  EXPECT_EQ(read_json_file(cks[0] + "/trainer_state.json").at("world_size"), 2);
+  const std::string end = "max_steps=" + std::to_string(k + 2);
+  ASSERT_EQ(test::run_cmd("cp -r '" + out("part") + "' '" + out("part1") + "'").status, 0);
+  recipe("part1", with(base, "max_steps=100000"));  // the copy's recipe file
+
+  r = launch(2, "train " + dir_ + "/part.json --resume --set " + end);
+  ASSERT_TRUE(has(r.out, "status 0 0")) << r.out << r.err;
+  r = launch(2, "train " + recipe("full", with(base, end)));
+  ASSERT_TRUE(has(r.out, "status 0 0")) << r.out << r.err;
+  EXPECT_EQ(read_text_file(out("part") + "/adapter_model.safetensors"),
+            read_text_file(out("full") + "/adapter_model.safetensors"));
+
+  r = launch(1, "train " + dir_ + "/part1.json --resume --set " + end + " --set gradient_accumulation_steps=2");
+  ASSERT_TRUE(has(r.out, "status 0")) << r.out << r.err;
+  const double d = max_abs_diff(out("part1") + "/adapter_model.safetensors", out("full") + "/adapter_model.safetensors");
+  std::printf("resumed at step %lld by 1 rank x accumulation 2: adapter max |diff| = %.3g\n", (long long)k, d);
+  EXPECT_LE(d, 1e-6);
+  // Another global batch is refused with one line.
+  r = launch(1, "train " + dir_ + "/part1.json --resume --set max_steps=100");
+  EXPECT_TRUE(has(r.err, "global batch of 4")) << r.err;
+}
+
+// 3a. kill -9 of one rank mid-run: the other stops within ddp_timeout + 10 s, naming the lost
+// rank, and writes no checkpoint.
+TEST_F(Ddp, AKilledRankStopsTheOther) {
+  const std::string path = recipe("run", {"max_steps=100000", "ddp_timeout=5", "save_steps=0"});
+  const auto r = launch_each({"train " + path, "train " + path}, until_a_step("run") + "; kill -9 $p1; t0=$(date +%s.%N)",
+                             "echo elapsed $(awk \"BEGIN{print $(date +%s.%N) - $t0}\")");
+  EXPECT_TRUE(has(r.out, "status 1 137")) << r.out << r.err;
+  EXPECT_TRUE(has(r.err, "lost rank 1")) << r.err;
+  const double elapsed = std::stod(r.out.substr(r.out.find("elapsed ") + 8));
+  std::printf("rank 0 stopped %.1f s after rank 1 was killed (ddp_timeout 5)\n", elapsed);
+  EXPECT_LE(elapsed, 15.0);
+  EXPECT_TRUE(checkpoints_newest_first(out("run")).empty());
+}
+
+// 3b. Ranks started with different recipes are refused before any step.
+TEST_F(Ddp, AMismatchedRecipeIsRefusedBeforeAnyStep) {
+  const std::string path = recipe("run", {"per_device_train_batch_size=2"});
+  const auto r = launch_each({"train " + path, "train " + path + " --set learning_rate=0.1"});
+  EXPECT_TRUE(has(r.out, "status 1 1")) << r.out << r.err;
+  EXPECT_TRUE(has(r.err, "rank 1 was started with a different recipe")) << r.err;
+  EXPECT_FALSE(file_exists(out("run") + "/metrics.jsonl"));
+}
+
+// 3c. An unreachable master is one line within ddp_timeout.
+TEST_F(Ddp, AnUnreachableMasterIsOneLine) {
+  const std::string port = std::to_string(test::free_tcp_port());
+  const auto r = test::run_cmd("RANK=1 WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=" + port + " '" +
+                               test::rlvr_bin() + "' train " + recipe("run", {"ddp_timeout=2"}) + "; echo status $?");
+  EXPECT_TRUE(has(r.out, "status 1")) << r.out;
+  EXPECT_TRUE(has(r.err, "could not reach the master at 127.0.0.1:" + port + " within 2 s")) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
 }
 
 }  // namespace

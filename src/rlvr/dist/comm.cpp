@@ -37,6 +37,21 @@ c10d::ReduceOp c10d_op(ReduceOp op) {
 
 std::string heartbeat_key(int rank) { return "rlvr/heartbeat/" + std::to_string(rank); }
 
+// c10d logs its own connection errors (through glog in Debian's libtorch, c10's logger in
+// others); while it connects rlvr turns them into its one line instead.
+class QuietTorchLogs {
+ public:
+#ifdef C10_USE_GLOG
+  QuietTorchLogs() : saved_(FLAGS_minloglevel) { FLAGS_minloglevel = google::GLOG_FATAL; }
+  ~QuietTorchLogs() { FLAGS_minloglevel = saved_; }
+#else
+  QuietTorchLogs() : saved_(FLAGS_caffe2_log_level) { FLAGS_caffe2_log_level = 3; }
+  ~QuietTorchLogs() { FLAGS_caffe2_log_level = saved_; }
+#endif
+ private:
+  int saved_;
+};
+
 }  // namespace
 
 Backend parse_backend(const std::string& name) {
@@ -144,6 +159,7 @@ c10::intrusive_ptr<c10d::TCPStore> open_store(const DistEnv& env, std::chrono::s
   so.waitWorkers = rendezvous;
   so.timeout = timeout;
   const std::string at = env.master_addr + ":" + std::to_string(env.master_port);
+  const QuietTorchLogs quiet;
   try {
     return c10::make_intrusive<c10d::TCPStore>(env.master_addr, so);
   } catch (const std::exception& e) {
