@@ -4,6 +4,7 @@
 
 #include "commands.h"
 #include "rlvr/apps/demo.h"
+#include "rlvr/dist/comm.h"
 
 namespace rlvr::cli {
 
@@ -28,7 +29,11 @@ void add_demo_commands(CLI::App& app, CLI::App&) {
   cmd->add_option("--max-steps", o->max_steps, "most arithmetic steps per problem")->capture_default_str();
   cmd->add_option("--max-number", o->max_number, "largest number in a question")->capture_default_str();
   cmd->callback([o] {
+    dist::ConnectOptions c;  // a data-parallel demo (--nproc-per-node): CPU, Gloo
+    c.backend = dist::Backend::kGloo;
+    dist::join(c);
     auto s = run_demo(*o);
+    if (!dist::world().is_main()) return;
     auto pct = [&](const char* when, const char* how) {
       const auto& r = s[when][how];
       char buf[64];

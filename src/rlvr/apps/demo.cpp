@@ -8,6 +8,7 @@
 #include "rlvr/core/error.h"
 #include "rlvr/core/files.h"
 #include "rlvr/data/synth.h"
+#include "rlvr/dist/comm.h"
 #include "rlvr/engine/engine.h"
 #include "rlvr/evaluator/evaluator.h"
 #include "rlvr/eval/report.h"
@@ -20,7 +21,13 @@ namespace rlvr {
 
 namespace {
 
-void phase(int i, const char* what) { std::fprintf(stderr, "\n== demo %d/6: %s\n", i, what); }
+// With several ranks (`rlvr demo --nproc-per-node 2`) every rank trains and evaluates its share;
+// rank 0 alone prints and writes the data, the initial model and the report.
+bool main_rank() { return dist::world().is_main(); }
+
+void phase(int i, const char* what) {
+  if (main_rank()) std::fprintf(stderr, "\n== demo %d/6: %s\n", i, what);
+}
 
 // The demo policy: a 4-layer byte-level Qwen2 (~0.77M parameters), small enough for 2 cores.
 ModelConfig demo_config() {
@@ -66,7 +73,8 @@ Scores evaluate_model(const std::string& model_dir, const std::vector<Problem>& 
     eo.max_batch_seqs = batch;  // waves: results do not depend on them, small ones decode faster
     eo.model_label = label + (sampled ? " (sampled, T=1)" : " (greedy)");
     auto out = evaluate(engine, tok, test, pool, eo);
-    std::fprintf(stderr, "  %-28s strict accuracy %5.1f%%  [%4.1f, %4.1f]  format %5.1f%%\n",
+    if (main_rank())
+      std::fprintf(stderr, "  %-28s strict accuracy %5.1f%%  [%4.1f, %4.1f]  format %5.1f%%\n",
                  eo.model_label.c_str(), 100.0 * out.result.strict_correct / out.result.n,
                  100 * out.result.strict_ci.lo, 100 * out.result.strict_ci.hi, 100 * out.result.format_rate);
     (sampled ? s.sampled : s.greedy) = out.result;
@@ -102,6 +110,7 @@ DemoData write_demo_data(const DemoOptions& o, const std::string& out) {
   DemoData d;
   d.train = synth_problems(o.train_problems, o.seed, so, Split::kTrain);
   d.test = synth_problems(o.test_problems, o.seed + 1000, so, Split::kTest);
+  if (!main_rank()) return d;
   write_gsm8k_jsonl(join_path(out, "train.jsonl"), d.train);
   write_gsm8k_jsonl(join_path(out, "test.jsonl"), d.test);
   std::fprintf(stderr, "  %zu train, %zu test problems, e.g. \"%s\" -> %s\n", d.train.size(), d.test.size(),
@@ -112,6 +121,7 @@ DemoData write_demo_data(const DemoOptions& o, const std::string& out) {
 // Phase 2: the randomly initialised model and its byte-level tokenizer; returns the folder.
 std::string write_init_model(const std::string& out, uint64_t seed) {
   const std::string init = join_path(out, "model-init");
+  if (!main_rank()) return init;
   write_byte_level_tokenizer(init);
   CausalLM m = make_random_model(demo_config(), seed);
   save_model(m, init, torch::kFloat32);
@@ -126,9 +136,10 @@ SftRecipe demo_sft_recipe(const DemoOptions& o, const std::string& out, const st
       {"model_name_or_path=" + init, "train_dataset_id_or_path=" + join_path(out, "train.jsonl"),
        "output_dir=" + join_path(out, "sft"), "use_peft=false", "dtype=float32",
        "learning_rate=" + std::to_string(o.sft_lr), "max_steps=" + std::to_string(o.sft_steps),
-       "per_device_train_batch_size=32", "lr_scheduler_type=cosine", "warmup_ratio=0.05", "logging_steps=20",
+       "per_device_train_batch_size=" + std::to_string(32 / dist::world().world()), "lr_scheduler_type=cosine",
+       "warmup_ratio=0.05", "logging_steps=20",
        "save_steps=0", "gradient_checkpointing=false", "seed=" + std::to_string(o.seed), "overwrite_output_dir=true"},
-      1, &notices);
+      dist::world().world(), &notices);
 }
 
 GrpoRecipe demo_grpo_recipe(const DemoOptions& o, const std::string& out) {
@@ -140,27 +151,29 @@ GrpoRecipe demo_grpo_recipe(const DemoOptions& o, const std::string& out) {
        "learning_rate=" + std::to_string(o.grpo_lr), "lr_scheduler_type=constant_with_warmup",
        "warmup_steps=" + std::to_string(o.grpo_warmup_steps),
        "max_steps=" + std::to_string(o.grpo_steps), "num_generations=" + std::to_string(o.num_generations),
-       "per_device_train_batch_size=" + std::to_string(o.grpo_prompts * o.num_generations),
+       "per_device_train_batch_size=" + std::to_string(o.grpo_prompts * o.num_generations / dist::world().world()),
        "num_iterations=" + std::to_string(o.num_iterations), "num_shots=0", "max_completion_length=64",
        "temperature=1.0", "beta=0.0", "loss_type=dapo", "logging_steps=1", "save_steps=0",
        "gradient_checkpointing=false", "seed=" + std::to_string(o.seed), "overwrite_output_dir=true"},
-      1, &notices);
+      dist::world().world(), &notices);
 }
 
 // The report (training curves + the before/after table), eval/ results and summary.json.
 nlohmann::json write_demo_report(const std::string& out, const Scores& before, const Scores& after,
                                  double seconds, const nlohmann::json& phase_seconds) {
+  nlohmann::json summary = {
+      {"before", {{"sampled", acc_json(before.sampled)}, {"greedy", acc_json(before.greedy)}}},
+      {"after", {{"sampled", acc_json(after.sampled)}, {"greedy", acc_json(after.greedy)}}},
+      {"seconds", seconds},
+      {"phase_seconds", phase_seconds},
+      {"processes", dist::world().world()}};
+  if (!main_rank()) return summary;
   auto rows = read_metrics_jsonl(join_path(out, "grpo/metrics.jsonl"));
   std::vector<EvalRunResult> runs = {before.sampled, before.greedy, after.sampled, after.greedy};
   write_text_file(join_path(out, "report.html"),
                   training_report_html(rows, "rlvr demo: GRPO on synthetic GSM8K-format problems",
                                        before_after_table(before, after)));
   write_eval_outputs(join_path(out, "eval"), runs);
-  nlohmann::json summary = {
-      {"before", {{"sampled", acc_json(before.sampled)}, {"greedy", acc_json(before.greedy)}}},
-      {"after", {{"sampled", acc_json(after.sampled)}, {"greedy", acc_json(after.greedy)}}},
-      {"seconds", seconds},
-      {"phase_seconds", phase_seconds}};
   write_json_file(join_path(out, "summary.json"), summary);
   std::fprintf(stderr, "\nreport: %s\n", join_path(out, "report.html").c_str());
   return summary;
@@ -177,6 +190,9 @@ nlohmann::json run_demo(const DemoOptions& o) {
     phase_seconds[name] = phase_clock.seconds();
     phase_clock.restart();
   };
+  const int world = dist::world().world();
+  RLVR_CHECK(32 % world == 0 && o.grpo_prompts % world == 0, "demo: ", world, " processes do not divide the "
+             "SFT batch (32) and --grpo-prompts (", o.grpo_prompts, ") evenly; use 1, 2, 4 or 8 processes");
   const std::string out = o.out_dir;
   make_dirs(out);
 
@@ -184,6 +200,7 @@ nlohmann::json run_demo(const DemoOptions& o) {
   const DemoData data = write_demo_data(o, out);
   phase(2, "write a tiny Qwen2 model and a byte-level tokenizer");
   const std::string init = write_init_model(out, o.seed);
+  dist::world().barrier();  // the files exist before any rank reads them
   lap("data");
 
   phase(3, "warm start with supervised fine-tuning (rlvr sft)");
