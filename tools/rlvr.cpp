@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "commands.h"
+#include "launcher.h"
 #include "plugin_loader.h"
 
 int main(int argc, char** argv) {
@@ -19,9 +20,10 @@ int main(int argc, char** argv) {
   try {
     if (rlvr::cli::needs_torch_commands(argc, argv, app, *bench))
       torch = rlvr::cli::load_torch_commands(app, *bench);
+    rlvr::cli::add_launcher_option(app, argc, argv);  // --nproc-per-node on train, sft, eval
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {  // also CLI::RuntimeError(status): exit quietly with it
-    return app.exit(e);                  // (an interrupted `rlvr train`/`sft`: 130, 143)
+    return app.exit(e);                  // (an interrupted `rlvr train`/`sft`: 130, 143; a launcher)
   } catch (const std::exception& e) {  // rlvr::Error, c10::Error (via the plugin), the rest
     const char* msg = torch.error_message ? torch.error_message(&e) : nullptr;
     std::cerr << "rlvr: error: " << (msg ? msg : e.what()) << "\n";
