@@ -296,7 +296,7 @@ void launch_if_asked(const std::string& text, const std::vector<std::string>& ar
 
 void add_launcher_option(CLI::App& app, int argc, const char* const* argv) {
   const std::vector<std::string> args(argv, argv + argc);
-  for (const char* name : {"train", "sft", "eval"}) {
+  for (const char* name : {"train", "sft", "eval", "demo"}) {
     for (CLI::App* cmd : app.get_subcommands([name](CLI::App* s) { return s->get_name() == name; })) {
       auto text = std::make_shared<std::string>();
       CLI::Option* opt = cmd->add_option(
