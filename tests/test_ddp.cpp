@@ -194,6 +194,17 @@ TEST_F(Ddp, InterruptedRunResumesWithTwoRanksOrOne) {
   EXPECT_TRUE(has(r.err, "global batch of 4")) << r.err;
 }
 
+// The built-in launcher: SIGINT to it reaches every worker once; all checkpoint the same step and
+// the launcher exits 130.
+TEST_F(Ddp, TheLauncherForwardsSigintToEveryRank) {
+  const std::string path = recipe("run", {"max_steps=100000", "per_device_train_batch_size=2", "max_completion_length=24"});
+  const auto r = test::run_cmd("'" + test::rlvr_bin() + "' train " + path + " --nproc-per-node 2 & p=$!; " +
+                               until_a_step("run") + "; kill -INT $p; wait $p; echo status $?");
+  EXPECT_TRUE(has(r.out, "status 130")) << r.out << r.err;
+  EXPECT_EQ(checkpoints_newest_first(out("run")).size(), 1u) << r.err;
+  EXPECT_TRUE(has(r.err, "interrupted at step ")) << r.err;
+}
+
 // 3a. kill -9 of one rank mid-run: the other stops within ddp_timeout + 10 s, naming the lost
 // rank, and writes no checkpoint.
 TEST_F(Ddp, AKilledRankStopsTheOther) {
