@@ -72,4 +72,11 @@ int intra_op_threads(int cores, int local_world, int omp_num_threads) {
   return std::max(1, cores / std::max(1, local_world));
 }
 
+std::string rank_device(const std::string& device, int world, int local_rank) {
+  if (world == 1 || device.rfind("cuda", 0) != 0) return device;
+  RLVR_CHECK(device == "cuda", "device ", device, " with ", world,
+             " ranks: each rank uses cuda:LOCAL_RANK; give the device as cuda");
+  return "cuda:" + std::to_string(local_rank);
+}
+
 }  // namespace rlvr::dist

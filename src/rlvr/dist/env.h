@@ -25,4 +25,9 @@ DistEnv read_dist_env();  // the process's environment
 // machine's cores shared evenly among the ranks on this node (at least 1).
 int intra_op_threads(int cores, int local_world, int omp_num_threads);
 
+// The device one rank uses: with several ranks "cuda" becomes "cuda:LOCAL_RANK" (one GPU per rank
+// on its node) and "cuda:N" is refused with one line (the launcher places the ranks); any other
+// device, or any device in one rank, is returned as given.
+std::string rank_device(const std::string& device, int world, int local_rank);
+
 }  // namespace rlvr::dist
