@@ -82,6 +82,13 @@ TEST(DistEnv, ThreadsPerRank) {
   EXPECT_EQ(intra_op_threads(16, 8, 3), 3);  // OMP_NUM_THREADS wins
 }
 
+TEST(DistEnv, RankDevice) {
+  EXPECT_EQ(rank_device("cuda", 2, 1), "cuda:1");
+  EXPECT_EQ(rank_device("cpu", 2, 1), "cpu");
+  EXPECT_EQ(rank_device("cuda:3", 1, 0), "cuda:3");  // one rank: as given
+  EXPECT_THROW(rank_device("cuda:0", 2, 1), Error);  // the launcher places the ranks
+}
+
 TEST(Comm, CollectivesAcrossTwoRanks) {
   const auto codes = run_ranks(2, [](Comm& c) {
     auto t = torch::full({3}, static_cast<float>(c.rank() + 1));

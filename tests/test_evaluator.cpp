@@ -1,7 +1,8 @@
 // Evaluator tests: `rlvr eval` sweeps write every output with sane contents; results do not
 // depend on reruns, waves or the engine's prefix cache; prefix/suffix tokenization equals joint
 // tokenization on real GSM8K prompts with the real Qwen tokenizer; a hand-wired Qwen-vocabulary
-// model shows the stop string cut from honest completions and kept under the published protocol.
+// model shows the stop string cut from honest completions and kept under the published protocol;
+// ranks that split the problems (in process and as `rlvr eval` ranks) give what one process gives.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -9,10 +10,12 @@
 #include <fstream>
 #include <map>
 #include <set>
+#include <sstream>
 
 #include "rlvr/core/error.h"
 #include "rlvr/core/files.h"
 #include "rlvr/evaluator/evaluator.h"
+#include "dist_ranks.h"
 #include "testlib.h"
 
 using namespace rlvr;
@@ -383,4 +386,98 @@ TEST(Evaluator, CliAdaptersSideBySideWithBase) {
     EXPECT_EQ(run.at("strict").at("correct"), 2) << run.dump();
   }
   EXPECT_NE(r.out.find("| base |"), std::string::npos) << r.out;
+}
+
+TEST(Evaluator, RanksSplitProblemsAndReturnWhatOneProcessReturns) {
+  const std::string dir = test::scratch_dir("evaluator_ranks");
+  byte_model(dir);
+  const auto codes = test::run_ranks(2, [&](dist::Comm& comm) {
+    torch::set_num_threads(1);
+    CausalLM m = load_model(dir, torch::kFloat32, torch::kCPU);
+    m->eval();
+    Tokenizer tok = Tokenizer::load(dir);
+    Engine engine(m);
+    const auto pool = load_n(gsm8k("train"), 50);
+    EvalOptions opt;
+    opt.prompt.shots = 2;
+    opt.max_new_tokens = 8;
+    opt.max_batch_seqs = 4;
+    for (int64_t n_problems : {5, 1}) {  // 1: rank 1 has no problem but joins the gather
+      for (int64_t K : {1, 2}) {
+        opt.n_samples = K;
+        opt.temperature = K > 1 ? 1.0 : 0.0;
+        opt.seed = 3;
+        const auto problems = load_n(gsm8k("test"), n_problems);
+        dist::Comm one;  // a single process
+        const EvalOutput ref = evaluate(engine, tok, problems, pool, opt, {}, one);
+        std::vector<std::pair<int64_t, int64_t>> seen;
+        EvalOutput got = evaluate(engine, tok, problems, pool, opt,
+                                  [&](int64_t done, int64_t total) { seen.emplace_back(done, total); }, comm);
+        RANK_CHECK(got.completions == ref.completions);
+        RANK_CHECK(static_cast<int64_t>(got.completions.size()) == n_problems * K);
+        RANK_CHECK(got.prompt_ids.full == ref.prompt_ids.full);
+        got.result.seconds = ref.result.seconds;
+        RANK_CHECK(results_json({got.result}) == results_json({ref.result}));
+        // Progress on rank 0 only, its share scaled to all problems.
+        RANK_CHECK(comm.rank() == 0 ? !seen.empty() && seen.back() == std::make_pair(n_problems, n_problems)
+                                    : seen.empty());
+      }
+    }
+  });
+  EXPECT_EQ(codes, (std::vector<int>{0, 0}));
+}
+
+namespace {
+
+// The Markdown table without its last column (seconds).
+std::string without_seconds(const std::string& md) {
+  std::string out;
+  std::istringstream in(md);
+  for (std::string line; std::getline(in, line);) {
+    if (line.size() > 2 && line.front() == '|' && line.back() == '|') line.erase(line.rfind('|', line.size() - 2));
+    out += line + "\n";
+  }
+  return out;
+}
+
+json results_without_seconds(const std::string& out) {
+  json res = read_json_file(join_path(out, "results.json"));
+  for (auto& run : res.at("runs")) run.erase("seconds");
+  return res;
+}
+
+}  // namespace
+
+TEST(Evaluator, CliTwoRanksPrintAndWriteWhatOneProcessDoes) {
+  const std::string dir = test::scratch_dir("evaluator_cli_ranks");
+  const std::string model = join_path(dir, "model");
+  byte_model(model);
+  const std::string eval = test::rlvr_bin() + " eval --model " + model + " --data " + gsm8k("test") +
+                           " --fewshot-data " + gsm8k("train") + " --shots 0,2 --limit 5 --max-new-tokens 8" +
+                           " --max-batch-seqs 4";
+  const std::vector<std::pair<std::string, std::string>> cases = {{"greedy", ""},
+                                                                   {"sampled", " --n-samples 2 --seed 5"}};
+  for (const auto& c : cases) {
+    const std::string name = c.first, sampling = c.second;
+    const std::string one_out = join_path(dir, "one_" + name), two_out = join_path(dir, "two_" + name);
+    const auto one = test::run_cmd(eval + sampling + " --out " + one_out);
+    ASSERT_EQ(one.status, 0) << one.err;
+    const std::string job = "WORLD_SIZE=2 LOCAL_WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=" +
+                            std::to_string(test::free_tcp_port()) + " OMP_NUM_THREADS=1 ";
+    auto rank = [&](int r) {
+      return "RANK=" + std::to_string(r) + " LOCAL_RANK=" + std::to_string(r) + " " + job + eval + sampling +
+             " --ddp-timeout 60 --out " + two_out;
+    };
+    const std::string r1 = join_path(dir, "rank1_" + name);
+    const auto two = test::run_cmd(rank(1) + " >" + r1 + ".out 2>" + r1 + ".err & p=$!; " + rank(0) +
+                                   "; a=$?; wait $p; b=$?; [ $a = 0 ] && [ $b = 0 ]");
+    ASSERT_EQ(two.status, 0) << two.err << read_text_file(r1 + ".err");
+    EXPECT_EQ(without_seconds(two.out), without_seconds(one.out)) << name;
+    EXPECT_NE(two.out.find("| honest |"), std::string::npos) << two.out;
+    EXPECT_EQ(read_text_file(join_path(two_out, "completions.jsonl")),
+              read_text_file(join_path(one_out, "completions.jsonl"))) << name;
+    EXPECT_EQ(results_without_seconds(two_out), results_without_seconds(one_out)) << name;
+    EXPECT_EQ(read_text_file(r1 + ".out"), "");  // rank 1 is quiet
+    EXPECT_EQ(read_text_file(r1 + ".err"), "");
+  }
 }

@@ -1,9 +1,10 @@
 // The one prompt-request builder (engine/prompt_request.h): prompts are their whole text's ids, a
 // few-shot block becomes the engine's shared prefix only for prompts whose ids begin with it, cut
 // prompts go whole, and generating through the groups gives every prompt exactly the completions
-// it gets alone.
+// it gets alone, also when a slice of the prompts runs on their global random streams.
 #include <gtest/gtest.h>
 
+#include "rlvr/core/error.h"
 #include "rlvr/core/files.h"
 #include "rlvr/engine/prompt_request.h"
 #include "rlvr/model/qwen2.h"
@@ -80,4 +81,40 @@ TEST(PromptRequest, GroupedGenerationEqualsEachPromptAlone) {
       }
     }
   }
+}
+
+TEST(PromptRequest, SliceOnGlobalStreamsEqualsTheWholeSet) {
+  const Tokenizer tok = byte_tokenizer();
+  CausalLM m = make_random_model(test::tiny_qwen2_config(259), 4);
+  m->eval();
+  Engine engine(m);
+  const std::vector<PromptParts> parts = {{"xy\n\n", "ab"}, {"zz\n\n", "cd"}, {"xy\n\n", "efg"}};
+  const PromptIds ids = tokenize_prompts(tok, parts);
+  GenerateRequest base;
+  base.n = 2;
+  base.max_new_tokens = 6;
+  base.sampling.temperature = 1.0;
+  base.seed = 9;
+  const auto whole = generate_prompts(engine, ids, base);
+  // Prompts 1 and 2 of groups {0, 2} and {1}: each group keeps its members in range, renumbered.
+  const PromptIds tail = slice_prompts(ids, 1, 3);
+  EXPECT_EQ(tail.full, std::vector<std::vector<int64_t>>(ids.full.begin() + 1, ids.full.end()));
+  ASSERT_EQ(tail.groups.size(), 2u);
+  EXPECT_EQ(tail.groups[0].shared_prefix, ids.groups[0].shared_prefix);
+  EXPECT_EQ(tail.groups[0].members, (std::vector<int64_t>{1}));
+  EXPECT_EQ(tail.groups[1].members, (std::vector<int64_t>{0}));
+  EXPECT_TRUE(slice_prompts(ids, 2, 2).groups.empty());
+  EXPECT_THROW(slice_prompts(ids, 2, 4), Error);
+  for (const auto& [begin, end] : {std::pair<int64_t, int64_t>{0, 1}, {1, 3}, {2, 3}}) {
+    GenerateRequest req = base;  // global indices: the streams the whole set gives these prompts
+    for (int64_t i = begin; i < end; ++i) req.stream_ids.push_back(i);
+    const auto got = generate_prompts(engine, slice_prompts(ids, begin, end), req);
+    ASSERT_EQ(static_cast<int64_t>(got.size()), (end - begin) * 2);
+    for (size_t j = 0; j < got.size(); ++j) {
+      EXPECT_EQ(got[j].prompt_index, static_cast<int64_t>(j / 2));
+      EXPECT_EQ(got[j].ids, whole[begin * 2 + j].ids) << "slice [" << begin << ", " << end << ") row " << j;
+    }
+  }
+  base.stream_ids = {0};  // one stream for three prompts
+  EXPECT_THROW(generate_prompts(engine, ids, base), Error);
 }

@@ -2,6 +2,7 @@
 // rlvr::evaluate, writing results.json/.md, report.html and completions.jsonl). `rlvr report`
 // is torch-free and lives in cmd_report.cpp.
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -13,6 +14,7 @@
 #include "rlvr/core/files.h"
 #include "rlvr/core/progress.h"
 #include "rlvr/data/dataset.h"
+#include "rlvr/dist/comm.h"
 #include "rlvr/evaluator/evaluator.h"
 #include "rlvr/eval/report.h"
 
@@ -22,15 +24,31 @@ namespace {
 
 struct EvalArgs {
   ModelFlags model;
-  std::string data, fewshot_data, out, protocol = "honest";
+  std::string data, fewshot_data, out, protocol = "honest", ddp_backend = "auto";
   std::vector<int64_t> shots = {8};
-  int64_t limit = -1, n_samples = 1, max_new_tokens = 256, max_batch_seqs = 64;
+  int64_t limit = -1, n_samples = 1, max_new_tokens = 256, max_batch_seqs = 64, ddp_timeout = 1800;
   double temperature = 0.0, top_p = 1.0;
   bool temperature_given = false;
   uint64_t seed = 0, shots_seed = 42;
 };
 
-void run_eval(const EvalArgs& a) {
+// Joins the data-parallel job the environment describes (nothing without a launcher); with
+// several ranks a CUDA --device becomes this rank's cuda:LOCAL_RANK.
+void join_job(EvalArgs& a) {
+  RLVR_CHECK(a.ddp_timeout > 0, "--ddp-timeout must be > 0 seconds, got ", a.ddp_timeout);
+  dist::ConnectOptions co;
+  co.backend = dist::parse_backend(a.ddp_backend);
+  co.cuda = torch::Device(a.model.device).is_cuda();
+  co.timeout = std::chrono::seconds(a.ddp_timeout);
+  dist::join(co);
+  a.model.device = dist::rank_device(a.model.device, dist::world().world(), dist::world().local_rank());
+}
+
+struct EvalData {
+  std::vector<Problem> problems, pool;
+};
+
+EvalData load_eval_data(const EvalArgs& a) {
   RLVR_CHECK(file_exists(join_path(a.model.dir, "tokenizer.json")), "--model ", a.model.dir,
              ": no tokenizer.json; copy the model's tokenizer files (tokenizer.json, tokenizer_config.json) into it");
   RLVR_CHECK(a.protocol == "honest" || a.protocol == "published", "--protocol ", a.protocol,
@@ -47,11 +65,14 @@ void run_eval(const EvalArgs& a) {
   RLVR_CHECK(a.fewshot_data.empty() || file_exists(a.fewshot_data), "--fewshot-data ", a.fewshot_data, ": no such file");
   DataOptions dopt;
   dopt.limit = a.limit;
-  const std::vector<Problem> problems = load_problems(a.data, dopt);
-  RLVR_CHECK(!problems.empty(), "--data ", a.data, ": no problems (empty file or --limit 0)");
-  std::vector<Problem> pool;
-  if (!a.fewshot_data.empty()) pool = load_problems(a.fewshot_data, DataOptions{});
+  EvalData d;
+  d.problems = load_problems(a.data, dopt);
+  RLVR_CHECK(!d.problems.empty(), "--data ", a.data, ": no problems (empty file or --limit 0)");
+  if (!a.fewshot_data.empty()) d.pool = load_problems(a.fewshot_data, DataOptions{});
+  return d;
+}
 
+EvalOptions eval_options(const EvalArgs& a) {
   EvalOptions opt;
   opt.protocol = a.protocol;
   opt.n_samples = a.n_samples;
@@ -65,47 +86,70 @@ void run_eval(const EvalArgs& a) {
   opt.seed = a.seed;
   opt.prompt.seed = a.shots_seed;
   opt.model_label = a.model.dir;
-  if (a.protocol == "published")
+  return opt;
+}
+
+// One evaluation (a model variant at one shot count) on every rank; rank 0 draws the progress bar
+// and prints its engine's token counts.
+EvalOutput evaluate_one(Engine& engine, const Tokenizer& tok, const EvalData& d, const EvalOptions& opt) {
+  const bool is_main = dist::world().is_main();
+  const std::string label = (opt.adapter_label.empty() ? std::string("base") : opt.adapter_label) + " " +
+                            std::to_string(opt.prompt.shots) + "-shot";
+  Progress bar(0, static_cast<int64_t>(d.problems.size()), "problems", Progress::Style::kBar);
+  auto progress = [&](int64_t done, int64_t) { bar.report(done, label); };
+  if (is_main) bar.report(0, label);
+  engine.reset_stats();
+  EvalOutput res = evaluate(engine, tok, d.problems, d.pool, opt, progress);
+  const EngineStats& st = engine.stats();
+  if (is_main)
+    std::fprintf(stderr, "  %sprefill %lld tokens in %.1f s, decode %lld tokens in %.1f s (%.1f tokens/s)\n",
+                 dist::world().single() ? "" : "rank 0: ", static_cast<long long>(st.prefill_tokens), st.prefill_s,
+                 static_cast<long long>(st.decode_tokens), st.decode_s,
+                 st.decode_s > 0 ? st.decode_tokens / st.decode_s : 0.0);
+  return res;
+}
+
+// Every rank evaluates (its share of) each variant; rank 0 alone prints and writes the files.
+void run_eval(EvalArgs a) {
+  join_job(a);
+  dist::Comm& comm = dist::world();
+  EvalData d;
+  EvalOptions opt;
+  std::unique_ptr<std::ofstream> comp_out;
+  comm.agree([&] {  // a bad flag or file stops every rank with one line
+    d = load_eval_data(a);
+    opt = eval_options(a);
+    if (a.out.empty() || !comm.is_main()) return;
+    make_dirs(a.out);
+    comp_out = std::make_unique<std::ofstream>(join_path(a.out, "completions.jsonl"), std::ios::binary);
+    RLVR_CHECK(*comp_out, "--out ", a.out, ": cannot write completions.jsonl");
+  });
+  if (a.protocol == "published" && comm.is_main())
     std::cerr << "protocol published (grpo-spec 1): no stop sequence, flexible = last number of prompt + output; "
                  "for comparison only\n";
 
   std::vector<std::string> variants = {""};  // "" = base model
   variants.insert(variants.end(), a.model.adapters.begin(), a.model.adapters.end());
   std::vector<EvalRunResult> runs;
-  std::unique_ptr<std::ofstream> comp_out;
-  if (!a.out.empty()) {
-    make_dirs(a.out);
-    comp_out = std::make_unique<std::ofstream>(join_path(a.out, "completions.jsonl"), std::ios::binary);
-    RLVR_CHECK(*comp_out, "--out ", a.out, ": cannot write completions.jsonl");
-  }
   for (const std::string& adapter : variants) {
     // A fresh load per adapter: no LoRA left over from the previous one.
     ModelFlags mf = a.model;
     mf.adapters.clear();
     if (!adapter.empty()) mf.adapters = {adapter};
-    LoadedModel lm = load_for_cli(mf);
+    LoadedModel lm;
+    comm.agree([&] { lm = load_for_cli(mf); });
     Engine engine(lm.model);
     opt.adapter_label = adapter;
     for (int64_t k : a.shots) {
       opt.prompt.shots = k;
-      const std::string label = (adapter.empty() ? std::string("base") : adapter) + " " +
-                                std::to_string(k) + "-shot";
-      Progress bar(0, static_cast<int64_t>(problems.size()), "problems", Progress::Style::kBar);
-      auto progress = [&](int64_t done, int64_t) { bar.report(done, label); };
-      bar.report(0, label);
-      engine.reset_stats();
-      EvalOutput res = evaluate(engine, *lm.tokenizer, problems, pool, opt, progress);
-      const EngineStats& st = engine.stats();
-      std::fprintf(stderr, "  prefill %lld tokens in %.1f s, decode %lld tokens in %.1f s (%.1f tokens/s)\n",
-                   static_cast<long long>(st.prefill_tokens), st.prefill_s,
-                   static_cast<long long>(st.decode_tokens), st.decode_s,
-                   st.decode_s > 0 ? st.decode_tokens / st.decode_s : 0.0);
+      EvalOutput res = evaluate_one(engine, *lm.tokenizer, d, opt);
       runs.push_back(res.result);
       if (comp_out)
         for (const auto& c : res.completions) *comp_out << c.dump() << "\n";
     }
   }
-  if (!a.out.empty()) {
+  if (!comm.is_main()) return;
+  if (comp_out) {
     comp_out->close();
     RLVR_CHECK(!comp_out->fail(), "--out ", a.out, ": writing completions.jsonl failed");
     write_eval_outputs(a.out, runs);
@@ -132,6 +176,8 @@ void add_eval_commands(CLI::App& app, CLI::App& /*bench*/) {
   ev->add_option("--out", ea->out, "write results.json, results.md, report.html, completions.jsonl here");
   ev->add_option("--max-batch-seqs", ea->max_batch_seqs, "sequences decoded at once (default 64; 0 = all)");
   ev->add_option("--seed", ea->seed, "sampling seed");
+  ev->add_option("--ddp-backend", ea->ddp_backend, "ranks started by a launcher: auto (nccl on CUDA, gloo on CPU) | gloo | nccl");
+  ev->add_option("--ddp-timeout", ea->ddp_timeout, "ranks started by a launcher: seconds a rendezvous or collective may take (default 1800)");
   ev->callback([ea, ev] {
     ea->temperature_given = ev->count("--temperature") > 0;
     run_eval(*ea);

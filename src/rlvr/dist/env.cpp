@@ -85,6 +85,12 @@ std::vector<std::string> code_files() {
       out.push_back(info.dli_fname);
   }
   return out;
+
+std::string rank_device(const std::string& device, int world, int local_rank) {
+  if (world == 1 || device.rfind("cuda", 0) != 0) return device;
+  RLVR_CHECK(device == "cuda", "device ", device, " with ", world,
+             " ranks: each rank uses cuda:LOCAL_RANK; give the device as cuda");
+  return "cuda:" + std::to_string(local_rank);
 }
 
 }  // namespace rlvr::dist

@@ -31,4 +31,9 @@ int intra_op_threads(int cores, int local_world, int omp_num_threads);
 // processes of different builds refuse to train together.
 std::vector<std::string> code_files();
 
+// The device one rank uses: with several ranks "cuda" becomes "cuda:LOCAL_RANK" (one GPU per rank
+// on its node) and "cuda:N" is refused with one line (the launcher places the ranks); any other
+// device, or any device in one rank, is returned as given.
+std::string rank_device(const std::string& device, int world, int local_rank);
+
 }  // namespace rlvr::dist

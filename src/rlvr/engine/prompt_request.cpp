@@ -46,11 +46,26 @@ PromptIds tokenize_prompts(const Tokenizer& tok, const std::vector<PromptParts>&
   return out;
 }
 
+PromptIds slice_prompts(const PromptIds& ids, int64_t begin, int64_t end) {
+  RLVR_CHECK(0 <= begin && begin <= end && end <= static_cast<int64_t>(ids.full.size()), "slice_prompts: [",
+             begin, ", ", end, ") is outside the ", ids.full.size(), " prompts");
+  PromptIds out;
+  out.full.assign(ids.full.begin() + begin, ids.full.begin() + end);
+  out.truncated = ids.truncated;
+  for (const PromptGroup& g : ids.groups) {
+    PromptGroup part{g.shared_prefix, {}};
+    for (int64_t m : g.members)
+      if (begin <= m && m < end) part.members.push_back(m - begin);
+    if (!part.members.empty()) out.groups.push_back(std::move(part));
+  }
+  return out;
+}
+
 std::vector<Completion> generate_prompts(Engine& engine, const PromptIds& ids, const GenerateRequest& base,
                                          int64_t wave, const std::function<void(int64_t, int64_t)>& progress) {
   const int64_t P = static_cast<int64_t>(ids.full.size()), K = base.n;
   RLVR_CHECK(base.stream_ids.empty() || static_cast<int64_t>(base.stream_ids.size()) == P,
-             "generate_prompts: stream_ids must have one entry per prompt");
+             "generate_prompts: base.stream_ids has ", base.stream_ids.size(), " entries for ", P, " prompts");
   std::vector<Completion> out(P * K);
   int64_t done = 0;
   for (const PromptGroup& g : ids.groups) {

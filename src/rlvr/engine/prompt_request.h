@@ -32,12 +32,16 @@ struct PromptIds {
 PromptIds tokenize_prompts(const Tokenizer& tok, const std::vector<PromptParts>& parts,
                            int64_t max_prompt_length = 0);
 
+// Prompts [begin, end) of `ids`, renumbered from 0: each group keeps its members in that range (in
+// order) and groups left empty are dropped; `truncated` is the whole set's flag.
+PromptIds slice_prompts(const PromptIds& ids, int64_t begin, int64_t end);
+
 // Runs every group through the engine, in waves of at most `wave` prompts (<= 0: a group at once).
-// `base` gives everything but shared_prefix and prompts; base.stream_ids, when not empty, gives each
-// prompt's random stream (one per prompt of `ids`: a caller with a share of a larger batch passes
-// the global indices), else it is the prompt's index, so samples do not depend on grouping or waves. Returns P * base.n completions ordered
-// by (prompt, completion), with prompt_index the prompt's index in `ids.full`. progress(done, P) is
-// called after each wave.
+// `base` gives everything but shared_prefix and prompts. Each prompt's random stream is
+// base.stream_ids[its index] when given (one per prompt: a slice of a larger set passes the global
+// indices), else its index, so samples do not depend on grouping, waves or slicing. Returns
+// P * base.n completions ordered by (prompt, completion), with prompt_index the prompt's index in
+// `ids.full`. progress(done, P) is called after each wave.
 std::vector<Completion> generate_prompts(Engine& engine, const PromptIds& ids, const GenerateRequest& base,
                                          int64_t wave = 0,
                                          const std::function<void(int64_t, int64_t)>& progress = {});

@@ -1,6 +1,6 @@
-// evaluate(): prompts -> token ids and engine waves (prompt_request.h) -> per-completion answers
-// and verdicts -> score_problem / summarize_scores. The scoring rules themselves live in
-// answer/answer.h and eval/report.h.
+// evaluate(): prompts -> token ids -> this rank's share in engine waves (prompt_request.h) ->
+// per-completion rows with answers and verdicts, all-gathered -> score_problem / summarize_scores
+// over every problem. The scoring rules themselves live in answer/answer.h and eval/report.h.
 #include "rlvr/evaluator/evaluator.h"
 
 #include <algorithm>
@@ -72,26 +72,54 @@ nlohmann::json completion_row(const EvalOptions& opt, int64_t i, int64_t k, cons
           {"formatted", has_answer_format(c.text)}};
 }
 
-// Scores problem i's K completions (comps[i * K + k]) into rows and one ProblemScore.
-ProblemScore score_one(const EvalOptions& opt, int64_t i, const Problem& p, const std::string& prompt,
-                       int64_t prompt_tokens, const std::vector<Completion>& comps, EvalOutput& out) {
-  const int64_t K = opt.n_samples;
+// Problem i's ProblemScore from its K rows (rows[i * K + k]).
+ProblemScore score_rows(const EvalOptions& opt, int64_t i, const Problem& p, const std::string& prompt,
+                        const std::vector<nlohmann::json>& rows) {
   std::vector<std::string> texts;
   std::vector<int64_t> tokens;
-  for (int64_t k = 0; k < K; ++k) {
-    const Completion& c = comps[i * K + k];
-    texts.push_back(c.text);
-    tokens.push_back(static_cast<int64_t>(c.ids.size()));
-    out.completions.push_back(completion_row(opt, i, k, p, prompt_tokens, prompt, c));
+  for (int64_t k = 0; k < opt.n_samples; ++k) {
+    const nlohmann::json& row = rows[i * opt.n_samples + k];
+    texts.push_back(row.at("completion").get<std::string>());
+    tokens.push_back(row.at("completion_tokens").get<int64_t>());
   }
   return score_problem(prompt, texts, tokens, p.answer, opt.protocol);
+}
+
+// This rank's contiguous share [begin, end) of n problems: the first n % world ranks take one more.
+struct Share {
+  int64_t begin = 0, end = 0;
+};
+Share rank_share(int64_t n, int rank, int world) {
+  const int64_t base = n / world, extra = n % world;
+  const int64_t begin = rank * base + std::min<int64_t>(rank, extra);
+  return {begin, begin + base + (rank < extra ? 1 : 0)};
+}
+
+// The share's prompts through the engine, prompt i on random stream i; progress (when given) gets
+// the share's count scaled to all P prompts.
+std::vector<Completion> generate_share(Engine& engine, const PromptIds& ids, GenerateRequest base, Share s,
+                                       int64_t wave, const std::function<void(int64_t, int64_t)>& progress) {
+  const auto P = static_cast<int64_t>(ids.full.size());
+  for (int64_t i = s.begin; i < s.end; ++i) base.stream_ids.push_back(i);
+  std::function<void(int64_t, int64_t)> scaled;
+  if (progress) scaled = [&](int64_t done, int64_t n) { progress(done * P / n, P); };
+  return generate_prompts(engine, slice_prompts(ids, s.begin, s.end), base, wave, scaled);
+}
+
+// Every rank's rows, in rank order (= problem order: the shares are contiguous and in rank order).
+std::vector<nlohmann::json> gather_rows(dist::Comm& comm, std::vector<nlohmann::json> rows) {
+  if (comm.single()) return rows;
+  std::vector<nlohmann::json> all;
+  for (const std::string& bytes : comm.all_gather_bytes(nlohmann::json(std::move(rows)).dump()))
+    for (nlohmann::json& row : nlohmann::json::parse(bytes)) all.push_back(std::move(row));
+  return all;
 }
 
 }  // namespace
 
 EvalOutput evaluate(Engine& engine, const Tokenizer& tok, const std::vector<Problem>& problems,
                     const std::vector<Problem>& fewshot_pool, const EvalOptions& opt,
-                    const std::function<void(int64_t, int64_t)>& progress) {
+                    const std::function<void(int64_t, int64_t)>& progress, dist::Comm& comm) {
   check_options(opt, problems.size());
   const Stopwatch clock;
   const int64_t P = static_cast<int64_t>(problems.size()), K = opt.n_samples;
@@ -100,20 +128,25 @@ EvalOutput evaluate(Engine& engine, const Tokenizer& tok, const std::vector<Prob
   for (const Problem& p : problems) parts.push_back(builder.build(p));
   EvalOutput out;
   out.prompt_ids = tokenize_prompts(tok, parts, opt.max_prompt_length);
-  // Waves of max_batch_seqs sequences; samples follow the problem, not the wave.
+  // Waves of max_batch_seqs sequences; samples follow the problem, not the wave or the rank.
   const int64_t wave = opt.max_batch_seqs > 0 ? std::max<int64_t>(1, opt.max_batch_seqs / K) : P;
-  const auto comps = generate_prompts(engine, out.prompt_ids, base_request(engine, tok, opt), wave, progress);
+  const Share share = rank_share(P, comm.rank(), comm.world());
+  const auto comps = generate_share(engine, out.prompt_ids, base_request(engine, tok, opt), share, wave,
+                                    comm.is_main() ? progress : nullptr);
+  std::vector<nlohmann::json> rows;
+  for (int64_t i = share.begin; i < share.end; ++i)
+    for (int64_t k = 0; k < K; ++k)
+      rows.push_back(completion_row(opt, i, k, problems[i], static_cast<int64_t>(out.prompt_ids.full[i].size()),
+                                    parts[i].full(), comps[(i - share.begin) * K + k]));
+  out.completions = gather_rows(comm, std::move(rows));
   std::vector<ProblemScore> scores;
-  for (int64_t i = 0; i < P; ++i) {
-    const auto prompt_tokens = static_cast<int64_t>(out.prompt_ids.full[i].size());
-    scores.push_back(score_one(opt, i, problems[i], parts[i].full(), prompt_tokens, comps, out));
-  }
+  for (int64_t i = 0; i < P; ++i) scores.push_back(score_rows(opt, i, problems[i], parts[i].full(), out.completions));
   out.result.model = opt.model_label;
   out.result.adapter = opt.adapter_label;
   out.result.protocol = opt.protocol;
   out.result.shots = opt.prompt.shots;
   summarize_scores(scores, out.result);
-  out.result.seconds = clock.seconds();
+  out.result.seconds = comm.all_reduce(clock.seconds(), dist::ReduceOp::kMax);
   return out;
 }
 

@@ -1,8 +1,8 @@
 // The evaluator: k-shot prompts for a set of problems, tokenized and batched by the one prompt
 // request builder (engine/prompt_request.h: the few-shot block is the engine's shared prefix),
-// then scoring into one EvalRunResult plus one JSON row per completion. Used by `rlvr eval` and by
-// the trainer's validation. No files here: write_eval_outputs (report.h) and the caller do the
-// writing.
+// then scoring into one EvalRunResult plus one JSON row per completion, the problems split across
+// the data-parallel ranks. Used by `rlvr eval` and by the trainer's validation. No files here:
+// write_eval_outputs (report.h) and the caller do the writing.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -12,6 +12,7 @@
 
 #include "rlvr/data/dataset.h"
 #include "rlvr/data/prompt.h"
+#include "rlvr/dist/comm.h"
 #include "rlvr/engine/engine.h"
 #include "rlvr/engine/prompt_request.h"
 #include "rlvr/eval/report.h"
@@ -49,8 +50,15 @@ struct EvalOutput {
 // problem itself). Problems sharing a prefix go to the engine together (in waves of
 // max_batch_seqs sequences); progress(done, total) is called after each wave. Throws
 // rlvr::Error on bad options (unknown protocol, K < 1, K > 1 with temperature 0, no problems).
+//
+// Data parallel: every rank of `comm` calls it with the same arguments; each generates a
+// contiguous share of the problems (the first P % world ranks one more; a rank may have none),
+// problem i sampling on random stream i, and the rows are all-gathered, so every rank returns
+// what one process returns (result.seconds: the slowest rank's). progress runs on rank 0 only,
+// its share's count scaled to all problems (the shares are equal to within one).
 EvalOutput evaluate(Engine& engine, const Tokenizer& tok, const std::vector<Problem>& problems,
                     const std::vector<Problem>& fewshot_pool, const EvalOptions& opt,
-                    const std::function<void(int64_t done, int64_t total)>& progress = {});
+                    const std::function<void(int64_t done, int64_t total)>& progress = {},
+                    dist::Comm& comm = dist::world());
 
 }  // namespace rlvr

@@ -15,8 +15,8 @@ namespace rlvr {
 namespace {
 torch::Device resolve_device(DeviceKind k) {
   if (k == DeviceKind::kCpu) return torch::kCPU;
-  // One GPU per rank on a node: cuda:LOCAL_RANK.
-  const auto gpu = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(dist::world().local_rank()));
+  const auto& w = dist::world();  // one GPU per rank on a node
+  const auto gpu = torch::Device(dist::rank_device("cuda", w.world(), w.local_rank()));
   if (k == DeviceKind::kCuda) {
     RLVR_CHECK(torch::cuda::is_available(), "device: cuda was asked for but CUDA is not available "
                                             "in this build or machine; set device: cpu");
