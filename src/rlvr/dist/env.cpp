@@ -85,6 +85,7 @@ std::vector<std::string> code_files() {
       out.push_back(info.dli_fname);
   }
   return out;
+}
 
 std::string rank_device(const std::string& device, int world, int local_rank) {
   if (world == 1 || device.rfind("cuda", 0) != 0) return device;
