@@ -90,7 +90,7 @@ class Ddp : public ::testing::Test {
     const std::string bin = "'" + test::rlvr_bin() + "' ";
     const int world = static_cast<int>(args.size());
     if (world == 1) return test::run_cmd("OMP_NUM_THREADS=1 " + bin + args[0] + "; echo status $?");
-    const std::string port = std::to_string(test::free_tcp_port()), W = std::to_string(world);
+    const std::string port = std::to_string(rlvr::free_tcp_port()), W = std::to_string(world);
     std::string cmd, wait, status = "echo status";
     for (int r = 0; r < world; ++r) {
       const std::string R = std::to_string(r);
@@ -230,7 +230,7 @@ TEST_F(Ddp, AMismatchedRecipeIsRefusedBeforeAnyStep) {
 
 // 3c. An unreachable master is one line within ddp_timeout.
 TEST_F(Ddp, AnUnreachableMasterIsOneLine) {
-  const std::string port = std::to_string(test::free_tcp_port());
+  const std::string port = std::to_string(rlvr::free_tcp_port());
   const auto r = test::run_cmd("RANK=1 WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=" + port + " '" +
                                test::rlvr_bin() + "' train " + recipe("run", {"ddp_timeout=2"}) + "; echo status $?");
   EXPECT_TRUE(has(r.out, "status 1")) << r.out;

@@ -463,7 +463,7 @@ TEST(Evaluator, CliTwoRanksPrintAndWriteWhatOneProcessDoes) {
     const auto one = test::run_cmd(eval + sampling + " --out " + one_out);
     ASSERT_EQ(one.status, 0) << one.err;
     const std::string job = "WORLD_SIZE=2 LOCAL_WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=" +
-                            std::to_string(test::free_tcp_port()) + " OMP_NUM_THREADS=1 ";
+                            std::to_string(rlvr::free_tcp_port()) + " OMP_NUM_THREADS=1 ";
     auto rank = [&](int r) {
       return "RANK=" + std::to_string(r) + " LOCAL_RANK=" + std::to_string(r) + " " + job + eval + sampling +
              " --ddp-timeout 60 --out " + two_out;

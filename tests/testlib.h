@@ -4,6 +4,8 @@
 #include <cstdlib>
 #include <string>
 
+#include "rlvr/core/net.h"  // free_tcp_port: a MASTER_PORT for multi-process tests
+
 namespace rlvr::test {
 
 // ../shared/data (set by ctest as RLVR_SHARED_DATA).
@@ -19,8 +21,5 @@ struct RunResult {
 };
 // Runs a shell command line; stdin from `input` when given.
 RunResult run_cmd(const std::string& cmdline, const std::string& input = "");
-// A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0, then closed): a
-// MASTER_PORT for a multi-process test that does not collide with a test running beside it.
-int free_tcp_port();
 
 }  // namespace rlvr::test

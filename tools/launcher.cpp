@@ -2,6 +2,8 @@
 // interrupts and waiting for them.
 #include "launcher.h"
 
+#include "rlvr/core/net.h"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -105,23 +107,6 @@ namespace {
 std::string env_or(const char* name, const std::string& fallback) {
   const char* v = std::getenv(name);
   return v != nullptr && *v != '\0' ? std::string(v) : fallback;
-}
-
-// A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0, then closed), for rank 0's
-// rendezvous store.
-std::string free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(a);
-  const bool ok = fd >= 0 && ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0 &&
-                  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0;
-  const int err = errno;
-  if (fd >= 0) ::close(fd);
-  RLVR_CHECK(ok, kOption, ": cannot find a free TCP port on 127.0.0.1 (", std::strerror(err),
-             "); set MASTER_PORT");
-  return std::to_string(ntohs(a.sin_port));
 }
 
 // NAME=VALUE strings with the char* array execve() takes, built before fork() so that the child
@@ -256,7 +241,7 @@ int supervise(Pool& p, const LaunchOptions& o, Forwarder& fwd) {
 int run_workers(const LaunchOptions& o) {
   const std::string addr = env_or("MASTER_ADDR", "127.0.0.1");
   const std::string port = env_or("MASTER_PORT", "");
-  const std::string master_port = port.empty() ? free_port() : port;
+  const std::string master_port = port.empty() ? std::to_string(free_tcp_port()) : port;
   std::vector<std::string> base;
   for (char** e = environ; *e != nullptr; ++e) base.emplace_back(*e);
   const CStrings argv(o.argv);
