@@ -117,7 +117,7 @@ class ScriptedJob : public TrainingJob {
 
  private:
   Policy policy_;
-  std::unique_ptr<torch::optim::AdamW> opt_;
+  std::unique_ptr<torch::optim::Optimizer> opt_;
   int64_t total_, position_ = 0;
 };
 

@@ -66,7 +66,7 @@ class GrpoTrainer : public TrainingJob {
   GrpoRecipe r_;
   Policy policy_;
   CausalLM ref_model_{nullptr};  // beta > 0 without LoRA: frozen starting weights
-  std::unique_ptr<torch::optim::AdamW> opt_;
+  std::unique_ptr<torch::optim::Optimizer> opt_;
   std::unique_ptr<Engine> engine_;
   std::vector<Problem> train_, val_;
   std::unique_ptr<PromptBuilder> prompts_;

@@ -3,12 +3,14 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <sstream>
 
 #include "rlvr/core/error.h"
 #include "rlvr/core/files.h"
 #include "rlvr/dist/comm.h"
 #include "rlvr/io/safetensors.h"
+#include "rlvr/train/data_parallel.h"
 
 namespace rlvr {
 
@@ -62,7 +64,7 @@ Policy load_policy(const TrainRecipeBase& r) {
   return p;
 }
 
-std::unique_ptr<torch::optim::AdamW> make_optimizer(const Policy& p, const TrainRecipeBase& r) {
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(const Policy& p, const TrainRecipeBase& r) {
   std::vector<torch::Tensor> params;
   for (auto& [n, t] : p.model->trainable_parameters()) params.push_back(t);
   RLVR_CHECK(!params.empty(), "nothing to train: the model has no trainable parameters");
@@ -70,7 +72,13 @@ std::unique_ptr<torch::optim::AdamW> make_optimizer(const Policy& p, const Train
                   .betas({r.adam_beta1, r.adam_beta2})
                   .eps(r.adam_epsilon)
                   .weight_decay(r.weight_decay);
-  return std::make_unique<torch::optim::AdamW>(params, opts);
+  dist::Comm& comm = dist::world();
+  if (p.peft || comm.single()) return std::make_unique<torch::optim::AdamW>(params, opts);
+  auto zero = std::make_unique<ZeroAdamW>(params, opts, comm);
+  if (comm.is_main())
+    std::fprintf(stderr, "zero-1: optimizer state %.1f MB per rank (%.1f MB unsharded)\n", zero->state_bytes() / 1e6,
+                 zero->unsharded_state_bytes() / 1e6);
+  return zero;
 }
 
 void set_learning_rate(torch::optim::Optimizer& opt, double lr) {
@@ -94,9 +102,15 @@ bool update_is_finite(double loss, double grad_norm) {
 
 bool apply_update(const Policy& p, torch::optim::Optimizer& opt, double loss, double max_grad_norm,
                   double* grad_norm) {
-  *grad_norm = clip_gradients(p, max_grad_norm);
-  const bool applied = update_is_finite(loss, *grad_norm);
-  if (applied) opt.step();
+  bool applied = false;
+  if (auto* zero = dynamic_cast<ZeroAdamW*>(&opt)) {
+    applied = zero->update(loss, max_grad_norm, grad_norm);
+  } else {
+    all_reduce_gradients(p, dist::world());
+    *grad_norm = clip_gradients(p, max_grad_norm);
+    applied = update_is_finite_everywhere(dist::world(), loss, *grad_norm);
+    if (applied) opt.step();
+  }
   opt.zero_grad();
   return applied;
 }
@@ -148,6 +162,12 @@ std::vector<std::pair<torch::Tensor, torch::Tensor>> read_weights(const std::str
 
 // Loads optimizer.pt; on failure the optimizer keeps the state it had.
 void load_optimizer(torch::optim::Optimizer& opt, const std::string& path) {
+  if (auto* zero = dynamic_cast<ZeroAdamW*>(&opt)) {
+    auto full = zero->unsharded();  // the whole state, as any world size saved it
+    load_torch_file(*full, path);
+    zero->keep_shard_of(*full);
+    return;
+  }
   std::stringstream before;
   torch::save(opt, before);
   try {
@@ -157,10 +177,10 @@ void load_optimizer(torch::optim::Optimizer& opt, const std::string& path) {
     throw;
   }
 }
-}  // namespace
 
-void save_checkpoint(const std::string& dir, const Policy& p, torch::optim::Optimizer& opt,
-                     const nlohmann::json& state) {
+// The checkpoint files, written by this process.
+void write_checkpoint(const std::string& dir, const Policy& p, const torch::optim::Optimizer& opt,
+                      const nlohmann::json& state) {
   std::string tmp = dir + ".partial";
   remove_tree(tmp);
   save_weights(tmp, p);
@@ -174,6 +194,18 @@ void save_checkpoint(const std::string& dir, const Policy& p, torch::optim::Opti
   write_json_file(join_path(tmp, "trainer_state.json"), state);
   remove_tree(dir);
   rename_path(tmp, dir);  // a checkpoint appears whole or not at all
+}
+}  // namespace
+
+void save_checkpoint(const std::string& dir, const Policy& p, torch::optim::Optimizer& opt,
+                     const nlohmann::json& state) {
+  auto* zero = dynamic_cast<ZeroAdamW*>(&opt);
+  dist::Comm& comm = zero ? zero->comm() : dist::world();
+  const std::unique_ptr<torch::optim::AdamW> full = zero ? zero->gather_state() : nullptr;
+  // agree: the others wait for rank 0's files, and its error stops them too.
+  comm.agree([&] {
+    if (comm.is_main()) write_checkpoint(dir, p, full ? *full : opt, state);
+  });
 }
 
 nlohmann::json load_checkpoint(const std::string& dir, Policy& p, torch::optim::Optimizer& opt) {

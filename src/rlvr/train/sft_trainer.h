@@ -38,7 +38,7 @@ class SftTrainer : public TrainingJob {
 
   SftRecipe r_;
   Policy policy_;
-  std::unique_ptr<torch::optim::AdamW> opt_;
+  std::unique_ptr<torch::optim::Optimizer> opt_;
   std::vector<Example> train_;
   DataCursor cursor_;
   int64_t total_steps_ = 0, warmup_steps_ = 0;
