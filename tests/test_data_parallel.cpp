@@ -209,7 +209,7 @@ TEST_F(DataParallel, ZeroOneEqualsOneRankAdamW) {
 // make_optimizer on a group of 2 (dist::world()): ZeRO-1 for full fine-tuning, AdamW for LoRA,
 // whose apply_update sums the gradients of the ranks.
 TEST_F(DataParallel, MakeOptimizerShardsFullFineTuningOnly) {
-  const int port = test::free_tcp_port();
+  const int port = rlvr::free_tcp_port();
   const auto codes = run_ranks(kWorld, [&](dist::Comm& c) {
     Policy ref = load_policy(toy_recipe(model_, true));  // one process first (dist::world() is one rank)
     auto ref_opt = make_optimizer(ref, toy_recipe(model_, true));

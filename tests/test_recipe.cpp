@@ -265,8 +265,15 @@ TEST(Recipe, GenerationBatchMustDivideByNumGenerations) {
   EXPECT_NE(msg.find("= 8 completions must be divisible by num_generations (3)"), std::string::npos)
       << msg;
   EXPECT_NE(msg.find("valid num_generations: 2, 4, 8"), std::string::npos) << msg;
-  GrpoRecipe ok = r;
-  validate_recipe(&ok, 3);  // 8 * 1 * 3 = 24 divides by 3
+  // With several processes each one generates whole groups (docs/distributed.md): 8 * 1 * 3 = 24
+  // divides by 3, but a process's 8 completions do not.
+  GrpoRecipe three = r;
+  msg = error_of([&] { validate_recipe(&three, 3); });
+  EXPECT_NE(msg.find("each of the 3 processes generates per_device_train_batch_size (8) * "
+                     "gradient_accumulation_steps (1) = 8 completions, which must be whole groups of "
+                     "num_generations (3)"), std::string::npos) << msg;
+  GrpoRecipe ok = parse("model_name_or_path: m\ntrain_dataset_id_or_path: d\nnum_generations: 4\n");
+  validate_recipe(&ok, 3);  // 8 per process = 2 groups of 4
   EXPECT_EQ(generation_batch_size(ok, 3), 24);
 }
 

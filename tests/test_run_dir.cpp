@@ -90,6 +90,7 @@ class ScriptedJob : public TrainingJob {
       : policy_(load_policy(r)), opt_(make_optimizer(policy_, r)), total_(total) {}
   int64_t total_steps() const override { return total_; }
   double steps_per_epoch() const override { return 4; }
+  int64_t global_batch() const override { return 4; }
   StepReport step(int64_t s) override {
     const int64_t global = s + 1;
     if (on_step) on_step(global);

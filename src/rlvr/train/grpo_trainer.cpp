@@ -125,13 +125,16 @@ StepReport GrpoTrainer::step(int64_t step) {
     loss.backward();
     totals.add(loss.item<double>(), res, lp);
   }
-  totals.all_reduce(dist::world());
+  dist::Comm& comm = dist::world();
+  totals.all_reduce(comm);
+  const double comm_s = comm.take_comm_seconds();  // the rollout's gathers and the totals
   double grad_norm = 0;
   const bool applied = apply_update(policy_, *opt_, totals.loss, r_.max_grad_norm, &grad_norm);
+  const double sync_s = comm.take_comm_seconds();  // the gradient sync (all-reduce or ZeRO-1)
   if (applied) engine_->invalidate_prefix();  // else no update: the run loop counts the step
   return report(step, fresh, applied, totals,
                 {{"grad_norm", grad_norm}, {"learning_rate", lr}, {"time/train_s", clock.seconds()},
-                 {"time/comm_s", dist::world().take_comm_seconds()}});
+                 {"time/comm_s", comm_s + sync_s}, {"time/grad_sync_s", sync_s}});
 }
 
 StepReport GrpoTrainer::report(int64_t step, bool fresh, bool applied, const LossTotals& totals, Metrics m) {

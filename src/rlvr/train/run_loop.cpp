@@ -232,7 +232,7 @@ void Run::count_nonfinite(int64_t global, const StepReport& rep) {
        ". Lower learning_rate or max_grad_norm, or check the data and rewards");
 }
 
-// Every rank arrives here after the same step; rank 0 writes the checkpoint.
+// Every rank arrives here after the same step.
 std::string Run::save(int64_t global) {
   nlohmann::json state = job_.state();
   state["global_step"] = global;
@@ -242,9 +242,7 @@ std::string Run::save(int64_t global) {
   state["global_batch"] = job_.global_batch();
   state["recipe"] = opt_.recipe;
   const std::string dir = join_path(opt_.output_dir, "checkpoint-" + std::to_string(global));
-  comm_.barrier();
-  if (comm_.is_main()) save_checkpoint(dir, job_.policy(), job_.optimizer(), state);
-  comm_.barrier();
+  save_checkpoint(dir, job_.policy(), job_.optimizer(), state);  // a collective: rank 0 writes
   return dir;
 }
 
