@@ -132,27 +132,60 @@ class Ddp : public ::testing::Test {
 
 // 1. World size 2 equals world size 1 with the same global batch: (a) 2 x mb 2 against 1 x mb 4
 // (dapo, rewards scaled over the whole batch), (b) 2 ranks x accumulation 1 against 1 rank x
-// accumulation 2 (bnpo).
+// accumulation 2 (bnpo), (c) full fine-tuning, 2 ranks x accumulation 1 against 1 rank x
+// accumulation 2 (ZeRO-1 on 2 ranks: AdamW moments sharded, clipping by the global norm).
 TEST_F(Ddp, TwoRanksEqualOneWithTheSameGlobalBatch) {
   struct Case {
     std::vector<std::string> one, two;
+    std::string weights = "adapter_model.safetensors";
   };
   const std::vector<Case> cases = {
       {{"per_device_train_batch_size=4", "scale_rewards=batch"}, {"per_device_train_batch_size=2", "scale_rewards=batch"}},
       {{"per_device_train_batch_size=2", "gradient_accumulation_steps=2", "loss_type=bnpo"},
-       {"per_device_train_batch_size=2", "gradient_accumulation_steps=1", "loss_type=bnpo"}}};
+       {"per_device_train_batch_size=2", "gradient_accumulation_steps=1", "loss_type=bnpo"}},
+      {{"per_device_train_batch_size=2", "gradient_accumulation_steps=2", "use_peft=false", "learning_rate=0.002"},
+       {"per_device_train_batch_size=2", "use_peft=false", "learning_rate=0.002"},
+       "model.safetensors"}};
   for (size_t i = 0; i < cases.size(); ++i) {
     const std::string a = "one" + std::to_string(i), b = "two" + std::to_string(i);
     auto r1 = launch(1, "train " + recipe(a, cases[i].one));
     ASSERT_TRUE(has(r1.out, "status 0")) << r1.err;
     auto r2 = launch(2, "train " + recipe(b, cases[i].two));
     ASSERT_TRUE(has(r2.out, "status 0 0")) << r2.out << r2.err;
-    const double d = max_abs_diff(out(a) + "/adapter_model.safetensors", out(b) + "/adapter_model.safetensors");
-    std::printf("case %zu: adapter max |world 2 - world 1| = %.3g\n", i, d);
+    const double d = max_abs_diff(out(a) + "/" + cases[i].weights, out(b) + "/" + cases[i].weights);
+    std::printf("case %zu: %s max |world 2 - world 1| = %.3g\n", i, cases[i].weights.c_str(), d);
     EXPECT_LE(d, 1e-6);
-    expect_same_run(out(a), out(b), /*same_micro_batches=*/i == 1);
+    expect_same_run(out(a), out(b), /*same_micro_batches=*/i > 0);
+    if (i == 2) EXPECT_TRUE(has(r2.err, "zero-1: optimizer state")) << r2.err;
     EXPECT_EQ(jsonl(out(b) + "/metrics.jsonl").size(), 3u);
   }
+}
+
+// SFT with the same global batch: 2 ranks x 2 sequences against 1 rank x 4.
+TEST_F(Ddp, SftTwoRanksEqualOne) {
+  auto sft = [&](const std::string& name, const std::string& mb) {
+    std::vector<std::string> sets = {
+        "model_name_or_path=" + model_, "train_dataset_id_or_path=" + dir_ + "/train.jsonl",
+        "output_dir=" + out(name), "use_peft=true", "lora_r=2", "lora_alpha=4", "lora_dropout=0", "dtype=float32",
+        "learning_rate=0.01", "max_steps=3", "logging_steps=1", "save_steps=0", "max_seq_length=96", "seed=5",
+        "per_device_train_batch_size=" + mb};
+    std::vector<std::string> notices;
+    write_json_file(dir_ + "/" + name + ".json", recipe_to_json(load_sft_recipe("", sets, 1, &notices)));
+    return "sft " + dir_ + "/" + name + ".json";
+  };
+  auto r = launch(1, sft("one", "4"));
+  ASSERT_TRUE(has(r.out, "status 0")) << r.err;
+  r = launch(2, sft("two", "2"));
+  ASSERT_TRUE(has(r.out, "status 0 0")) << r.out << r.err;
+  const double d = max_abs_diff(out("one") + "/adapter_model.safetensors", out("two") + "/adapter_model.safetensors");
+  std::printf("sft: adapter max |world 2 - world 1| = %.3g\n", d);
+  EXPECT_LE(d, 1e-6);
+  const auto a = jsonl(out("one") + "/metrics.jsonl"), b = jsonl(out("two") + "/metrics.jsonl");
+  ASSERT_EQ(a.size(), 3u);
+  ASSERT_EQ(b.size(), 3u);
+  for (size_t i = 0; i < a.size(); ++i)
+    for (const char* k : {"loss", "grad_norm", "token_accuracy_p50", "num_tokens"})
+      EXPECT_NEAR(a[i][k].get<double>(), b[i][k].get<double>(), 1e-6 * std::max(1.0, a[i][k].get<double>())) << k;
 }
 
 // 2. Resume: a 2-rank run interrupted by SIGINT to rank 1 alone (both ranks checkpoint the same

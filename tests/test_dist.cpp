@@ -2,10 +2,14 @@
 // group on 127.0.0.1 (each rank a forked child of the test) for the collectives and for naming a
 // lost rank.
 #include <gtest/gtest.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <functional>
 #include <map>
 #include <string>
@@ -140,6 +144,59 @@ TEST(Comm, ALostRankIsNamed) {
     }
   });
   EXPECT_EQ(codes, (std::vector<int>{1, 128 + SIGKILL}));
+}
+
+// A hung rank (suspended: no heartbeat, no collectives) is named within the timeout; rank 0 then
+// kills it so the test ends.
+TEST(Comm, AHungRankIsNamedWithinTheTimeout) {
+  const auto codes = run_ranks(
+      2,
+      [](Comm& c) {
+        const auto pids = c.all_gather(torch::tensor({static_cast<int64_t>(::getpid())}));
+        if (c.rank() == 1) ::raise(SIGSTOP);
+        const auto t0 = std::chrono::steady_clock::now();
+        std::string msg;
+        try {
+          auto t = torch::ones({4});
+          c.all_reduce(t);
+        } catch (const Error& e) {
+          msg = e.what();
+        }
+        ::kill(static_cast<pid_t>(pids[1].item<int64_t>()), SIGKILL);
+        const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        RANK_CHECK(msg.find("lost rank 1") != std::string::npos);
+        RANK_CHECK(s < 3 + 10);
+      },
+      /*timeout_s=*/3);
+  EXPECT_EQ(codes, (std::vector<int>{0, 128 + SIGKILL}));
+}
+
+// Rank 0 on a port that is taken: one line at once.
+TEST(Comm, APortInUseIsOneLine) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(a);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+  ASSERT_EQ(::listen(fd, 4), 0);
+  ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len), 0);
+  DistEnv env;
+  env.world = env.local_world = 2;
+  env.master_port = ntohs(a.sin_port);
+  ConnectOptions o;
+  o.timeout = std::chrono::seconds(5);
+  std::string msg;
+  try {
+    Comm::connect(env, o);
+  } catch (const Error& e) {
+    msg = e.what();
+  }
+  ::close(fd);
+  EXPECT_NE(msg.find("rank 0 could not open the rendezvous at 127.0.0.1:" + std::to_string(env.master_port)),
+            std::string::npos) << msg;
+  EXPECT_NE(msg.find("choose a free one"), std::string::npos) << msg;
+  EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
 }
 
 }  // namespace

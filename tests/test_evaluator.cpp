@@ -479,5 +479,13 @@ TEST(Evaluator, CliTwoRanksPrintAndWriteWhatOneProcessDoes) {
     EXPECT_EQ(results_without_seconds(two_out), results_without_seconds(one_out)) << name;
     EXPECT_EQ(read_text_file(r1 + ".out"), "");  // rank 1 is quiet
     EXPECT_EQ(read_text_file(r1 + ".err"), "");
+    if (name != "sampled") continue;
+    // The same through the built-in launcher: `rlvr eval --nproc-per-node 2`.
+    const std::string launched_out = join_path(dir, "launched_" + name);
+    const auto launched = test::run_cmd("OMP_NUM_THREADS=1 " + eval + sampling + " --nproc-per-node 2 --out " + launched_out);
+    ASSERT_EQ(launched.status, 0) << launched.err;
+    EXPECT_EQ(without_seconds(launched.out), without_seconds(one.out));
+    EXPECT_EQ(read_text_file(join_path(launched_out, "completions.jsonl")),
+              read_text_file(join_path(one_out, "completions.jsonl")));
   }
 }
