@@ -1,7 +1,8 @@
 // main(): builds the `rlvr` command line from the tools/cmd_*.cpp groups and turns every
 // failure into one clear line on stderr and a non-zero exit. The binary itself is torch-free;
 // the torch commands come from librlvr_torchcli.so, loaded only when argv needs them.
-#include <iostream>
+#include <cstdio>
+#include <string>
 
 #include "commands.h"
 #include "launcher.h"
@@ -26,7 +27,9 @@ int main(int argc, char** argv) {
     return app.exit(e);                  // (an interrupted `rlvr train`/`sft`: 130, 143; a launcher)
   } catch (const std::exception& e) {  // rlvr::Error, c10::Error (via the plugin), the rest
     const char* msg = torch.error_message ? torch.error_message(&e) : nullptr;
-    std::cerr << "rlvr: error: " << (msg ? msg : e.what()) << "\n";
+    // One write: the lines of ranks sharing a terminal or pipe do not interleave.
+    const std::string line = std::string("rlvr: error: ") + (msg ? msg : e.what()) + "\n";
+    std::fwrite(line.data(), 1, line.size(), stderr);
     return 1;
   }
   return 0;
