@@ -252,13 +252,27 @@ TEST_F(Ddp, AKilledRankStopsTheOther) {
   EXPECT_TRUE(checkpoints_newest_first(out("run")).empty());
 }
 
-// 3b. Ranks started with different recipes are refused before any step.
+// 3b. Ranks started with different recipes or builds are refused before any step.
 TEST_F(Ddp, AMismatchedRecipeIsRefusedBeforeAnyStep) {
   const std::string path = recipe("run", {"per_device_train_batch_size=2"});
   const auto r = launch_each({"train " + path, "train " + path + " --set learning_rate=0.1"});
   EXPECT_TRUE(has(r.out, "status 1 1")) << r.out << r.err;
   EXPECT_TRUE(has(r.err, "rank 1 was started with a different recipe")) << r.err;
   EXPECT_FALSE(file_exists(out("run") + "/metrics.jsonl"));
+  // Another build: a copy of the binary and its plugin, the binary one byte longer (still runs).
+  const std::string other = dir_ + "/other-build";
+  const std::string bin_dir = test::rlvr_bin().substr(0, test::rlvr_bin().rfind('/'));
+  ASSERT_EQ(test::run_cmd("mkdir -p '" + other + "' && cp '" + test::rlvr_bin() + "' '" + bin_dir +
+                          "/librlvr_torchcli.so' '" + other + "/' && printf x >> '" + other + "/rlvr'").status, 0);
+  const std::string port = std::to_string(rlvr::free_tcp_port());
+  auto rank = [&](int k, const std::string& bin) {
+    return "RANK=" + std::to_string(k) + " WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=" + port + " '" + bin +
+           "' train " + path;
+  };
+  const auto b = test::run_cmd(rank(0, test::rlvr_bin()) + " & p=$!; " + rank(1, other + "/rlvr") +
+                               "; s1=$?; wait $p; echo status $? $s1");
+  EXPECT_TRUE(has(b.out, "status 1 1")) << b.out << b.err;
+  EXPECT_TRUE(has(b.err, "rank 1 was started with a different rlvr binary")) << b.err;
 }
 
 // 3c. An unreachable master is one line within ddp_timeout.
