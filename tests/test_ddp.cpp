@@ -67,7 +67,7 @@ class Ddp : public ::testing::Test {
     std::vector<std::string> sets = {
         "model_name_or_path=" + model_, "train_dataset_id_or_path=" + dir_ + "/train.jsonl",
         "output_dir=" + dir_ + "/" + name, "use_peft=true", "lora_r=2", "lora_alpha=4", "lora_dropout=0",
-        "dtype=float32", "learning_rate=0.05", "max_steps=3", "logging_steps=1", "save_steps=0",
+        "dtype=float32", "device=cpu", "learning_rate=0.05", "max_steps=3", "logging_steps=1", "save_steps=0",
         "gradient_checkpointing=false", "seed=5", "num_generations=2", "num_shots=0", "max_completion_length=6",
         "log_completions=true", "reward_funcs=[any_digit]",
         "reward_options={any_digit: {type: regex, pattern: '[0-9]'}}", "ddp_timeout=30"};
@@ -167,7 +167,8 @@ TEST_F(Ddp, SftTwoRanksEqualOne) {
     std::vector<std::string> sets = {
         "model_name_or_path=" + model_, "train_dataset_id_or_path=" + dir_ + "/train.jsonl",
         "output_dir=" + out(name), "use_peft=true", "lora_r=2", "lora_alpha=4", "lora_dropout=0", "dtype=float32",
-        "learning_rate=0.01", "max_steps=3", "logging_steps=1", "save_steps=0", "max_seq_length=96", "seed=5",
+        "device=cpu", "learning_rate=0.01", "max_steps=3", "logging_steps=1", "save_steps=0", "max_seq_length=96",
+        "seed=5",
         "per_device_train_batch_size=" + mb};
     std::vector<std::string> notices;
     write_json_file(dir_ + "/" + name + ".json", recipe_to_json(load_sft_recipe("", sets, 1, &notices)));

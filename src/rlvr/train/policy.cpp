@@ -15,19 +15,16 @@
 namespace rlvr {
 
 namespace {
+// cpu; cuda (auto: when available) as cuda:LOCAL_RANK, one GPU per rank on a node.
 torch::Device resolve_device(DeviceKind k) {
-  if (k == DeviceKind::kCpu) return torch::kCPU;
-  const auto& w = dist::world();  // one GPU per rank on a node
-  const auto gpu = torch::Device(dist::rank_device("cuda", w.world(), w.local_rank()));
-  if (k == DeviceKind::kCuda) {
-    RLVR_CHECK(torch::cuda::is_available(), "device: cuda was asked for but CUDA is not available "
-                                            "in this build or machine; set device: cpu");
-    RLVR_CHECK(dist::world().local_rank() < static_cast<int>(torch::cuda::device_count()), "device: rank ",
-               dist::world().rank(), " needs cuda:", dist::world().local_rank(), " but this node has ",
-               torch::cuda::device_count(), " GPU(s); start at most that many processes per node");
-    return gpu;
-  }
-  return torch::cuda::is_available() ? gpu : torch::Device(torch::kCPU);
+  const bool cuda = torch::cuda::is_available();
+  if (k == DeviceKind::kCpu || (k == DeviceKind::kAuto && !cuda)) return torch::kCPU;
+  RLVR_CHECK(cuda, "device: cuda was asked for but CUDA is not available in this build or machine; set device: cpu");
+  const auto& w = dist::world();
+  RLVR_CHECK(w.local_rank() < static_cast<int>(torch::cuda::device_count()), "device: rank ", w.rank(), " needs cuda:",
+             w.local_rank(), " but this node has ", torch::cuda::device_count(), " GPU(s); start at most that many "
+             "processes per node, or set device: cpu");
+  return torch::Device(dist::rank_device("cuda", w.world(), w.local_rank()));
 }
 }  // namespace
 
