@@ -138,8 +138,7 @@ void add_tokenizer_commands(CLI::App& app, CLI::App& bench) {
                    "\"text\" / \"question\" / \"answer\" fields");
   bt->add_option("--tokenizer", *path, "tokenizer.json or a model folder holding one")->required();
   bt->add_option("--data", *data, "JSONL file")->required();
-  bt->add_option("--reps", *reps, "repetitions per measurement; the median is reported")
-      ->capture_default_str();
+  bt->add_option("--reps", *reps, "repetitions per measurement; the median is reported");
   bt->callback([path, data, reps] { run_bench(*path, *data, *reps); });
 }
 
