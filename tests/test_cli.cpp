@@ -146,6 +146,7 @@ TEST(CliFlags, SamplingOutOfRangeIsOneLine) {
   expect_error_line(generate + "--top-k -1", "--top-k must be >= 0 (0 = off), got -1");
   const std::string eval = "eval --model " + model + " --data " + gsm8k_test() + " --shots 0 --limit 1 --max-new-tokens 2 ";
   expect_error_line(eval + "--temperature -0.5", "--temperature must be >= 0 (0 = greedy), got -0.5");
+  expect_error_line(eval + "--n-samples 2 --temperature -1", "--temperature must be >= 0 (0 = greedy), got -1");
   expect_error_line(eval + "--n-samples 2 --top-p 0", "--top-p must be in (0, 1] (1 = off), got 0");
 }
 

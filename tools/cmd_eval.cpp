@@ -81,14 +81,14 @@ EvalOptions eval_options(const EvalArgs& a) {
   opt.protocol = a.protocol;
   opt.n_samples = a.n_samples;
   opt.temperature = a.temperature_given ? a.temperature : (a.n_samples > 1 ? 1.0 : 0.0);
-  RLVR_CHECK(a.n_samples >= 1, "--n-samples must be >= 1, got ", a.n_samples);
-  RLVR_CHECK(a.n_samples == 1 || opt.temperature > 0, "--n-samples ", a.n_samples,
-             " with --temperature 0 gives identical greedy completions; drop --temperature or set it > 0");
   opt.top_p = a.top_p;
   SamplingParams sampling;
   sampling.temperature = opt.temperature;
   sampling.top_p = opt.top_p;
   check_sampling(sampling);
+  RLVR_CHECK(a.n_samples >= 1, "--n-samples must be >= 1, got ", a.n_samples);
+  RLVR_CHECK(a.n_samples == 1 || opt.temperature > 0, "--n-samples ", a.n_samples,
+             " with --temperature 0 gives identical greedy completions; drop --temperature or set it > 0");
   opt.max_new_tokens = a.max_new_tokens;
   opt.max_batch_seqs = a.max_batch_seqs;
   opt.seed = a.seed;
