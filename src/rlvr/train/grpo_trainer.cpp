@@ -16,13 +16,11 @@ namespace rlvr {
 
 namespace {
 
-// The train split (and the validation split held out of it) of the recipe's dataset.
+// The train split (and the validation split held out of it) of the recipe's dataset; the test
+// dataset, when named, must resolve to files.
 std::pair<std::vector<Problem>, std::vector<Problem>> load_splits(const GrpoRecipe& r) {
-  DataOptions d;
-  d.format = r.dataset_format == DatasetFormat::kGsm8k ? DataFormat::kGsm8k : DataFormat::kJsonl;
-  d.question_field = r.prompt_field;
-  d.answer_field = r.answer_field;
-  auto splits = split_validation(load_problems(r.train_dataset_id_or_path, d), r.val_fraction,
+  check_test_dataset(r);
+  auto splits = split_validation(load_problems(r.train_dataset_id_or_path, data_options(r, "train")), r.val_fraction,
                                  static_cast<uint64_t>(r.seed));
   RLVR_CHECK(!splits.first.empty(), r.train_dataset_id_or_path, ": no training problems left after the validation split");
   return splits;
