@@ -108,12 +108,12 @@ TEST(Dataset, ErrorHintsNameWhatExists) {
   DataOptions o;
   o.format = DataFormat::kGsm8k;
   std::string m = error_of([&] { load_problems(path, o); });
-  EXPECT_NE(m.find(path + ":1: GSM8K answer has no \"#### <answer>\" line; for answers without one use --format jsonl"),
+  EXPECT_NE(m.find(path + ":1: GSM8K answer has no \"#### <answer>\" line (read answers without one with --format jsonl); fix or remove that line"),
             std::string::npos) << m;
   EXPECT_EQ(m.find("skip_malformed"), std::string::npos) << m;
   o.format_option = "dataset_format:";
   m = error_of([&] { load_problems(path, o); });
-  EXPECT_NE(m.find("use dataset_format: jsonl"), std::string::npos) << m;
+  EXPECT_NE(m.find("(read answers without one with dataset_format: jsonl)"), std::string::npos) << m;
   m = error_of([&] { load_problems(write_file("garbage.jsonl", "{not json\n"), {}); });
   EXPECT_NE(m.find("fix or remove that line"), std::string::npos) << m;
   EXPECT_EQ(m.find("skip_malformed"), std::string::npos) << m;
@@ -151,7 +151,7 @@ TEST(Dataset, FolderSplits) {
             std::string::npos) << m;
   o.split.clear();
   m = error_of([&] { load_problems(hf, o); });
-  EXPECT_NE(m.find(hf + ": is a folder; name a JSONL file in it"), std::string::npos) << m;
+  EXPECT_NE(m.find(hf + ": is a folder; name one of its JSONL files"), std::string::npos) << m;
   EXPECT_EQ(dataset_split_files(hf + "/data/test.jsonl", "train"),
             std::vector<std::string>{hf + "/data/test.jsonl"});  // a file is itself, whatever the split
 }

@@ -87,8 +87,8 @@ bool parse_line(const std::string& line, const DataOptions& opts, Problem* p, st
   if (fmt == DataFormat::kAuto) fmt = has_marker ? DataFormat::kGsm8k : DataFormat::kJsonl;
   if (fmt == DataFormat::kGsm8k) {
     if (!parse_gsm8k_answer(ans, &p->answer)) {
-      *why = "GSM8K answer has no \"#### <answer>\" line; for answers without one use " +
-             opts.format_option + " jsonl";
+      *why = "GSM8K answer has no \"#### <answer>\" line (read answers without one with " +
+             opts.format_option + " jsonl)";
       return false;
     }
     p->solution_raw = ans;
@@ -149,8 +149,7 @@ std::vector<std::string> split_shards(const std::string& dir, const std::string&
 
 std::vector<std::string> dataset_split_files(const std::string& path, const std::string& split) {
   if (!is_directory(path)) return {path};
-  RLVR_CHECK(!split.empty(), path, ": is a folder; name a JSONL file in it, e.g. ",
-             join_path(path, "test.jsonl"));
+  RLVR_CHECK(!split.empty(), path, ": is a folder; name one of its JSONL files");
   const std::string data = join_path(path, "data"), file = split + ".jsonl";
   for (const auto& f : {join_path(path, file), join_path(data, file)})
     if (file_exists(f) && !is_directory(f)) return {f};

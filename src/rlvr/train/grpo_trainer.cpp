@@ -36,18 +36,6 @@ PromptOptions prompt_options(const GrpoRecipe& r) {
   return po;
 }
 
-std::vector<std::unique_ptr<RewardFunction>> make_rewards(const GrpoRecipe& r) {
-  for (const auto& [name, _] : r.reward_options.items())
-    RLVR_CHECK(std::find(r.reward_funcs.begin(), r.reward_funcs.end(), name) != r.reward_funcs.end(),
-               "recipe: reward_options names '", name, "', which is not in reward_funcs");
-  std::vector<std::unique_ptr<RewardFunction>> out;
-  for (const auto& name : r.reward_funcs)
-    out.push_back(make_reward(name, r.reward_options.value(name, nlohmann::json::object())));
-  RLVR_CHECK(r.reward_weights.empty() || r.reward_weights.size() == out.size(), "recipe: reward_weights has ",
-             r.reward_weights.size(), " entries but reward_funcs has ", out.size());
-  return out;
-}
-
 GrpoLossOptions loss_options(const GrpoRecipe& r) {
   GrpoLossOptions lo;
   lo.loss_type = r.loss_type;
@@ -59,6 +47,18 @@ GrpoLossOptions loss_options(const GrpoRecipe& r) {
 }
 
 }  // namespace
+
+std::vector<std::unique_ptr<RewardFunction>> make_rewards(const GrpoRecipe& r) {
+  for (const auto& [name, _] : r.reward_options.items())
+    RLVR_CHECK(std::find(r.reward_funcs.begin(), r.reward_funcs.end(), name) != r.reward_funcs.end(),
+               "recipe: reward_options names '", name, "', which is not in reward_funcs");
+  std::vector<std::unique_ptr<RewardFunction>> out;
+  for (const auto& name : r.reward_funcs)
+    out.push_back(make_reward(name, r.reward_options.value(name, nlohmann::json::object())));
+  RLVR_CHECK(r.reward_weights.empty() || r.reward_weights.size() == out.size(), "recipe: reward_weights has ",
+             r.reward_weights.size(), " entries but reward_funcs has ", out.size());
+  return out;
+}
 
 GrpoTrainer::GrpoTrainer(GrpoRecipe recipe) : r_(std::move(recipe)) {
   RLVR_CHECK(!r_.train_dataset_id_or_path.empty(), "recipe: train_dataset_id_or_path is required");

@@ -102,8 +102,8 @@ void add_data_fields(Listing<S>& l) {
         "data/train.jsonl or data/train-*.jsonl; docs/data.md); required")
       .add("test_dataset_id_or_path", &TrainRecipeBase::test_dataset_id_or_path,
            "test data in the same format (a folder gives its test split); checked at startup and "
-           "recorded in recipe.json, evaluate on it with `rlvr eval --data`; training validates on "
-           "the val_fraction split. Empty = none")
+           "recorded in recipe.json. Training validates on the val_fraction split; evaluate on "
+           "the test data with `rlvr eval --data FILE`. Empty = none")
       .add("dataset_format", &TrainRecipeBase::dataset_format,
            "how to read the datasets: gsm8k = the answer field holds a solution ending in "
            "\"#### N\"; jsonl = the answer field is the reference answer itself")
