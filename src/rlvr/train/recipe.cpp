@@ -1,5 +1,6 @@
 // The recipe listings (one per struct) and everything they drive: YAML and --set parsing,
-// validation, recipe.json, the startup table, the key tables of docs/recipe.md (recipe_docs.cpp).
+// validation, recipe.json, the startup table, the key tables of docs/recipe.md (recipe_docs.cpp);
+// and the data keys as DataOptions.
 // Each key is documented here once; defaults live in recipe.h.
 #include "rlvr/train/recipe.h"
 
