@@ -39,6 +39,17 @@ std::string write_file(const std::string& name, const std::string& text) {
   return path;
 }
 
+template <class F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "no rlvr::Error thrown";
+  return "";
+}
+
 TEST(Dataset, LoadsGsm8k) {
   ASSERT_EQ(train().size(), 7473u);
   ASSERT_EQ(testset().size(), 1319u);
@@ -88,6 +99,61 @@ TEST(Dataset, MalformedLinesNameFileAndLine) {
     EXPECT_NE(m.find("\"answer\""), std::string::npos) << m;
   }
   EXPECT_THROW(load_problems("/nonexistent/file.jsonl", {}), Error);
+}
+
+// The hints in dataset errors name what exists: no skip_malformed (not a recipe key or flag), and
+// the format switch as the caller's user spells it (--format, or dataset_format: in a recipe).
+TEST(Dataset, ErrorHintsNameWhatExists) {
+  std::string path = write_file("nomarker.jsonl", "{\"question\": \"q\", \"answer\": \"5\"}\n");
+  DataOptions o;
+  o.format = DataFormat::kGsm8k;
+  std::string m = error_of([&] { load_problems(path, o); });
+  EXPECT_NE(m.find(path + ":1: GSM8K answer has no \"#### <answer>\" line (read answers without one with --format jsonl); fix or remove that line"),
+            std::string::npos) << m;
+  EXPECT_EQ(m.find("skip_malformed"), std::string::npos) << m;
+  o.format_option = "dataset_format:";
+  m = error_of([&] { load_problems(path, o); });
+  EXPECT_NE(m.find("(read answers without one with dataset_format: jsonl)"), std::string::npos) << m;
+  m = error_of([&] { load_problems(write_file("garbage.jsonl", "{not json\n"), {}); });
+  EXPECT_NE(m.find("fix or remove that line"), std::string::npos) << m;
+  EXPECT_EQ(m.find("skip_malformed"), std::string::npos) << m;
+}
+
+// A folder reads one split in the layouts of Hugging Face dataset repositories (and the GSM8K
+// folder: train.jsonl, test.jsonl); a folder without that split, or without a split named, is
+// one error naming the folder.
+TEST(Dataset, FolderSplits) {
+  const std::string q1 = "{\"question\": \"q1\", \"answer\": \"a\\n#### 1\"}\n";
+  const std::string q2 = "{\"question\": \"q2\", \"answer\": \"a\\n#### 2\"}\n";
+  DataOptions o;
+  o.split = "train";
+  EXPECT_EQ(load_problems(test::shared_data() + "/gsm8k", o).size(), 7473u);
+  o.split = "test";
+  EXPECT_EQ(load_problems(test::shared_data() + "/gsm8k", o).size(), 1319u);
+  const std::string hf = test::scratch_dir("data_hf_folder");
+  make_dirs(hf + "/data");
+  std::ofstream(hf + "/data/train-00001-of-00002.jsonl") << q2;
+  std::ofstream(hf + "/data/train-00000-of-00002.jsonl") << q1;
+  std::ofstream(hf + "/data/test-00000-of-00001.jsonl") << q2;
+  std::ofstream(hf + "/README.md") << "# card\n";
+  o.split = "train";
+  auto ps = load_problems(hf, o);
+  ASSERT_EQ(ps.size(), 2u);  // shards in name order
+  EXPECT_EQ(ps[0].answer, "1");
+  EXPECT_EQ(ps[1].answer, "2");
+  o.split = "test";
+  EXPECT_EQ(load_problems(hf, o).size(), 1u);
+  std::ofstream(hf + "/data/test.jsonl") << q1 << q1 << q1;  // a whole-split file wins over shards
+  EXPECT_EQ(load_problems(hf, o).size(), 3u);
+  o.split = "validation";
+  std::string m = error_of([&] { load_problems(hf, o); });
+  EXPECT_NE(m.find(hf + ": no validation split in this folder (looked for validation.jsonl, data/validation.jsonl"),
+            std::string::npos) << m;
+  o.split.clear();
+  m = error_of([&] { load_problems(hf, o); });
+  EXPECT_NE(m.find(hf + ": is a folder; name one of its JSONL files"), std::string::npos) << m;
+  EXPECT_EQ(dataset_split_files(hf + "/data/test.jsonl", "train"),
+            std::vector<std::string>{hf + "/data/test.jsonl"});  // a file is itself, whatever the split
 }
 
 TEST(Dataset, GenericJsonlFields) {

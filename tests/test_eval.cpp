@@ -6,6 +6,7 @@
 #include <cmath>
 #include <fstream>
 #include <regex>
+#include <set>
 
 #include "rlvr/core/error.h"
 #include "rlvr/core/files.h"
@@ -283,6 +284,34 @@ TEST(EvalReport, TrainingHtml) {
   // A row without a step is an error.
   rows.push_back({{"loss", 1.0}});
   EXPECT_THROW(training_report_html(rows, "t"), Error);
+}
+
+// The y tick labels of the chart of `title` in a training report.
+std::vector<std::string> y_ticks(const std::string& html, const std::string& title) {
+  const size_t at = html.find("<title>" + title + "  (last ");
+  EXPECT_NE(at, std::string::npos) << title;
+  const std::string chart = html.substr(at, html.find("</svg>", at) - at);
+  std::vector<std::string> out;
+  const std::regex tick("class=\"tk\" text-anchor=\"end\">([^<]*)<");
+  for (std::sregex_iterator it(chart.begin(), chart.end(), tick), end; it != end; ++it) out.push_back((*it)[1]);
+  return out;
+}
+
+// Metrics with tiny values (time/logprob_s is ~4e-8 s) get ticks that tell values apart: SI
+// prefixes instead of 0.000000 on every tick.
+TEST(EvalReport, TinyValuesGetDistinctTicks) {
+  std::vector<nlohmann::json> rows;
+  for (int i = 1; i <= 10; ++i)
+    rows.push_back({{"step", i}, {"time/logprob_s", 4e-8 + i * 2e-9}, {"tiny", 3e-5 * i}, {"flat", 0.5 + i * 1e-11}});
+  const std::string html = training_report_html(rows, "t");
+  for (const char* metric : {"time/logprob_s", "tiny", "flat"}) {
+    const auto ticks = y_ticks(html, metric);
+    ASSERT_GE(ticks.size(), 3u) << metric;
+    EXPECT_EQ(std::set<std::string>(ticks.begin(), ticks.end()).size(), ticks.size())
+        << metric << ": " << ::testing::PrintToString(ticks);
+  }
+  EXPECT_EQ(y_ticks(html, "time/logprob_s"), (std::vector<std::string>{"40n", "45n", "50n", "55n", "60n"}));
+  EXPECT_EQ(y_ticks(html, "tiny")[1], "50\u00b5");
 }
 
 TEST(EvalReport, WritesExampleReports) {

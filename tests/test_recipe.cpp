@@ -3,13 +3,18 @@
 // docs tables generated from the listings; and the learning-rate schedules at hand-worked points.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <cmath>
 #include <fstream>
+#include <map>
+#include <regex>
 #include <sstream>
 #include <string>
 
 #include "rlvr/core/error.h"
 #include "rlvr/core/files.h"
+#include "rlvr/train/grpo_trainer.h"
 #include "rlvr/train/recipe.h"
 #include "rlvr/train/schedule.h"
 #include "testlib.h"
@@ -394,6 +399,75 @@ TEST(Recipe, RecipeKeysCommandPrintsAndUpdates) {
   EXPECT_EQ(read_text_file(file), "# head\n" + recipe_keys_markdown() + "tail\n");
   const std::string err = error_of([] { update_recipe_keys_markdown("no markers\n", "x.md"); });
   EXPECT_NE(err.find("x.md: no recipe key tables to update"), std::string::npos) << err;
+}
+
+// The data keys as the trainers read them: a dataset folder gives its train split, a test dataset
+// must resolve, and format errors name the recipe key (not a command-line flag).
+TEST(Recipe, DataKeysReadFoldersAndHintAtRecipeKeys) {
+  GrpoRecipe r;
+  r.train_dataset_id_or_path = test::shared_data() + "/gsm8k";
+  r.test_dataset_id_or_path = test::shared_data() + "/gsm8k";
+  const DataOptions d = data_options(r, "train");
+  EXPECT_EQ(load_problems(r.train_dataset_id_or_path, d).size(), 7473u);
+  EXPECT_NO_THROW(check_test_dataset(r));
+  r.test_dataset_id_or_path = "/nonexistent/test.jsonl";
+  EXPECT_NE(error_of([&] { check_test_dataset(r); })
+                .find("recipe: test_dataset_id_or_path: /nonexistent/test.jsonl: no such file"),
+            std::string::npos);
+  const std::string empty = test::scratch_dir("recipe_data_keys");
+  r.test_dataset_id_or_path = empty;
+  EXPECT_NE(error_of([&] { check_test_dataset(r); }).find(empty + ": no test split in this folder"),
+            std::string::npos);
+  const std::string plain = empty + "/plain.jsonl";
+  write_text_file(plain, "{\"question\": \"q\", \"answer\": \"5\"}\n");
+  const std::string m = error_of([&] { load_problems(plain, d); });
+  EXPECT_NE(m.find("with dataset_format: jsonl"), std::string::npos) << m;
+}
+
+// The fenced blocks of one language in a Markdown text, in order.
+std::vector<std::string> fenced_blocks(const std::string& md, const std::string& lang) {
+  std::vector<std::string> out;
+  const std::regex block("```" + lang + "\n([\\s\\S]*?)```");
+  for (std::sregex_iterator it(md.begin(), md.end(), block), end; it != end; ++it) out.push_back((*it)[1]);
+  return out;
+}
+
+// docs/rewards.md's recipe examples, as written there, parse and build their rewards the way
+// `rlvr train` does (make_rewards), with the page's judge.py in the working folder; each reward
+// scores a right answer as documented, without errors.
+TEST(Recipe, RewardsDocExamplesRun) {
+  if (std::system("python3 -c 'pass' >/dev/null 2>&1") != 0) GTEST_SKIP() << "python3 not found";
+  const std::string md = read_text_file(std::string(RLVR_SOURCE_DIR) + "/docs/rewards.md");
+  const auto yaml = fenced_blocks(md, "yaml"), python = fenced_blocks(md, "python");
+  ASSERT_EQ(yaml.size(), 2u);
+  ASSERT_EQ(python.size(), 1u);
+  const std::string dir = test::scratch_dir("rewards_doc");
+  write_text_file(dir + "/judge.py", python[0]);
+  const std::map<std::string, double> expected = {
+      {"gsm8k_format", 0.5}, {"gsm8k_correct", 1.0}, {"judge", 1.0}, {"any_digit", 1.0}};
+  const RewardSample right{"Question: ...\nSolution: ", "6*12=72.\n#### The final answer is 72", "72"};
+  for (const auto& block : yaml) {
+    GrpoRecipe r;
+    std::vector<std::string> notices;
+    apply_recipe_yaml(block, "docs/rewards.md", &r, &notices);
+    char cwd[4096];
+    ASSERT_NE(::getcwd(cwd, sizeof(cwd)), nullptr);
+    ASSERT_EQ(::chdir(dir.c_str()), 0);  // judge.py is relative to the run's working folder
+    std::vector<std::unique_ptr<RewardFunction>> funcs;
+    std::string error;
+    try {
+      funcs = make_rewards(r);
+    } catch (const Error& e) {
+      error = e.what();
+    }
+    ASSERT_EQ(::chdir(cwd), 0);
+    ASSERT_EQ(error, "") << block;
+    const RewardResult res = score_all(funcs, {}, {right});
+    for (size_t k = 0; k < funcs.size(); ++k) {
+      EXPECT_EQ(res.per_func[k][0], expected.at(funcs[k]->name())) << funcs[k]->name() << " in\n" << block;
+      EXPECT_EQ(funcs[k]->errors(), 0) << funcs[k]->name();
+    }
+  }
 }
 
 // ---------------------------------------------------------------- schedules

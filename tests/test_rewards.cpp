@@ -335,6 +335,51 @@ TEST_F(External, ErrorsWarnOnTheConsoleRateLimited) {
                                  "{\"reward\": number|null}: this is not json\n");
 }
 
+// What a reply means (docs/rewards.md, "External rewards"): null, bare or as "reward", is "not
+// applicable" (NaN, no error); NaN and Infinity (what Python's json.dumps writes for them, not
+// JSON), a missing "reward", an empty line and non-numbers are errors that score 0.
+TEST_F(External, NullIsNotApplicableNanAndMissingAreErrors) {
+  const std::string s = write_script(dir_, "replies.py", R"PY(
+import json, sys
+for line in sys.stdin:
+    c = json.loads(line)["completion"]
+    r = {"null": None, "nan": float("nan"), "inf": float("inf"), "num": 0.5}.get(c, 0.0)
+    out = {"bare_null": "null", "bare_nan": "NaN", "missing": "{}", "empty": "",
+           "other_key": json.dumps({"score": 1.0})}.get(c, json.dumps({"reward": r}))
+    print(out, flush=True)
+)PY");
+  ExternalRewardOptions o;
+  o.command = {"python3", s};
+  ExternalReward f("judge", o);
+  auto score = [](ExternalReward& r, const std::string& c) {  // (value, console warnings)
+    testing::internal::CaptureStderr();
+    const double v = r.score({{"", c, "1"}})[0];
+    return std::make_pair(v, testing::internal::GetCapturedStderr());
+  };
+  for (const char* na : {"null", "bare_null"}) {
+    auto [v, err] = score(f, na);
+    EXPECT_TRUE(std::isnan(v)) << na;
+    EXPECT_EQ(err, "") << na;
+  }
+  EXPECT_EQ(f.errors(), 0);
+  EXPECT_EQ(score(f, "num").first, 0.5);
+  const std::pair<const char*, const char*> errors[] = {
+      {"nan", "reply has NaN or Infinity, which JSON does not allow; reply {\"reward\": null} for not applicable: "
+              "{\"reward\": NaN}"},
+      {"bare_nan", "reply has NaN or Infinity"},
+      {"inf", "reply has NaN or Infinity"},
+      {"missing", "reply has no \"reward\" (reply {\"reward\": null} for not applicable): {}"},
+      {"other_key", "reply has no \"reward\""},
+      {"empty", "reply is not {\"reward\": number|null}: "}};
+  for (const auto& [c, why] : errors) {
+    ExternalReward g("judge", o);  // a fresh reward: its first error is this one
+    auto [v, err] = score(g, c);
+    EXPECT_EQ(v, 0.0) << c;
+    EXPECT_EQ(g.errors(), 1) << c;
+    EXPECT_NE(err.find(std::string("first: ") + why), std::string::npos) << c << ": " << err;
+  }
+}
+
 TEST_F(External, BigBatchDoesNotDeadlock) {
   // 3000 requests of 4 KB and 2 KB replies: far more than a pipe buffer in both directions.
   auto f = make(5.0);

@@ -1,4 +1,5 @@
-// JSONL problem loading (GSM8K and generic field names) and the seeded validation split.
+// JSONL problem loading (GSM8K and generic field names, files or a dataset folder's split) and
+// the seeded validation split.
 #include "rlvr/data/dataset.h"
 
 #include <nlohmann/json.hpp>
@@ -86,7 +87,8 @@ bool parse_line(const std::string& line, const DataOptions& opts, Problem* p, st
   if (fmt == DataFormat::kAuto) fmt = has_marker ? DataFormat::kGsm8k : DataFormat::kJsonl;
   if (fmt == DataFormat::kGsm8k) {
     if (!parse_gsm8k_answer(ans, &p->answer)) {
-      *why = "GSM8K answer has no \"#### <answer>\" line (use --format jsonl for other data)";
+      *why = "GSM8K answer has no \"#### <answer>\" line (read answers without one with " +
+             opts.format_option + " jsonl)";
       return false;
     }
     p->solution_raw = ans;
@@ -104,30 +106,67 @@ bool parse_line(const std::string& line, const DataOptions& opts, Problem* p, st
   return true;
 }
 
-}  // namespace
-
-std::vector<Problem> load_problems(const std::string& path, const DataOptions& opts,
-                                   int64_t* skipped) {
+// Appends the problems of one JSONL file to `out` until opts.limit; counts skipped lines.
+void load_file(const std::string& path, const DataOptions& opts, std::vector<Problem>* out,
+               int64_t* n_skipped) {
   std::ifstream in(path, std::ios::binary);
   RLVR_CHECK(in.good(), path, ": cannot open (", std::strerror(errno), "); check the path");
-  std::vector<Problem> out;
-  int64_t n_skipped = 0;
   std::string line, why;
   int64_t lineno = 0;
   while (std::getline(in, line)) {
     ++lineno;
-    if (opts.limit >= 0 && static_cast<int64_t>(out.size()) >= opts.limit) break;
+    if (opts.limit >= 0 && static_cast<int64_t>(out->size()) >= opts.limit) break;
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (line.find_first_not_of(" \t") == std::string::npos) continue;
     Problem p;
     if (parse_line(line, opts, &p, &why)) {
-      out.push_back(std::move(p));
+      out->push_back(std::move(p));
     } else if (opts.skip_malformed) {
-      ++n_skipped;
+      ++*n_skipped;
     } else {
-      fail(path, ":", lineno, ": ", why, " (or skip bad lines with skip_malformed)");
+      fail(path, ":", lineno, ": ", why, "; fix or remove that line");
     }
   }
+}
+
+bool starts_with(const std::string& s, const std::string& prefix) {
+  return s.compare(0, prefix.size(), prefix) == 0;
+}
+
+// The shards <split>-*.jsonl of a folder in name order (none when it is not a folder).
+std::vector<std::string> split_shards(const std::string& dir, const std::string& split) {
+  std::vector<std::string> out;
+  if (!is_directory(dir)) return out;
+  const std::string ext = ".jsonl";
+  for (const auto& n : list_dir(dir))
+    if (starts_with(n, split + "-") && n.size() > ext.size() &&
+        n.compare(n.size() - ext.size(), ext.size(), ext) == 0)
+      out.push_back(join_path(dir, n));
+  return out;
+}
+
+}  // namespace
+
+std::vector<std::string> dataset_split_files(const std::string& path, const std::string& split) {
+  if (!is_directory(path)) return {path};
+  RLVR_CHECK(!split.empty(), path, ": is a folder; name one of its JSONL files");
+  const std::string data = join_path(path, "data"), file = split + ".jsonl";
+  for (const auto& f : {join_path(path, file), join_path(data, file)})
+    if (file_exists(f) && !is_directory(f)) return {f};
+  for (const auto& dir : {data, path}) {
+    std::vector<std::string> shards = split_shards(dir, split);
+    if (!shards.empty()) return shards;
+  }
+  fail(path, ": no ", split, " split in this folder (looked for ", file, ", data/", file, ", data/",
+       split, "-*.jsonl and ", split, "-*.jsonl); name the JSONL file instead");
+}
+
+std::vector<Problem> load_problems(const std::string& path, const DataOptions& opts,
+                                   int64_t* skipped) {
+  std::vector<Problem> out;
+  int64_t n_skipped = 0;
+  for (const auto& file : dataset_split_files(path, opts.split))
+    load_file(file, opts, &out, &n_skipped);
   if (skipped) *skipped = n_skipped;
   RLVR_CHECK(!out.empty() || opts.limit == 0, path, ": no problems found (", n_skipped,
              " malformed lines skipped)");

@@ -1,6 +1,7 @@
-// Problems (question, solution, reference answer) loaded from GSM8K or generic JSONL files,
-// and the seeded validation split. Parsing only: prompts live in prompt.h, order in cursor.h.
-// Malformed lines raise rlvr::Error naming file and line, or are skipped and counted.
+// Problems (question, solution, reference answer) loaded from GSM8K or generic JSONL files or
+// from a split of a dataset folder, and the seeded validation split. Parsing only: prompts live
+// in prompt.h, order in cursor.h. Malformed lines raise rlvr::Error naming file and line, or are
+// skipped and counted.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -25,14 +26,25 @@ struct DataOptions {
   std::string solution_field;             // jsonl only, optional: worked solution for exemplars
   bool skip_malformed = false;            // true: skip bad lines and count them; false: rlvr::Error
   int64_t limit = -1;                     // keep the first `limit` problems (-1: all)
+  std::string split;                      // a folder path reads this split ("train", "test");
+                                          // empty: a folder is an error
+  std::string format_option = "--format";  // how the caller's user sets `format`, for error hints
+                                           // ("--format", or "dataset_format:" in a recipe)
 };
+
+// The JSONL files of one split of a dataset path. A file is itself. A folder laid out like a
+// Hugging Face dataset repository gives the first of these that exists, shards in name order:
+// <split>.jsonl, data/<split>.jsonl, data/<split>-*.jsonl, <split>-*.jsonl. A folder without
+// any is one rlvr::Error naming the folder, the split and the names looked for.
+std::vector<std::string> dataset_split_files(const std::string& path, const std::string& split);
 
 // Splits a GSM8K answer field: reference = text after the last "####", trimmed.
 // Returns false when there is no "####" (a malformed GSM8K line).
 bool parse_gsm8k_answer(const std::string& answer_field, std::string* reference);
 
-// Loads one JSON object per non-empty line. `skipped` (optional) receives the number of
-// malformed lines skipped when opts.skip_malformed.
+// Loads one JSON object per non-empty line of `path` (a file, or a folder's opts.split files in
+// order). `skipped` (optional) receives the number of malformed lines skipped when
+// opts.skip_malformed.
 std::vector<Problem> load_problems(const std::string& path, const DataOptions& opts,
                                    int64_t* skipped = nullptr);
 

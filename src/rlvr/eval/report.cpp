@@ -7,6 +7,7 @@
 #include <cmath>
 #include <fstream>
 #include <iomanip>
+#include <iterator>
 #include <limits>
 #include <map>
 #include <set>
@@ -282,16 +283,27 @@ double nice_step(double range, int target) {
   return step * mag;
 }
 
+// A tick label for `v` on an axis of step `step`, with the decimals the step needs, so that
+// neighbouring ticks read differently at any scale: k and M above 1e4, the SI prefixes µ, n, p, f
+// and a below 1e-3 (4e-8 s reads 40n).
 std::string fmt_num(double v, double step) {
   if (std::fabs(v) < step * 1e-6) v = 0.0;
   double scale = 1.0;
   std::string suffix;
-  double big = std::max(std::fabs(v), step);
-  if (big >= 1e6) scale = 1e6, suffix = "M";
-  else if (big >= 1e4) scale = 1e3, suffix = "k";
+  const double big = std::max(std::fabs(v), step);
+  if (big >= 1e6) {
+    scale = 1e6, suffix = "M";
+  } else if (big >= 1e4) {
+    scale = 1e3, suffix = "k";
+  } else if (big < 1e-3) {
+    static const char* const kSmall[] = {"\u00b5", "n", "p", "f", "a"};
+    size_t i = 0;
+    for (scale = 1e-6; i + 1 < std::size(kSmall) && big < scale; ++i) scale *= 1e-3;
+    suffix = v == 0.0 ? "" : kSmall[i];
+  }
   double s = step / scale;
   int decimals = std::max(0, static_cast<int>(-std::floor(std::log10(s) + 1e-9)));
-  return fixed(v / scale, std::min(decimals, 6)) + suffix;
+  return fixed(v / scale, std::min(decimals, 15)) + suffix;
 }
 
 std::string fmt_tick(double v, double step, bool percent) {

@@ -38,26 +38,35 @@ std::string seconds_text(double s) {
 
 void set_nonblocking(int fd) { fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK); }
 
-// Parses one reply line: {"reward": number|null} or a bare number. False on garbage.
-bool parse_reply(const std::string& line, double* v) {
+// Parses one reply line: {"reward": number|null}, a bare number or a bare null; null is NaN (not
+// applicable). Anything else is false with the reason in `why` (the line quoted).
+bool parse_reply(const std::string& line, double* v, std::string* why) {
+  const std::string quoted = line.substr(0, std::min<size_t>(line.size(), 120));
+  *why = "reply is not {\"reward\": number|null}: " + quoted;
+  nlohmann::json j;
   try {
-    auto j = nlohmann::json::parse(line);
-    if (j.is_number()) {
-      *v = j.get<double>();
-      return true;
-    }
-    if (!j.is_object() || !j.contains("reward")) return false;
-    const auto& r = j["reward"];
-    if (r.is_null()) {
-      *v = kNaN;
-      return true;
-    }
-    if (!r.is_number()) return false;
-    *v = r.get<double>();
-    return std::isfinite(*v);
+    j = nlohmann::json::parse(line);
   } catch (const nlohmann::json::exception&) {
+    if (line.find("NaN") != std::string::npos || line.find("Infinity") != std::string::npos)
+      *why = "reply has NaN or Infinity, which JSON does not allow; reply {\"reward\": null} for not "
+             "applicable: " + quoted;
     return false;
   }
+  if (j.is_object()) {
+    if (!j.contains("reward")) {
+      *why = "reply has no \"reward\" (reply {\"reward\": null} for not applicable): " + quoted;
+      return false;
+    }
+    j = j["reward"];
+  }
+  if (j.is_null()) {
+    *v = kNaN;
+    return true;
+  }
+  if (!j.is_number()) return false;
+  *v = j.get<double>();
+  if (!std::isfinite(*v)) *why = "reply is not a finite number: " + quoted;
+  return std::isfinite(*v);
 }
 
 }  // namespace
@@ -170,11 +179,12 @@ size_t ExternalReward::pump(const std::vector<std::string>& lines, size_t first,
     size_t nl;
     while (next_reply < lines.size() && (nl = rbuf_.find('\n')) != std::string::npos) {
       double v = 0;
-      if (parse_reply(rbuf_.substr(0, nl), &v)) {
+      std::string why;
+      if (parse_reply(rbuf_.substr(0, nl), &v, &why)) {
         (*out)[next_reply] = v;
       } else {
         (*out)[next_reply] = 0.0;
-        count_errors(1, "reply is not {\"reward\": number|null}: " + rbuf_.substr(0, std::min<size_t>(nl, 120)));
+        count_errors(1, why);
       }
       rbuf_.erase(0, nl + 1);
       ++next_reply;

@@ -16,13 +16,11 @@ namespace rlvr {
 
 namespace {
 
-// The train split (and the validation split held out of it) of the recipe's dataset.
+// The train split (and the validation split held out of it) of the recipe's dataset; the test
+// dataset, when named, must resolve to files.
 std::pair<std::vector<Problem>, std::vector<Problem>> load_splits(const GrpoRecipe& r) {
-  DataOptions d;
-  d.format = r.dataset_format == DatasetFormat::kGsm8k ? DataFormat::kGsm8k : DataFormat::kJsonl;
-  d.question_field = r.prompt_field;
-  d.answer_field = r.answer_field;
-  auto splits = split_validation(load_problems(r.train_dataset_id_or_path, d), r.val_fraction,
+  check_test_dataset(r);
+  auto splits = split_validation(load_problems(r.train_dataset_id_or_path, data_options(r, "train")), r.val_fraction,
                                  static_cast<uint64_t>(r.seed));
   RLVR_CHECK(!splits.first.empty(), r.train_dataset_id_or_path, ": no training problems left after the validation split");
   return splits;
@@ -38,18 +36,6 @@ PromptOptions prompt_options(const GrpoRecipe& r) {
   return po;
 }
 
-std::vector<std::unique_ptr<RewardFunction>> make_rewards(const GrpoRecipe& r) {
-  for (const auto& [name, _] : r.reward_options.items())
-    RLVR_CHECK(std::find(r.reward_funcs.begin(), r.reward_funcs.end(), name) != r.reward_funcs.end(),
-               "recipe: reward_options names '", name, "', which is not in reward_funcs");
-  std::vector<std::unique_ptr<RewardFunction>> out;
-  for (const auto& name : r.reward_funcs)
-    out.push_back(make_reward(name, r.reward_options.value(name, nlohmann::json::object())));
-  RLVR_CHECK(r.reward_weights.empty() || r.reward_weights.size() == out.size(), "recipe: reward_weights has ",
-             r.reward_weights.size(), " entries but reward_funcs has ", out.size());
-  return out;
-}
-
 GrpoLossOptions loss_options(const GrpoRecipe& r) {
   GrpoLossOptions lo;
   lo.loss_type = r.loss_type;
@@ -61,6 +47,18 @@ GrpoLossOptions loss_options(const GrpoRecipe& r) {
 }
 
 }  // namespace
+
+std::vector<std::unique_ptr<RewardFunction>> make_rewards(const GrpoRecipe& r) {
+  for (const auto& [name, _] : r.reward_options.items())
+    RLVR_CHECK(std::find(r.reward_funcs.begin(), r.reward_funcs.end(), name) != r.reward_funcs.end(),
+               "recipe: reward_options names '", name, "', which is not in reward_funcs");
+  std::vector<std::unique_ptr<RewardFunction>> out;
+  for (const auto& name : r.reward_funcs)
+    out.push_back(make_reward(name, r.reward_options.value(name, nlohmann::json::object())));
+  RLVR_CHECK(r.reward_weights.empty() || r.reward_weights.size() == out.size(), "recipe: reward_weights has ",
+             r.reward_weights.size(), " entries but reward_funcs has ", out.size());
+  return out;
+}
 
 GrpoTrainer::GrpoTrainer(GrpoRecipe recipe) : r_(std::move(recipe)) {
   RLVR_CHECK(!r_.train_dataset_id_or_path.empty(), "recipe: train_dataset_id_or_path is required");

@@ -24,6 +24,11 @@
 
 namespace rlvr {
 
+// The recipe's reward functions: each name of reward_funcs built with its reward_options (external
+// processes start here). A reward_options name missing from reward_funcs, or reward_weights of
+// another length, is an rlvr::Error naming the key.
+std::vector<std::unique_ptr<RewardFunction>> make_rewards(const GrpoRecipe& r);
+
 class GrpoTrainer : public TrainingJob {
  public:
   explicit GrpoTrainer(GrpoRecipe recipe);

@@ -1,5 +1,6 @@
 // The recipe listings (one per struct) and everything they drive: YAML and --set parsing,
-// validation, recipe.json, the startup table, the key tables of docs/recipe.md (recipe_docs.cpp).
+// validation, recipe.json, the startup table, the key tables of docs/recipe.md (recipe_docs.cpp);
+// and the data keys as DataOptions.
 // Each key is documented here once; defaults live in recipe.h.
 #include "rlvr/train/recipe.h"
 
@@ -98,10 +99,15 @@ template <class S>
 void add_data_fields(Listing<S>& l) {
   l.section("Data")
       .add("train_dataset_id_or_path", &TrainRecipeBase::train_dataset_id_or_path,
-        "training data: GSM8K folder/file or a JSONL file; required")
+        "training data: a JSONL file, or a dataset folder whose train split is read (train.jsonl, "
+        "data/train.jsonl or data/train-*.jsonl; docs/data.md); required")
       .add("test_dataset_id_or_path", &TrainRecipeBase::test_dataset_id_or_path,
-           "evaluation data in the same format; empty = none")
-      .add("dataset_format", &TrainRecipeBase::dataset_format, "how to read the datasets")
+           "test data in the same format (a folder gives its test split); checked at startup and "
+           "recorded in recipe.json. Training validates on the val_fraction split; evaluate on "
+           "the test data with `rlvr eval --data FILE`. Empty = none")
+      .add("dataset_format", &TrainRecipeBase::dataset_format,
+           "how to read the datasets: gsm8k = the answer field holds a solution ending in "
+           "\"#### N\"; jsonl = the answer field is the reference answer itself")
       .add("prompt_field", &TrainRecipeBase::prompt_field, "JSONL field with the problem text")
       .add("answer_field", &TrainRecipeBase::answer_field,
            "JSONL field with the reference answer/solution")
@@ -631,6 +637,23 @@ std::string format_recipe_table(const std::vector<std::pair<std::string, std::st
   for (const auto& [k, v] : rows)
     os << k << std::string(width - k.size(), ' ') << " | " << v << "\n";
   return os.str();
+}
+
+DataOptions data_options(const TrainRecipeBase& r, const std::string& split) {
+  DataOptions d;
+  d.format = r.dataset_format == DatasetFormat::kGsm8k ? DataFormat::kGsm8k : DataFormat::kJsonl;
+  d.question_field = r.prompt_field;
+  d.answer_field = r.answer_field;
+  d.split = split;
+  d.format_option = "dataset_format:";
+  return d;
+}
+
+void check_test_dataset(const TrainRecipeBase& r) {
+  if (r.test_dataset_id_or_path.empty()) return;
+  for (const auto& f : dataset_split_files(r.test_dataset_id_or_path, "test"))
+    RLVR_CHECK(file_exists(f), "recipe: test_dataset_id_or_path: ", f,
+               ": no such file; name a JSONL file or a dataset folder");
 }
 
 bool resume_may_change(const std::string& key) {

@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "rlvr/data/dataset.h"
 #include "rlvr/rl/grpo_types.h"
 #include "rlvr/train/schedule.h"
 
@@ -158,6 +159,12 @@ GrpoRecipe load_grpo_recipe(const std::string& path, const std::vector<std::stri
                             int64_t world_size, std::vector<std::string>* notices);
 SftRecipe load_sft_recipe(const std::string& path, const std::vector<std::string>& overrides,
                           int64_t world_size, std::vector<std::string>* notices);
+
+// The data keys as DataOptions for one split of train_dataset_id_or_path ("train"); format
+// errors point at dataset_format.
+DataOptions data_options(const TrainRecipeBase& r, const std::string& split);
+// test_dataset_id_or_path, when set, must be a file or a folder with a test split.
+void check_test_dataset(const TrainRecipeBase& r);
 
 // Every key with its value (recipe.json in the run directory); parses back with apply_recipe_yaml.
 nlohmann::json recipe_to_json(const GrpoRecipe& r);

@@ -15,6 +15,36 @@
 
 namespace rlvr {
 
+namespace {
+
+// The (prompt, completion) texts of the train split: {"prompt", "completion"} rows in every file
+// when the first row has a completion, else problems rendered as a 0-shot prompt and their
+// reference solution.
+std::vector<std::pair<std::string, std::string>> sft_texts(const SftRecipe& r) {
+  check_test_dataset(r);
+  const DataOptions d = data_options(r, "train");
+  const std::vector<std::string> files = dataset_split_files(r.train_dataset_id_or_path, d.split);
+  std::vector<std::pair<std::string, std::string>> texts;
+  for (const auto& file : files) {
+    const auto rows = read_jsonl_file(file);
+    if (file == files.front() && (rows.empty() || !rows[0].contains("completion"))) break;  // problems
+    for (size_t i = 0; i < rows.size(); ++i) {
+      RLVR_CHECK(rows[i].contains("prompt") && rows[i]["prompt"].is_string() && rows[i].contains("completion") &&
+                     rows[i]["completion"].is_string(),
+                 file, ":", i + 1, ": needs string fields \"prompt\" and \"completion\"");
+      texts.emplace_back(rows[i]["prompt"].get<std::string>(), rows[i]["completion"].get<std::string>());
+    }
+  }
+  if (!texts.empty()) return texts;
+  PromptOptions po;
+  po.shots = 0;
+  for (const auto& p : load_problems(r.train_dataset_id_or_path, d))
+    texts.emplace_back(render_template(po.query_template, p, po.collapse_double_dots), reference_completion(p, po));
+  return texts;
+}
+
+}  // namespace
+
 SftTrainer::SftTrainer(SftRecipe recipe) : r_(std::move(recipe)) {
   RLVR_CHECK(!r_.train_dataset_id_or_path.empty(), "recipe: train_dataset_id_or_path is required");
   policy_ = load_policy(r_);
@@ -23,28 +53,7 @@ SftTrainer::SftTrainer(SftRecipe recipe) : r_(std::move(recipe)) {
   RLVR_CHECK(!policy_.eos_ids.empty(), r_.model_name_or_path,
              ": no EOS token in config.json or tokenizer_config.json; SFT needs one to end completions");
   const int64_t eos = policy_.eos_ids.front();
-  auto rows = read_jsonl_file(r_.train_dataset_id_or_path);
-  const bool pairs = !rows.empty() && rows[0].contains("completion");
-  std::vector<std::pair<std::string, std::string>> texts;
-  if (pairs) {
-    for (size_t i = 0; i < rows.size(); ++i) {
-      RLVR_CHECK(rows[i].contains("prompt") && rows[i]["prompt"].is_string() && rows[i].contains("completion") &&
-                     rows[i]["completion"].is_string(),
-                 r_.train_dataset_id_or_path, ":", i + 1, ": needs string fields \"prompt\" and \"completion\"");
-      texts.emplace_back(rows[i]["prompt"].get<std::string>(), rows[i]["completion"].get<std::string>());
-    }
-  } else {
-    DataOptions d;
-    d.format = r_.dataset_format == DatasetFormat::kGsm8k ? DataFormat::kGsm8k : DataFormat::kJsonl;
-    d.question_field = r_.prompt_field;
-    d.answer_field = r_.answer_field;
-    PromptOptions po;
-    po.shots = 0;
-    for (const auto& p : load_problems(r_.train_dataset_id_or_path, d))
-      texts.emplace_back(render_template(po.query_template, p, po.collapse_double_dots),
-                         reference_completion(p, po));
-  }
-  for (const auto& [p, c] : texts) {
+  for (const auto& [p, c] : sft_texts(r_)) {
     Example e{to_model_ids(tok.encode(p)), to_model_ids(tok.encode(c))};
     e.completion.push_back(eos);
     const int64_t over = static_cast<int64_t>(e.prompt.size() + e.completion.size()) - r_.max_seq_length;
