@@ -299,6 +299,109 @@ TEST(Model, BadCheckpointsGiveClearErrors) {
   }
 }
 
+namespace {
+// fn must fail with one rlvr::Error line holding every part; any other exception is a crash.
+template <typename Fn>
+void expect_one_line(Fn fn, const std::vector<std::string>& parts) {
+  try {
+    fn();
+    ADD_FAILURE() << "expected an error with '" << parts[0] << "'";
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
+    for (const auto& p : parts) EXPECT_NE(msg.find(p), std::string::npos) << "'" << p << "' not in: " << msg;
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "not an rlvr::Error: " << e.what();
+  }
+}
+
+// A saved tiny model (2 layers, vocab 97, hidden 32, 4 x 8 query / 2 x 8 KV heads, MLP 48) whose
+// config.json each case rewrites.
+struct BadConfigDir {
+  std::string dir;
+  nlohmann::json cfg;
+  explicit BadConfigDir(const std::string& name) : dir(test::scratch_dir(name)) {
+    CausalLM m = tiny_model(14);
+    save_model(m, dir, torch::kFloat32);
+    cfg = read_json_file(dir + "/config.json");
+  }
+  // config.json with `key` set to `value`.
+  void write(const std::string& key, const nlohmann::json& value) const {
+    auto j = cfg;
+    j[key] = value;
+    write_json_file(dir + "/config.json", j);
+  }
+  // ... and loading fails with one line that names the folder and holds `parts`.
+  void expect(const std::string& key, const nlohmann::json& value, std::vector<std::string> parts) const {
+    write(key, value);
+    parts.insert(parts.begin(), dir);
+    expect_one_line([&] { load_model(dir, torch::kFloat32, torch::kCPU); }, parts);
+  }
+};
+}  // namespace
+
+// Every count and id of config.json is a whole number: 4.5 used to load as 4.
+TEST(Model, ConfigCountsMustBeWholeNumbers) {
+  const BadConfigDir d("cfg_counts");
+  for (const char* key : {"hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
+                          "num_key_value_heads", "vocab_size", "max_position_embeddings", "head_dim",
+                          "bos_token_id", "eos_token_id"}) {
+    SCOPED_TRACE(key);
+    d.expect(key, 4.5, {"config.json: key '" + std::string(key) + "'", "4.5"});
+    d.expect(key, true, {"config.json: key '" + std::string(key) + "'", "true"});
+    d.expect(key, "4", {"config.json: key '" + std::string(key) + "'", "\"4\""});
+    d.expect(key, 1e20, {"config.json: key '" + std::string(key) + "'"});
+    d.expect(key, nlohmann::json(uint64_t(1) << 63), {"config.json: key '" + std::string(key) + "'"});
+  }
+  d.expect("num_attention_heads", 4.5, {"key 'num_attention_heads' must be a whole number, got 4.5"});
+  d.expect("eos_token_id", {5, 6.5}, {"key 'eos_token_id' must be a token id or a list of them, got [5,6.5]"});
+}
+
+TEST(Model, ConfigEosIdMustBeInTheVocabulary) {
+  const BadConfigDir d("cfg_eos");
+  d.expect("eos_token_id", 97, {"config.json: eos_token_id 97 is outside the vocabulary (vocab_size 97)",
+                                "use an id below 97"});
+  d.expect("eos_token_id", {5, -1}, {"config.json: eos_token_id -1 is outside the vocabulary"});
+  d.write("eos_token_id", {96, 5});  // the last row is a token
+  EXPECT_EQ(ModelConfig::load(d.dir).eos_token_ids, (std::vector<int64_t>{96, 5}));
+}
+
+// num_hidden_layers against the model.layers.N.* the weights hold, both ways (fewer used to load
+// silently, dropping layers).
+TEST(Model, ConfigLayerCountMustMatchTheWeights) {
+  const BadConfigDir d("cfg_layers");
+  d.expect("num_hidden_layers", 1, {"config.json has num_hidden_layers 1 but the weights hold 2 layers "
+                                    "(model.layers.0 to model.layers.1); make num_hidden_layers match"});
+  d.expect("num_hidden_layers", 3, {"config.json has num_hidden_layers 3 but the weights hold 2 layers"});
+}
+
+// Sizes that no model has are one line, never an allocation failure; sizes that disagree with the
+// weights are found on the tensors that carry them, before the model is built (a hidden_size of
+// 2^30 would need 400 GB).
+TEST(Model, ConfigSizesAreCheckedBeforeAllocating) {
+  const BadConfigDir d("cfg_sizes");
+  const int64_t big = int64_t(1) << 40;
+  d.expect("hidden_size", big, {"config.json: the sizes imply", "hidden_size 1099511627776", "more than 2^40"});
+  d.expect("vocab_size", int64_t(1) << 62, {"config.json: the sizes imply", "vocab_size 4611686018427387904"});
+  d.expect("head_dim", big, {"config.json: the sizes imply"});
+  d.expect("num_hidden_layers", big, {"config.json: the sizes imply"});
+  d.expect("hidden_size", 0, {"config.json: hidden_size must be positive, got 0"});
+  d.expect("vocab_size", -3, {"config.json: vocab_size must be positive, got -3"});
+  d.expect("head_dim", 0, {"config.json: head_dim 0 must be positive and even"});
+  d.expect("num_key_value_heads", 3, {"must be a multiple of num_key_value_heads (3)"});
+  const int64_t huge = int64_t(1) << 30;
+  d.expect("hidden_size", huge, {"tensor 'model.embed_tokens.weight' has shape [97, 32] but config.json "
+                                 "implies [97, 1073741824]"});
+  d.expect("vocab_size", 96, {"tensor 'model.embed_tokens.weight' has shape [97, 32] but config.json "
+                              "implies [96, 32]"});
+  d.expect("intermediate_size", int64_t(1) << 32, {"tensor 'model.layers.0.mlp.gate_proj.weight' has shape [48, 32]"});
+  d.expect("num_attention_heads", 8, {"tensor 'model.layers.0.self_attn.q_proj.weight' has shape [32, 32] "
+                                      "but config.json implies [64, 32]"});
+  d.expect("num_key_value_heads", 4, {"tensor 'model.layers.0.self_attn.k_proj.weight' has shape [16, 32]"});
+  d.write("max_position_embeddings", 64);  // not a size of any weight
+  EXPECT_NO_THROW(load_model(d.dir, torch::kFloat32, torch::kCPU));
+}
+
 TEST(Model, GradientCheckpointingGivesTheSameGradients) {
   CausalLM m = tiny_model(13, torch::kFloat64);
   LoraConfig lc;
@@ -715,7 +818,7 @@ TEST(Model, ResolveDtypeAutoIsTheCheckpoints) {
 TEST(Loader, LoadsModelTokenizerAndMergedEosIds) {
   EXPECT_EQ(merge_eos_ids({258, 5}, {5, 7, 258}), (std::vector<int64_t>{258, 5, 7}));
   auto dir = test::scratch_dir("loader");
-  CausalLM m = tiny_model(13);
+  CausalLM m = make_random_model(test::tiny_qwen2_config(259), 13);  // the byte-level tokenizer's 259 ids
   save_model(m, dir, torch::kFloat32);
   auto cfg = read_json_file(dir + "/config.json");
   cfg["eos_token_id"] = 5;
@@ -734,4 +837,23 @@ TEST(Loader, LoadsModelTokenizerAndMergedEosIds) {
   EXPECT_EQ(lm.dir, dir);
   ASSERT_TRUE(lm.has_tokenizer());
   EXPECT_EQ(lm.eos_ids, (std::vector<int64_t>{5, 258}));  // config.json's, then <|im_end|>
+}
+
+// The tokenizer next to a model must produce only ids the embedding has rows for; the EOS ids of
+// generation_config.json must be tokens.
+TEST(Loader, TokenizerMustFitTheModelsVocabulary) {
+  auto dir = test::scratch_dir("loader_vocab");
+  CausalLM m = tiny_model(15);  // vocab_size 97
+  save_model(m, dir, torch::kFloat32);
+  write_byte_level_tokenizer(dir);  // ids 0..258
+  expect_one_line([&] { load_model_dir(dir, LoadOptions{}); },
+                  {dir + "/tokenizer.json: token ids go up to 258 (added tokens included) but the model's "
+                         "embedding has vocab_size 97 rows (config.json)"});
+  CausalLM fits = make_random_model(test::tiny_qwen2_config(259), 15);
+  save_model(fits, dir, torch::kFloat32);
+  write_json_file(dir + "/generation_config.json", {{"eos_token_id", 259}});
+  expect_one_line([&] { load_model_dir(dir, LoadOptions{}); },
+                  {dir + "/generation_config.json", "\"eos_token_id\" must be token ids below 259, got 259"});
+  write_json_file(dir + "/generation_config.json", {{"eos_token_id", 258}});
+  EXPECT_EQ(load_model_dir(dir, LoadOptions{}).eos_ids, (std::vector<int64_t>{258}));
 }

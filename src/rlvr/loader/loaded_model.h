@@ -31,7 +31,8 @@ struct LoadOptions {
   std::string tokenizer_needed_by;    // non-empty: a missing tokenizer.json is an error naming it
 };
 
-// Loads dir (config.json, *.safetensors, tokenizer.json when present) as `o` asks.
+// Loads dir (config.json, *.safetensors, tokenizer.json when present) as `o` asks. A tokenizer
+// whose ids do not all fit the model's embedding (vocab_size) is an error naming tokenizer.json.
 LoadedModel load_model_dir(const std::string& dir, const LoadOptions& o);
 
 // The ids that end a completion: config.json's EOS ids, then the tokenizer's that are not

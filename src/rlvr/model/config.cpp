@@ -1,25 +1,104 @@
 // HF config.json <-> ModelConfig, with one clear error per missing or inconsistent key.
 #include "rlvr/model/config.h"
 
+#include <cstdint>
+#include <type_traits>
+#include <utility>
+
 #include "rlvr/core/error.h"
 #include "rlvr/core/files.h"
 
 namespace rlvr {
 
 namespace {
+using nlohmann::json;
+
+// A JSON integer that fits int64_t: 4.5, true, "4" and 1e20 are not counts or ids.
+bool is_int64(const json& v) {
+  return v.is_number_integer() &&
+         (!v.is_number_unsigned() || v.get<uint64_t>() <= static_cast<uint64_t>(INT64_MAX));
+}
+
 template <typename T>
-T need(const nlohmann::json& j, const char* key, const std::string& src) {
+T need(const json& j, const char* key, const std::string& src) {
   RLVR_CHECK(j.contains(key), src, ": missing key '", key, "'");
+  const json& v = j.at(key);
+  if constexpr (std::is_same_v<T, int64_t>)
+    RLVR_CHECK(is_int64(v), src, ": key '", key, "' must be a whole number, got ", v.dump());
   try {
-    return j.at(key).get<T>();
-  } catch (const nlohmann::json::exception&) {
-    fail(src, ": key '", key, "' has the wrong type (", j.at(key).dump(), ")");
+    return v.get<T>();
+  } catch (const json::exception&) {
+    fail(src, ": key '", key, "' has the wrong type (", v.dump(), ")");
   }
 }
 template <typename T>
-T opt(const nlohmann::json& j, const char* key, T dflt, const std::string& src) {
+T opt(const json& j, const char* key, T dflt, const std::string& src) {
   if (!j.contains(key) || j.at(key).is_null()) return dflt;
   return need<T>(j, key, src);
+}
+
+// transformers >= 5 writes RoPE settings as rope_parameters {rope_type, rope_theta}; older
+// versions write rope_theta and rope_scaling. Only plain (unscaled) RoPE is implemented.
+double parse_rope_theta(const json& j, const std::string& src) {
+  double theta = opt<double>(j, "rope_theta", 10000.0, src);
+  for (const char* key : {"rope_parameters", "rope_scaling"}) {
+    if (!j.contains(key) || j.at(key).is_null()) continue;
+    const auto& rp = j.at(key);
+    RLVR_CHECK(rp.is_object(), src, ": ", key, " must be an object");
+    if (rp.contains("rope_theta") && !j.contains("rope_theta"))
+      theta = need<double>(rp, "rope_theta", src + " (" + key + ")");
+    for (const char* type_key : {"rope_type", "type"}) {
+      if (!rp.contains(type_key)) continue;
+      const auto type = need<std::string>(rp, type_key, src + " (" + key + ")");
+      RLVR_CHECK(type == "default", src, ": ", key, ".", type_key, " '", type,
+                 "' is not supported (only default RoPE, without scaling)");
+    }
+  }
+  return theta;
+}
+
+// eos_token_id: one id or a list of ids, each a token of the vocabulary.
+std::vector<int64_t> eos_ids(const json& j, int64_t vocab_size, const std::string& src) {
+  if (!j.contains("eos_token_id") || j["eos_token_id"].is_null()) return {};
+  const json& v = j["eos_token_id"];
+  std::vector<int64_t> ids;
+  for (const json& id : v.is_array() ? v : json::array({v})) {
+    RLVR_CHECK(is_int64(id), src, ": key 'eos_token_id' must be a token id or a list of them, got ", v.dump());
+    ids.push_back(id.get<int64_t>());
+    RLVR_CHECK(ids.back() >= 0 && ids.back() < vocab_size, src, ": eos_token_id ", ids.back(),
+               " is outside the vocabulary (vocab_size ", vocab_size, "); use an id below ", vocab_size);
+  }
+  return ids;
+}
+
+// The parameter count in N's arithmetic: int64_t for reporting, double for the absurdity check,
+// where products of absurd sizes cannot overflow.
+template <typename N>
+N parameter_count(const ModelConfig& c) {
+  const N C = c.hidden_size, D = c.head_dim, H = c.num_attention_heads, Hkv = c.num_key_value_heads;
+  const N V = c.vocab_size;
+  N attn = C * H * D * 2 + C * Hkv * D * 2;
+  if (c.attention_bias) attn += H * D + 2 * Hkv * D;
+  const N mlp = 3 * C * c.intermediate_size;
+  const N layer = attn + mlp + 2 * C;
+  N total = V * C + c.num_hidden_layers * layer + C;
+  if (!c.tie_word_embeddings) total += V * C;
+  return total;
+}
+
+// The sizes every tensor shape is made of: positive, consistent, and of a model that can exist.
+void check_sizes(const ModelConfig& c, const std::string& src) {
+  RLVR_CHECK(c.head_dim > 0 && c.head_dim % 2 == 0, src, ": head_dim ", c.head_dim,
+             " must be positive and even for RoPE (default hidden_size / num_attention_heads)");
+  RLVR_CHECK(c.num_key_value_heads > 0 && c.num_attention_heads % c.num_key_value_heads == 0, src,
+             ": num_attention_heads (", c.num_attention_heads,
+             ") must be a multiple of num_key_value_heads (", c.num_key_value_heads, ")");
+  constexpr double kMaxParameters = 1099511627776.0;  // 2^40: beyond any model there is
+  const double n = parameter_count<double>(c);
+  RLVR_CHECK(n <= kMaxParameters, src, ": the sizes imply ", n, " parameters (hidden_size ", c.hidden_size,
+             ", intermediate_size ", c.intermediate_size, ", num_hidden_layers ", c.num_hidden_layers,
+             ", num_attention_heads ", c.num_attention_heads, ", head_dim ", c.head_dim, ", vocab_size ",
+             c.vocab_size, "), more than 2^40, which no model has; fix the size that is wrong");
 }
 }  // namespace
 
@@ -36,22 +115,7 @@ ModelConfig ModelConfig::from_json(const nlohmann::json& j, const std::string& s
   c.num_key_value_heads = opt<int64_t>(j, "num_key_value_heads", c.num_attention_heads, src);
   c.vocab_size = need<int64_t>(j, "vocab_size", src);
   c.max_position_embeddings = opt<int64_t>(j, "max_position_embeddings", 32768, src);
-  // transformers >= 5 writes RoPE settings as rope_parameters {rope_type, rope_theta}; older
-  // versions write rope_theta and rope_scaling. Only plain (unscaled) RoPE is implemented.
-  c.rope_theta = opt<double>(j, "rope_theta", 10000.0, src);
-  for (const char* key : {"rope_parameters", "rope_scaling"}) {
-    if (!j.contains(key) || j.at(key).is_null()) continue;
-    const auto& rp = j.at(key);
-    RLVR_CHECK(rp.is_object(), src, ": ", key, " must be an object");
-    if (rp.contains("rope_theta") && !j.contains("rope_theta"))
-      c.rope_theta = need<double>(rp, "rope_theta", src + " (" + key + ")");
-    for (const char* type_key : {"rope_type", "type"}) {
-      if (!rp.contains(type_key)) continue;
-      const auto type = need<std::string>(rp, type_key, src + " (" + key + ")");
-      RLVR_CHECK(type == "default", src, ": ", key, ".", type_key, " '", type,
-                 "' is not supported (only default RoPE, without scaling)");
-    }
-  }
+  c.rope_theta = parse_rope_theta(j, src);
   c.rms_norm_eps = opt<double>(j, "rms_norm_eps", 1e-6, src);
   c.tie_word_embeddings = opt<bool>(j, "tie_word_embeddings", false, src);
   c.attention_bias = c.model_type == "qwen2" ? true : opt<bool>(j, "attention_bias", false, src);
@@ -59,23 +123,17 @@ ModelConfig ModelConfig::from_json(const nlohmann::json& j, const std::string& s
   // transformers >= 5 names the stored dtype "dtype"; older versions "torch_dtype".
   c.torch_dtype = opt<std::string>(j, "torch_dtype", opt<std::string>(j, "dtype", "float32", src), src);
   c.bos_token_id = opt<int64_t>(j, "bos_token_id", -1, src);
-  if (j.contains("eos_token_id") && !j["eos_token_id"].is_null()) {
-    if (j["eos_token_id"].is_array())
-      c.eos_token_ids = need<std::vector<int64_t>>(j, "eos_token_id", src);
-    else
-      c.eos_token_ids = {need<int64_t>(j, "eos_token_id", src)};
-  }
   if (j.contains("hidden_act"))
     RLVR_CHECK(j["hidden_act"] == "silu", src, ": hidden_act ", j["hidden_act"].dump(),
                " is not supported (only silu)");
-  RLVR_CHECK(c.hidden_size > 0 && c.num_attention_heads > 0 && c.num_hidden_layers > 0 &&
-                 c.intermediate_size > 0 && c.vocab_size > 0,
-             src, ": sizes must be positive");
+  const std::pair<const char*, int64_t> counts[] = {
+      {"hidden_size", c.hidden_size}, {"intermediate_size", c.intermediate_size},
+      {"num_hidden_layers", c.num_hidden_layers}, {"num_attention_heads", c.num_attention_heads},
+      {"vocab_size", c.vocab_size}};
+  for (const auto& [key, v] : counts) RLVR_CHECK(v > 0, src, ": ", key, " must be positive, got ", v);
   c.head_dim = opt<int64_t>(j, "head_dim", c.hidden_size / c.num_attention_heads, src);
-  RLVR_CHECK(c.head_dim % 2 == 0, src, ": head_dim ", c.head_dim, " must be even for RoPE");
-  RLVR_CHECK(c.num_key_value_heads > 0 && c.num_attention_heads % c.num_key_value_heads == 0, src,
-             ": num_attention_heads (", c.num_attention_heads,
-             ") must be a multiple of num_key_value_heads (", c.num_key_value_heads, ")");
+  check_sizes(c, src);
+  c.eos_token_ids = eos_ids(j, c.vocab_size, src);
   return c;
 }
 
@@ -111,15 +169,6 @@ nlohmann::json ModelConfig::to_json() const {
   return j;
 }
 
-int64_t ModelConfig::num_parameters() const {
-  const int64_t C = hidden_size, D = head_dim;
-  int64_t attn = C * num_attention_heads * D * 2 + C * num_key_value_heads * D * 2;
-  if (attention_bias) attn += num_attention_heads * D + 2 * num_key_value_heads * D;
-  int64_t mlp = 3 * C * intermediate_size;
-  int64_t layer = attn + mlp + 2 * C;
-  int64_t total = vocab_size * C + num_hidden_layers * layer + C;
-  if (!tie_word_embeddings) total += vocab_size * C;
-  return total;
-}
+int64_t ModelConfig::num_parameters() const { return parameter_count<int64_t>(*this); }
 
 }  // namespace rlvr

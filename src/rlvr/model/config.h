@@ -26,7 +26,9 @@ struct ModelConfig {
   std::vector<int64_t> eos_token_ids;  // from config.json (int or list)
   int64_t bos_token_id = -1;
 
-  // Parses and validates; errors name `source` (the file) and the key.
+  // Parses and validates; errors name `source` (the file) and the key. Counts and ids are whole
+  // numbers, sizes positive and of a model that can exist (at most 2^40 parameters), EOS ids
+  // inside the vocabulary. Whether the sizes match the weights is load_model's check.
   static ModelConfig from_json(const nlohmann::json& j, const std::string& source);
   static ModelConfig load(const std::string& model_dir);
   nlohmann::json to_json() const;

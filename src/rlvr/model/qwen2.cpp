@@ -7,6 +7,7 @@
 #include <ATen/Parallel.h>
 #include <ATen/record_function.h>
 
+#include <charconv>
 #include <cmath>
 #include <mutex>
 
@@ -600,16 +601,60 @@ std::string dtype_name(torch::Dtype d) {
   }
 }
 
+namespace {
+void check_shape(const Checkpoint& ckpt, const std::string& name, at::IntArrayRef have, at::IntArrayRef want) {
+  RLVR_CHECK(have == want, ckpt.path(), ": tensor '", name, "' has shape ", have, " but config.json implies ",
+             want);
+}
+
+// One more than the largest N of the checkpoint's model.layers.N.* names (0 without any).
+int64_t checkpoint_layers(const Checkpoint& ckpt) {
+  const std::string prefix = "model.layers.";
+  int64_t layers = 0;
+  for (const std::string& name : ckpt.names()) {
+    if (name.compare(0, prefix.size(), prefix) != 0) continue;
+    const char* end = name.data() + name.size();
+    int64_t n = 0;
+    auto [at, ec] = std::from_chars(name.data() + prefix.size(), end, n);
+    if (ec == std::errc::result_out_of_range) n = INT64_MAX - 1;  // a layer no config can have
+    if (ec == std::errc::result_out_of_range || (ec == std::errc() && at != end && *at == '.'))
+      layers = std::max(layers, n + 1);
+  }
+  return layers;
+}
+
+// config.json against the weights before anything is allocated: the layer count, and the tensors
+// that carry every size (vocab_size, hidden_size, heads x head_dim, intermediate_size). Once they
+// match, building the model costs no more memory than the checkpoint holds.
+void check_config_fits(const ModelConfig& c, const Checkpoint& ckpt) {
+  const int64_t layers = checkpoint_layers(ckpt);
+  const std::string held = layers == 0 ? "no model.layers.* tensors"
+                                        : std::to_string(layers) + " layers (model.layers.0 to model.layers." +
+                                              std::to_string(layers - 1) + ")";
+  RLVR_CHECK(layers == c.num_hidden_layers, ckpt.path(), ": config.json has num_hidden_layers ",
+             c.num_hidden_layers, " but the weights hold ", held,
+             "; make num_hidden_layers match the weights, or use the weights this config was written for");
+  const int64_t C = c.hidden_size, D = c.head_dim;
+  const std::string l0 = "model.layers.0.";
+  const std::pair<std::string, std::vector<int64_t>> sizes[] = {
+      {"model.embed_tokens.weight", {c.vocab_size, C}},
+      {l0 + "self_attn.q_proj.weight", {c.num_attention_heads * D, C}},
+      {l0 + "self_attn.k_proj.weight", {c.num_key_value_heads * D, C}},
+      {l0 + "mlp.gate_proj.weight", {c.intermediate_size, C}}};
+  for (const auto& [name, want] : sizes) check_shape(ckpt, name, ckpt.get(name).sizes(), want);
+}
+}  // namespace
+
 CausalLM load_model(const std::string& dir, torch::Dtype dtype, torch::Device device) {
   ModelConfig cfg = ModelConfig::load(dir);
   Checkpoint ckpt = Checkpoint::open(dir);
+  check_config_fits(cfg, ckpt);
   CausalLM m(cfg);
   m->to(device, dtype);
   torch::NoGradGuard ng;
   for (auto& [name, p] : m->base_state()) {
     torch::Tensor src = ckpt.get(name);
-    RLVR_CHECK(src.sizes() == p.sizes(), ckpt.path(), ": tensor '", name, "' has shape ",
-               src.sizes(), " but config.json implies ", p.sizes());
+    check_shape(ckpt, name, src.sizes(), p.sizes());
     p.copy_(src);
   }
   for (auto& p : m->parameters()) p.set_requires_grad(false);
