@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_ARGS ?=
 
-.PHONY: deps configure build test demo fuzz clean
+.PHONY: deps configure build test test-asan demo fuzz clean
 
 deps:
 	@scripts/install-deps.sh
@@ -16,6 +16,10 @@ build: configure
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+# The torch-free tests under AddressSanitizer + UndefinedBehaviorSanitizer (scripts/test-asan.sh).
+test-asan: deps
+	scripts/test-asan.sh
 
 demo: build
 	scripts/demo.sh $(BUILD)/rlvr
