@@ -239,11 +239,14 @@ std::unique_ptr<AdamW> ZeroAdamW::gather_state() {
         m[i] = torch::zeros_like(params[i]);
         v[i] = torch::zeros_like(params[i]);
       }
-  for (auto [shard, full] : {std::make_pair(&exp_avg_, &m), std::make_pair(&exp_avg_sq_, &v)})
+  for (const auto& moment : {std::make_pair(&exp_avg_, &m), std::make_pair(&exp_avg_sq_, &v)}) {
+    torch::Tensor* shard = moment.first;  // (C++17 lambdas cannot capture structured bindings)
+    std::vector<torch::Tensor>* full = moment.second;
     all_gather_shard([&](int64_t c, int64_t n) { return shard->narrow(0, c, n); },
                      [&](int64_t a, const torch::Tensor& part) {
                        unpack(layout_, a, part, [&](size_t i) { return (*full)[i]; });
                      });
+  }
   if (!comm_.is_main()) return nullptr;
   auto out = unsharded();
   for (size_t i = 0; i < params.size(); ++i) {
