@@ -1,7 +1,9 @@
 // Tests of the CLI's binary layout (docs/architecture.md): the rlvr binary runs its torch-free
 // commands without librlvr_torchcli.so, loads the plugin for torch commands and for the full
 // help, reports a missing plugin in one line, and prints plugin errors (rlvr::Error, c10::Error)
-// as one line. The commands themselves are tested with their modules.
+// as one line; usage errors are one line in rlvr's form with status 2 and --help shows defaults;
+// bad values of the model commands' flags end in one line before any work. The commands themselves
+// are tested with their modules.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -20,6 +22,31 @@ size_t count_of(const std::string& s, const std::string& what) {
 }
 
 bool has(const std::string& s, const std::string& what) { return s.find(what) != std::string::npos; }
+
+// Runs `rlvr args`, expecting a non-zero exit, nothing on stdout and one line on stderr that
+// holds `what`.
+void expect_error_line(const std::string& args, const std::string& what) {
+  auto r = test::run_cmd(test::rlvr_bin() + " " + args);
+  EXPECT_NE(r.status, 0) << args;
+  EXPECT_EQ(r.out, "") << args;
+  EXPECT_EQ(count_of(r.err, "\n"), 1u) << args << ":\n" << r.err;
+  EXPECT_TRUE(has(r.err, what)) << args << ": '" << what << "' not in:\n" << r.err;
+}
+
+// A tiny byte-level model with its tokenizer, written by the CLI itself, in `dir`/model.
+std::string cli_model(const std::string& dir) {
+  const std::string model = dir + "/model", config = dir + "/config.json";
+  std::ofstream(config) << R"({"model_type": "qwen2", "hidden_size": 16, "intermediate_size": 32,
+    "num_hidden_layers": 1, "num_attention_heads": 2, "num_key_value_heads": 1, "vocab_size": 259,
+    "max_position_embeddings": 256, "tie_word_embeddings": true, "eos_token_id": 258})";
+  auto r = test::run_cmd(test::rlvr_bin() + " init-tokenizer --byte-level --out " + model);
+  EXPECT_EQ(r.status, 0) << r.err;
+  r = test::run_cmd(test::rlvr_bin() + " init-model --config " + config + " --out " + model);
+  EXPECT_EQ(r.status, 0) << r.err;
+  return model;
+}
+
+std::string gsm8k_test() { return test::shared_data() + "/gsm8k/test.jsonl"; }
 
 TEST(CliLayout, FullHelpListsTorchAndTorchFreeCommands) {
   auto r = test::run_cmd(test::rlvr_bin() + " --help");
@@ -78,6 +105,137 @@ TEST(CliLayout, TorchFreeCommandsRunWithoutThePlugin) {
   EXPECT_EQ(r.err.rfind("rlvr: error: cannot load the torch commands from " + dir + "/librlvr_torchcli.so: ", 0),
             0u) << r.err;
   EXPECT_EQ(count_of(r.err, "\n"), 1u) << r.err;
+}
+
+// A usage error: status 2, nothing on stdout, exactly this one line on stderr.
+void expect_usage_error(const std::string& args, const std::string& message) {
+  auto r = test::run_cmd(test::rlvr_bin() + " " + args);
+  EXPECT_EQ(r.status, 2) << args;
+  EXPECT_EQ(r.out, "") << args;
+  EXPECT_EQ(r.err, "rlvr: error: " + message + "\n") << args;
+}
+
+TEST(CliUsageErrors, UnknownCommandsSuggestTheClosestName) {
+  expect_usage_error("trian --set x=1", "unknown command 'trian'; did you mean 'train'?");
+  expect_usage_error("bench genrate", "unknown command 'genrate' for 'rlvr bench'; did you mean 'generate'?");
+  expect_usage_error("data shwo", "unknown command 'shwo' for 'rlvr data'; did you mean 'show'?");
+  // Nothing close: the list of commands.
+  expect_usage_error("bench xyz", "unknown command 'xyz' for 'rlvr bench'; the commands are tokenizer, "
+                                  "generate ('rlvr bench --help' describes them)");
+}
+
+TEST(CliUsageErrors, UnknownFlagsSuggestTheClosestName) {
+  // Before the missing --tokenizer that the misspelling causes.
+  expect_usage_error("tokenize --tokenizr t.json",
+                     "unknown flag '--tokenizr' for 'rlvr tokenize'; did you mean '--tokenizer'?");
+  expect_usage_error("data synth --seeds=3", "unknown flag '--seeds' for 'rlvr data synth'; did you mean '--seed'?");
+  expect_usage_error("data synth --frobnicate",
+                     "unknown flag '--frobnicate' for 'rlvr data synth'; 'rlvr data synth --help' lists the flags");
+  expect_usage_error("--verbose", "unknown flag '--verbose'; 'rlvr --help' lists the flags");
+  // Names are compared without their dashes: -tokenizer is a typo, -s is no typo of -h.
+  expect_usage_error("tokenize -tokenizer t.json",
+                     "unknown flag '-tokenizer' for 'rlvr tokenize'; did you mean '--tokenizer'?");
+  expect_usage_error("data synth -s 3",
+                     "unknown flag '-s' for 'rlvr data synth'; 'rlvr data synth --help' lists the flags");
+  // A positional given as a flag.
+  expect_usage_error("report --run-dir runs/x",
+                     "unknown flag '--run-dir' for 'rlvr report'; run_dir takes no flag: rlvr report <run_dir>");
+  expect_usage_error("report a b", "unexpected argument 'b' for 'rlvr report'; 'rlvr report --help' shows what it takes");
+}
+
+TEST(CliUsageErrors, MissingCommandsAndRequiredArgumentsAreNamed) {
+  expect_usage_error("tokenize", "missing --tokenizer for 'rlvr tokenize' (tokenizer.json or a model folder "
+                                 "holding one); add it: rlvr tokenize --tokenizer TEXT");
+  expect_usage_error("report", "missing run_dir for 'rlvr report' (Run directory); add it: rlvr report <run_dir>");
+  expect_usage_error("bench", "missing command for 'rlvr bench'; add one of: tokenizer, generate");
+  expect_usage_error("data", "missing command for 'rlvr data'; add one of: synth, show");
+  auto r = test::run_cmd(test::rlvr_bin());
+  EXPECT_EQ(r.status, 2);
+  EXPECT_EQ(r.err.rfind("rlvr: error: missing command for 'rlvr'; add one of: bench, ", 0), 0u) << r.err;
+  EXPECT_TRUE(has(r.err, ", train, ")) << r.err;
+  EXPECT_EQ(count_of(r.err, "\n"), 1u) << r.err;
+}
+
+TEST(CliUsageErrors, ValuesOfTheWrongTypeAreNamed) {
+  expect_usage_error("data synth --n abc",
+                     "--n of 'rlvr data synth' takes a whole number, not 'abc'; e.g. --n 100");
+  expect_usage_error("data synth --n", "--n of 'rlvr data synth' takes a whole number and none was given; e.g. --n 100");
+  // Unsigned values refuse a sign instead of wrapping round to 2^64 - 5.
+  expect_usage_error("data synth --seed -5",
+                     "--seed of 'rlvr data synth' takes a whole number >= 0, not '-5'; e.g. --seed 0");
+  expect_usage_error("tokenize --tokenizer t.json --decode=maybe",
+                     "--decode of 'rlvr tokenize' takes true or false, not 'maybe'; give it as --decode");
+  // Any other CLI11 error: its text, with the command and where to look.
+  expect_usage_error("data synth --n 1 --n 2",
+                     "rlvr data synth: --n: At Most 1 required but received 2; see 'rlvr data synth --help'");
+}
+
+TEST(CliUsageErrors, HelpShowsEachDefaultOnStdout) {
+  auto r = test::run_cmd(test::rlvr_bin() + " eval --help");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.err, "");
+  for (const char* opt : {"--dtype TEXT=auto ", "--max-new-tokens INT=256 ", "--shots-seed UINT=42 ",
+                          "--max-batch-seqs INT=64 "})
+    EXPECT_TRUE(has(r.out, std::string("\n  ") + opt)) << opt << " missing from:\n" << r.out;
+  EXPECT_TRUE(has(r.out, "\n  --adapter TEXT ...")) << r.out;  // an empty list shows no default
+  EXPECT_FALSE(has(r.out, "{}")) << r.out;
+  r = test::run_cmd(test::rlvr_bin() + " bench tokenizer --help");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_TRUE(has(r.out, "\n  --reps INT=5 ")) << r.out;
+}
+
+// init-model and init-tokenizer keep what --out holds unless --force.
+TEST(CliFlags, InitCommandsRefuseToOverwriteWithoutForce) {
+  const std::string dir = test::scratch_dir("cli_init_force");
+  const std::string model = cli_model(dir), config = dir + "/config.json";
+  const std::string weights = model + "/model.safetensors";
+  const auto size = std::filesystem::file_size(weights);
+  expect_error_line("init-model --config " + config + " --out " + model + " --seed 5",
+                    "--out " + model + ": already holds config.json; pass --force");
+  expect_error_line("init-tokenizer --byte-level --out " + model,
+                    "--out " + model + ": already holds tokenizer.json; pass --force");
+  EXPECT_EQ(std::filesystem::file_size(weights), size);
+  auto r = test::run_cmd(test::rlvr_bin() + " init-model --config " + config + " --out " + model + " --force");
+  EXPECT_EQ(r.status, 0) << r.err;
+  r = test::run_cmd(test::rlvr_bin() + " init-tokenizer --byte-level --out " + model + " --force");
+  EXPECT_EQ(r.status, 0) << r.err;
+  for (const char* cmd : {"init-model", "init-tokenizer"}) {
+    r = test::run_cmd(test::rlvr_bin() + " " + cmd + " --help");
+    EXPECT_TRUE(has(r.out, "--force")) << r.out;
+  }
+}
+
+// float16 has no CPU kernels: one line with the fix instead of torch's message.
+TEST(CliFlags, Float16OnCpuIsOneLine) {
+  const std::string model = cli_model(test::scratch_dir("cli_fp16"));
+  const std::string fix = "--dtype float16: float16 does not run on CPU; use --dtype bfloat16 or float32";
+  expect_error_line("generate --model " + model + " --prompt hi --max-new-tokens 2 --dtype float16", fix);
+  expect_error_line("eval --model " + model + " --data " + gsm8k_test() +
+                        " --shots 0 --limit 1 --max-new-tokens 2 --dtype float16", fix);
+}
+
+// Sampling values outside their range were silently greedy (or unfiltered): one line each.
+TEST(CliFlags, SamplingOutOfRangeIsOneLine) {
+  const std::string model = cli_model(test::scratch_dir("cli_sampling"));
+  const std::string generate = "generate --model " + model + " --prompt hi --max-new-tokens 2 ";
+  expect_error_line(generate + "--temperature -1", "--temperature must be >= 0 (0 = greedy), got -1");
+  expect_error_line(generate + "--top-p 0", "--top-p must be in (0, 1] (1 = off), got 0");
+  expect_error_line(generate + "--top-p 1.5", "--top-p must be in (0, 1] (1 = off), got 1.5");
+  expect_error_line(generate + "--top-k -1", "--top-k must be >= 0 (0 = off), got -1");
+  const std::string eval = "eval --model " + model + " --data " + gsm8k_test() + " --shots 0 --limit 1 --max-new-tokens 2 ";
+  expect_error_line(eval + "--temperature -0.5", "--temperature must be >= 0 (0 = greedy), got -0.5");
+  expect_error_line(eval + "--n-samples 2 --temperature -1", "--temperature must be >= 0 (0 = greedy), got -1");
+  expect_error_line(eval + "--n-samples 2 --top-p 0", "--top-p must be in (0, 1] (1 = off), got 0");
+}
+
+// A negative --limit evaluated every problem; --limit 0 is still "no problems".
+TEST(CliFlags, EvalNegativeLimitIsOneLine) {
+  const std::string model = cli_model(test::scratch_dir("cli_limit"));
+  const std::string eval = "eval --model " + model + " --data " + gsm8k_test() + " --shots 0 --max-new-tokens 1 ";
+  for (const char* n : {"-1", "-5"})
+    expect_error_line(eval + "--limit " + n, std::string("--limit must be >= 0, got ") + n +
+                                                 "; leave it out to evaluate every problem");
+  expect_error_line(eval + "--limit 0", "no problems (empty file or --limit 0)");
 }
 
 // `rlvr demo` (a torch command) at toy size: the before/after table, then the summary as the last

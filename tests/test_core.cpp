@@ -1,11 +1,14 @@
-// Tests of the torch-free core pieces that every module shares: the clock (Stopwatch) and the
-// console progress reporter.
+// Tests of the torch-free core pieces that every module shares: the clock (Stopwatch), the
+// console progress reporter and the did-you-mean hints (spelling.h).
 #include <gtest/gtest.h>
 
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "rlvr/core/clock.h"
 #include "rlvr/core/progress.h"
+#include "rlvr/core/spelling.h"
 
 using namespace rlvr;
 
@@ -41,4 +44,16 @@ TEST(Core, ProgressBarRedrawsInPlaceAndEndsTheLine) {
   EXPECT_NE(out.find(" problems/s"), std::string::npos) << out;
   EXPECT_EQ(out.back(), '\n');
   EXPECT_EQ(out.find('\n'), out.size() - 1);  // only the finished bar ends the line
+}
+
+TEST(Core, ClosestNameIsATypoOrNothing) {
+  const std::vector<std::string> commands = {"train", "tokenize", "sft", "eval"};
+  EXPECT_EQ(edit_distance("trian", "train"), 2u);
+  EXPECT_EQ(closest_name("trian", commands), "train");
+  EXPECT_EQ(closest_name("tokenise", commands), "tokenize");
+  EXPECT_EQ(closest_name("frobnicate", commands), "");
+  // A short name may not be replaced whole: "m" is no typo of "h".
+  EXPECT_EQ(closest_name("m", {"h"}), "");
+  EXPECT_EQ(closest_name("nn", {"n", "model"}), "n");
+  EXPECT_EQ(closest_name("", {"h"}), "");
 }

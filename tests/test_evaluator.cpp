@@ -2,9 +2,11 @@
 // depend on reruns, waves or the engine's prefix cache; prefix/suffix tokenization equals joint
 // tokenization on real GSM8K prompts with the real Qwen tokenizer; a hand-wired Qwen-vocabulary
 // model shows the stop string cut from honest completions and kept under the published protocol;
-// ranks that split the problems (in process and as `rlvr eval` ranks) give what one process gives.
+// ranks that split the problems (in process and as `rlvr eval` ranks) give what one process gives;
+// bad adapters end in one line before anything is evaluated.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -386,6 +388,39 @@ TEST(Evaluator, CliAdaptersSideBySideWithBase) {
     EXPECT_EQ(run.at("strict").at("correct"), 2) << run.dump();
   }
   EXPECT_NE(r.out.find("| base |"), std::string::npos) << r.out;
+}
+
+// Every --adapter is checked (folder, files, shapes against the base) before the base model is
+// evaluated: one line and nothing evaluated (no token counts on stderr, no table on stdout).
+TEST(Evaluator, CliChecksEveryAdapterBeforeEvaluating) {
+  const std::string dir = test::scratch_dir("evaluator_bad_adapter");
+  const std::string model = join_path(dir, "model"), good = join_path(dir, "good");
+  CausalLM m = byte_model(model);
+  LoraConfig lora;
+  lora.r = 2;
+  m->add_lora(lora, 3);
+  save_adapter(m, good, model);
+  const std::string other = join_path(dir, "other"), no_weights = join_path(dir, "no_weights");
+  ModelConfig c = m->config();
+  c.hidden_size = 16;  // another model's adapter: every lora_A has 16 columns, not 32
+  CausalLM small = make_random_model(c, 1);
+  small->add_lora(lora, 3);
+  save_adapter(small, other, model);
+  make_dirs(no_weights);
+  rlvr::copy_file(join_path(good, "adapter_config.json"), join_path(no_weights, "adapter_config.json"));
+  const std::string eval = test::rlvr_bin() + " eval --model " + model + " --data " + gsm8k("test") +
+                           " --shots 0 --limit 2 --max-new-tokens 2 --adapter " + good + " --adapter ";
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {join_path(dir, "missing"), "--adapter " + join_path(dir, "missing") + ": no such folder"},
+      {no_weights, join_path(no_weights, "adapter_model.safetensors")},
+      {other, "but the model expects"}};
+  for (const auto& [adapter, what] : cases) {
+    auto r = test::run_cmd(eval + adapter);
+    EXPECT_NE(r.status, 0) << adapter;
+    EXPECT_EQ(r.out, "") << adapter;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+    EXPECT_NE(r.err.find(what), std::string::npos) << what << " not in:\n" << r.err;
+  }
 }
 
 TEST(Evaluator, RanksSplitProblemsAndReturnWhatOneProcessReturns) {

@@ -2,23 +2,43 @@
 #include "cli_common.h"
 
 #include "rlvr/core/error.h"
+#include "rlvr/core/files.h"
 
 namespace rlvr::cli {
 
 void add_model_flags(CLI::App* cmd, ModelFlags& f, bool with_adapter) {
   cmd->add_option("--model", f.dir, "HF model directory (config.json + *.safetensors)")->required();
   cmd->add_option("--dtype", f.dtype,
-                  "auto | float32 | bfloat16 (auto: the checkpoint's dtype; float16 runs as float32 on CPU)");
+                  "auto | float32 | bfloat16 | float16 (CUDA only) (auto: the checkpoint's dtype; a float16 "
+                  "checkpoint runs as float32 on CPU)");
   cmd->add_option("--device", f.device, "cpu | cuda | cuda:N");
   if (with_adapter) cmd->add_option("--adapter", f.adapters, "PEFT LoRA adapter directory");
 }
 
+void check_model_flags(const ModelFlags& f) {
+  const torch::Device device(f.device);
+  RLVR_CHECK(!device.is_cuda() || torch::cuda::is_available(),
+             "--device ", f.device, ": CUDA is not available in this build/machine; use --device cpu");
+  RLVR_CHECK(f.dtype == "auto" || !device.is_cpu() || parse_dtype(f.dtype) != torch::kFloat16, "--dtype ", f.dtype,
+             ": float16 does not run on CPU; use --dtype bfloat16 or float32 (or run on --device cuda)");
+}
+
+void check_sampling(const SamplingParams& p) {
+  RLVR_CHECK(p.temperature >= 0, "--temperature must be >= 0 (0 = greedy), got ", p.temperature);
+  RLVR_CHECK(p.top_p > 0 && p.top_p <= 1, "--top-p must be in (0, 1] (1 = off), got ", p.top_p);
+  RLVR_CHECK(p.top_k >= 0, "--top-k must be >= 0 (0 = off), got ", p.top_k);
+  RLVR_CHECK(p.min_p >= 0 && p.min_p <= 1, "--min-p must be in [0, 1] (0 = off), got ", p.min_p);
+  RLVR_CHECK(p.repetition_penalty > 0, "--repetition-penalty must be > 0 (1 = off), got ", p.repetition_penalty);
+}
+
 LoadedModel load_for_cli(const ModelFlags& f) {
+  check_model_flags(f);
+  RLVR_CHECK(f.adapters.size() <= 1, "--adapter: one adapter at a time");
+  for (const std::string& dir : f.adapters)
+    RLVR_CHECK(is_directory(dir), "--adapter ", dir,
+               ": no such folder; pass a PEFT adapter directory (adapter_config.json + adapter_model.safetensors)");
   LoadOptions o;
   o.device = torch::Device(f.device);
-  RLVR_CHECK(!o.device.is_cuda() || torch::cuda::is_available(),
-             "--device ", f.device, ": CUDA is not available in this build/machine; use --device cpu");
-  RLVR_CHECK(f.adapters.size() <= 1, "--adapter: one adapter at a time");
   o.dtype = f.dtype;
   if (!f.adapters.empty()) o.adapter = f.adapters[0];
   LoadedModel lm = load_model_dir(f.dir, o);

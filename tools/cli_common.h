@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "rlvr/engine/sampler.h"
 #include "rlvr/loader/loaded_model.h"
 
 namespace rlvr::cli {
@@ -20,7 +21,14 @@ struct ModelFlags {
 };
 void add_model_flags(CLI::App* cmd, ModelFlags& f, bool with_adapter);
 
-// load_model_dir as the flags ask, in eval mode; the tokenizer is optional.
+// One line naming the flag when --device or --dtype cannot run here (CUDA missing, float16 on CPU).
+void check_model_flags(const ModelFlags& f);
+// One line naming the flag for a sampling value outside its range (--temperature < 0,
+// --top-p outside (0, 1], --top-k < 0, --min-p outside [0, 1], --repetition-penalty <= 0).
+void check_sampling(const SamplingParams& p);
+
+// load_model_dir as the flags ask (checked by check_model_flags), in eval mode; the tokenizer is
+// optional.
 LoadedModel load_for_cli(const ModelFlags& f);
 // Token ids of a text prompt; `what` names the flag or line in the error when there is no
 // tokenizer.

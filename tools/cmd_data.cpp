@@ -165,8 +165,7 @@ void add_data_commands(CLI::App& app, CLI::App& /*bench*/) {
                       std::string s;
                       for (const auto& n : known_rewards()) s += (s.empty() ? "" : ", ") + n;
                       return s;
-                    }() + ")")
-      ->capture_default_str();
+                    }() + ")");
   score->add_option("--weights", score_args->weights, "Comma-separated weights (default: all 1)");
   score->add_option("--options", score_args->options,
                     "JSON object of per-reward options, e.g. '{\"regex\": {\"pattern\": \"\\\\d+\"}}'");
@@ -178,23 +177,17 @@ void add_data_commands(CLI::App& app, CLI::App& /*bench*/) {
   auto synth_args = std::make_shared<SynthArgs>();
   CLI::App* synth = data->add_subcommand(
       "synth", "Write synthetic multi-step arithmetic word problems as GSM8K JSONL on stdout");
-  synth->add_option("--n", synth_args->n, "Number of problems")->capture_default_str();
-  synth->add_option("--seed", synth_args->seed, "Random seed")->capture_default_str();
-  synth->add_option("--steps", synth_args->steps, "Steps per problem, A..B or N")
-      ->capture_default_str();
-  synth->add_option("--max-number", synth_args->max_number, "Largest number in a question")
-      ->capture_default_str();
-  synth->add_option("--ops", synth_args->ops, "Operations among + - * (* doubles or triples)")
-      ->capture_default_str();
-  synth->add_option("--split", synth_args->split, "train or test (disjoint by construction)")
-      ->capture_default_str();
+  synth->add_option("--n", synth_args->n, "Number of problems");
+  synth->add_option("--seed", synth_args->seed, "Random seed");
+  synth->add_option("--steps", synth_args->steps, "Steps per problem, A..B or N");
+  synth->add_option("--max-number", synth_args->max_number, "Largest number in a question");
+  synth->add_option("--ops", synth_args->ops, "Operations among + - * (* doubles or triples)");
+  synth->add_option("--split", synth_args->split, "train or test (disjoint by construction)");
   synth->add_option("--test-percent", synth_args->test_percent,
-                    "Share of arithmetic skeletons reserved for the test split")
-      ->capture_default_str();
+                    "Share of arithmetic skeletons reserved for the test split");
   synth->add_option("--split-by", synth_args->split_by,
                     "skeleton: test arithmetic never seen in train; text: test questions never seen "
-                    "in train (their arithmetic may be)")
-      ->capture_default_str();
+                    "in train (their arithmetic may be)");
   synth->callback([synth_args] { run_synth(*synth_args); });
 
   auto show_args = std::make_shared<ShowArgs>();
@@ -203,12 +196,11 @@ void add_data_commands(CLI::App& app, CLI::App& /*bench*/) {
   show->add_option("--data", show_args->data, "JSONL file with the problem")->required();
   show->add_option("--fewshot-data", show_args->fewshot_data,
                    "JSONL file the exemplars come from (default: --data)");
-  show->add_option("--shots", show_args->shots, "Number of exemplars (k)")->capture_default_str();
-  show->add_option("--index", show_args->index, "0-based problem index in --data")
-      ->capture_default_str();
-  show->add_option("--seed", show_args->seed, "Exemplar seed")->capture_default_str();
-  show->add_option("--format", show_args->format, "auto, gsm8k or jsonl")->capture_default_str();
-  show->add_option("--part", show_args->part, "full, prefix or suffix")->capture_default_str();
+  show->add_option("--shots", show_args->shots, "Number of exemplars (k)");
+  show->add_option("--index", show_args->index, "0-based problem index in --data");
+  show->add_option("--seed", show_args->seed, "Exemplar seed");
+  show->add_option("--format", show_args->format, "auto, gsm8k or jsonl");
+  show->add_option("--part", show_args->part, "full, prefix or suffix");
   show->add_option("--tokenizer", show_args->tokenizer,
                    "tokenizer.json or model directory: also print the prompt's token count");
   show->add_flag("--per-problem-shots", show_args->per_problem,

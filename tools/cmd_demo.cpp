@@ -12,22 +12,21 @@ void add_demo_commands(CLI::App& app, CLI::App&) {
   auto o = std::make_shared<DemoOptions>();
   auto* cmd = app.add_subcommand("demo", "Show RLVR working on a laptop CPU: synthetic problems, a tiny "
                                          "model, SFT warm start, GRPO, held-out evaluation before/after");
-  cmd->add_option("--out", o->out_dir, "output directory (data, models, metrics, report.html)")->capture_default_str();
-  cmd->add_option("--seed", o->seed, "seed for data, model and training")->capture_default_str();
-  cmd->add_option("--sft-steps", o->sft_steps, "SFT warm-start steps")->capture_default_str();
-  cmd->add_option("--grpo-steps", o->grpo_steps, "GRPO steps")->capture_default_str();
-  cmd->add_option("--sft-lr", o->sft_lr, "SFT learning rate")->capture_default_str();
-  cmd->add_option("--grpo-lr", o->grpo_lr, "GRPO learning rate (constant after warmup)")->capture_default_str();
-  cmd->add_option("--grpo-warmup-steps", o->grpo_warmup_steps, "GRPO linear warmup steps")->capture_default_str();
-  cmd->add_option("--grpo-prompts", o->grpo_prompts, "GRPO prompts per step")->capture_default_str();
-  cmd->add_option("--num-generations", o->num_generations, "GRPO completions per prompt")->capture_default_str();
-  cmd->add_option("--num-iterations", o->num_iterations, "GRPO optimizer steps per generation batch")
-      ->capture_default_str();
-  cmd->add_option("--train-problems", o->train_problems, "synthetic train problems")->capture_default_str();
-  cmd->add_option("--test-problems", o->test_problems, "held-out test problems")->capture_default_str();
-  cmd->add_option("--min-steps", o->min_steps, "fewest arithmetic steps per problem")->capture_default_str();
-  cmd->add_option("--max-steps", o->max_steps, "most arithmetic steps per problem")->capture_default_str();
-  cmd->add_option("--max-number", o->max_number, "largest number in a question")->capture_default_str();
+  cmd->add_option("--out", o->out_dir, "output directory (data, models, metrics, report.html)");
+  cmd->add_option("--seed", o->seed, "seed for data, model and training");
+  cmd->add_option("--sft-steps", o->sft_steps, "SFT warm-start steps");
+  cmd->add_option("--grpo-steps", o->grpo_steps, "GRPO steps");
+  cmd->add_option("--sft-lr", o->sft_lr, "SFT learning rate");
+  cmd->add_option("--grpo-lr", o->grpo_lr, "GRPO learning rate (constant after warmup)");
+  cmd->add_option("--grpo-warmup-steps", o->grpo_warmup_steps, "GRPO linear warmup steps");
+  cmd->add_option("--grpo-prompts", o->grpo_prompts, "GRPO prompts per step");
+  cmd->add_option("--num-generations", o->num_generations, "GRPO completions per prompt");
+  cmd->add_option("--num-iterations", o->num_iterations, "GRPO optimizer steps per generation batch");
+  cmd->add_option("--train-problems", o->train_problems, "synthetic train problems");
+  cmd->add_option("--test-problems", o->test_problems, "held-out test problems");
+  cmd->add_option("--min-steps", o->min_steps, "fewest arithmetic steps per problem");
+  cmd->add_option("--max-steps", o->max_steps, "most arithmetic steps per problem");
+  cmd->add_option("--max-number", o->max_number, "largest number in a question");
   cmd->callback([o] {
     dist::ConnectOptions c;  // a data-parallel demo (--nproc-per-node): CPU, Gloo
     c.backend = dist::Backend::kGloo;

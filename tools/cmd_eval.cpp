@@ -7,6 +7,7 @@
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <optional>
 
 #include "cli_common.h"
 #include "commands.h"
@@ -26,7 +27,8 @@ struct EvalArgs {
   ModelFlags model;
   std::string data, fewshot_data, out, protocol = "honest", ddp_backend = "auto";
   std::vector<int64_t> shots = {8};
-  int64_t limit = -1, n_samples = 1, max_new_tokens = 256, max_batch_seqs = 64, ddp_timeout = 1800;
+  std::optional<int64_t> limit;  // none: every problem
+  int64_t n_samples = 1, max_new_tokens = 256, max_batch_seqs = 64, ddp_timeout = 1800;
   double temperature = 0.0, top_p = 1.0;
   bool temperature_given = false;
   uint64_t seed = 0, shots_seed = 42;
@@ -63,8 +65,10 @@ EvalData load_eval_data(const EvalArgs& a) {
              " needs --fewshot-data (the train split the exemplars come from)");
   RLVR_CHECK(file_exists(a.data), "--data ", a.data, ": no such file");
   RLVR_CHECK(a.fewshot_data.empty() || file_exists(a.fewshot_data), "--fewshot-data ", a.fewshot_data, ": no such file");
+  RLVR_CHECK(a.limit.value_or(0) >= 0, "--limit must be >= 0, got ", *a.limit,
+             "; leave it out to evaluate every problem");
   DataOptions dopt;
-  dopt.limit = a.limit;
+  dopt.limit = a.limit.value_or(-1);
   EvalData d;
   d.problems = load_problems(a.data, dopt);
   RLVR_CHECK(!d.problems.empty(), "--data ", a.data, ": no problems (empty file or --limit 0)");
@@ -77,16 +81,29 @@ EvalOptions eval_options(const EvalArgs& a) {
   opt.protocol = a.protocol;
   opt.n_samples = a.n_samples;
   opt.temperature = a.temperature_given ? a.temperature : (a.n_samples > 1 ? 1.0 : 0.0);
+  opt.top_p = a.top_p;
+  SamplingParams sampling;
+  sampling.temperature = opt.temperature;
+  sampling.top_p = opt.top_p;
+  check_sampling(sampling);
   RLVR_CHECK(a.n_samples >= 1, "--n-samples must be >= 1, got ", a.n_samples);
   RLVR_CHECK(a.n_samples == 1 || opt.temperature > 0, "--n-samples ", a.n_samples,
              " with --temperature 0 gives identical greedy completions; drop --temperature or set it > 0");
-  opt.top_p = a.top_p;
   opt.max_new_tokens = a.max_new_tokens;
   opt.max_batch_seqs = a.max_batch_seqs;
   opt.seed = a.seed;
   opt.prompt.seed = a.shots_seed;
   opt.model_label = a.model.dir;
   return opt;
+}
+
+// The model a variant evaluates: the base model ("") or the base with one adapter, freshly loaded
+// (no LoRA left over from another adapter).
+LoadedModel load_variant(const ModelFlags& f, const std::string& adapter) {
+  ModelFlags mf = f;
+  mf.adapters.clear();
+  if (!adapter.empty()) mf.adapters = {adapter};
+  return load_for_cli(mf);
 }
 
 // One evaluation (a model variant at one shot count) on every rank; rank 0 draws the progress bar
@@ -119,6 +136,9 @@ void run_eval(EvalArgs a) {
   comm.agree([&] {  // a bad flag or file stops every rank with one line
     d = load_eval_data(a);
     opt = eval_options(a);
+    check_model_flags(a.model);
+    // Every adapter loads onto the base (files, config, shapes) before anything is evaluated.
+    for (const std::string& adapter : a.model.adapters) load_variant(a.model, adapter);
     if (a.out.empty() || !comm.is_main()) return;
     make_dirs(a.out);
     comp_out = std::make_unique<std::ofstream>(join_path(a.out, "completions.jsonl"), std::ios::binary);
@@ -132,12 +152,8 @@ void run_eval(EvalArgs a) {
   variants.insert(variants.end(), a.model.adapters.begin(), a.model.adapters.end());
   std::vector<EvalRunResult> runs;
   for (const std::string& adapter : variants) {
-    // A fresh load per adapter: no LoRA left over from the previous one.
-    ModelFlags mf = a.model;
-    mf.adapters.clear();
-    if (!adapter.empty()) mf.adapters = {adapter};
     LoadedModel lm;
-    comm.agree([&] { lm = load_for_cli(mf); });
+    comm.agree([&] { lm = load_variant(a.model, adapter); });
     Engine engine(lm.model);
     opt.adapter_label = adapter;
     for (int64_t k : a.shots) {
@@ -167,10 +183,10 @@ void add_eval_commands(CLI::App& app, CLI::App& /*bench*/) {
   ev->add_option("--fewshot-data", ea->fewshot_data, "exemplar pool (JSONL, the train split); needed when shots > 0");
   ev->add_option("--shots", ea->shots, "comma-separated shot counts, e.g. 0,2,4,8 (default 8)")->delimiter(',');
   ev->add_option("--shots-seed", ea->shots_seed, "seed that picks the exemplars (default 42)");
-  ev->add_option("--limit", ea->limit, "evaluate the first N problems (default all)");
+  ev->add_option("--limit", ea->limit, "evaluate the first N >= 0 problems (default all)");
   ev->add_option("--n-samples", ea->n_samples, "K completions per problem; K > 1 adds pass@K and maj@K");
-  ev->add_option("--temperature", ea->temperature, "0 = greedy (default 0; 1 when --n-samples > 1)");
-  ev->add_option("--top-p", ea->top_p, "nucleus sampling mass when sampling (1 = off)");
+  ev->add_option("--temperature", ea->temperature, ">= 0; 0 = greedy (default 0; 1 when --n-samples > 1)");
+  ev->add_option("--top-p", ea->top_p, "nucleus sampling mass in (0, 1] when sampling (1 = off)");
   ev->add_option("--max-new-tokens", ea->max_new_tokens, "completion tokens at most (default 256)");
   ev->add_option("--protocol", ea->protocol, "honest (default) | published (no stop, last number of prompt+output)");
   ev->add_option("--out", ea->out, "write results.json, results.md, report.html, completions.jsonl here");

@@ -8,6 +8,7 @@
 
 #include "commands.h"
 #include "cli_common.h"
+#include "out_dir.h"
 #include "rlvr/core/clock.h"
 #include "rlvr/core/error.h"
 #include "rlvr/core/files.h"
@@ -34,6 +35,29 @@ std::vector<int64_t> parse_ids(const std::string& s, const std::string& flag) {
   return ids;
 }
 
+// The prompts of a --prompts-file: {"prompt": text} or {"prompt_ids": [...]} per line.
+std::vector<std::vector<int64_t>> read_prompts_file(const LoadedModel& lm, const std::string& path) {
+  std::vector<std::vector<int64_t>> prompts;
+  auto lines = read_jsonl_file(path);
+  for (size_t i = 0; i < lines.size(); ++i) {
+    const auto& j = lines[i];
+    std::string where = path + ": entry " + std::to_string(i + 1);
+    if (j.contains("prompt_ids")) {
+      try {
+        prompts.push_back(j["prompt_ids"].get<std::vector<int64_t>>());
+      } catch (...) {
+        fail(where, ": prompt_ids must be a list of integers");
+      }
+    } else if (j.contains("prompt") && j["prompt"].is_string()) {
+      prompts.push_back(encode_prompt(lm, j["prompt"].get<std::string>(), where));
+    } else {
+      fail(where, ": needs \"prompt\" (text) or \"prompt_ids\" (list of ids)");
+    }
+  }
+  RLVR_CHECK(!prompts.empty(), path, ": no prompts");
+  return prompts;
+}
+
 double peak_rss_mb() {
   struct rusage ru {};
   getrusage(RUSAGE_SELF, &ru);
@@ -44,6 +68,7 @@ void add_init_model(CLI::App& app) {
   struct Opts {
     std::string config, out, dtype = "float32";
     uint64_t seed = 0;
+    bool force = false;
   };
   auto o = std::make_shared<Opts>();
   auto* cmd = app.add_subcommand("init-model", "Write a randomly initialised HF model directory "
@@ -52,7 +77,9 @@ void add_init_model(CLI::App& app) {
   cmd->add_option("--out", o->out, "output directory")->required();
   cmd->add_option("--seed", o->seed, "random seed (same seed, same weights)");
   cmd->add_option("--dtype", o->dtype, "stored dtype: float32 | bfloat16");
+  cmd->add_flag("--force", o->force, "overwrite the model already in --out");
   cmd->callback([o] {
+    refuse_overwrite(o->out, {"config.json", "model.safetensors", "model.safetensors.index.json"}, o->force);
     ModelConfig cfg = ModelConfig::from_json(read_json_file(o->config), o->config);
     const Stopwatch clock;
     CausalLM m = make_random_model(cfg, o->seed);
@@ -119,11 +146,11 @@ void add_generate(CLI::App& app) {
   cmd->add_option("--prompt-ids", o->prompt_ids, "comma-separated prompt token ids");
   cmd->add_option("--n", o->n, "completions per prompt");
   cmd->add_option("--max-new-tokens", o->max_new_tokens, "tokens to generate at most");
-  cmd->add_option("--temperature", o->temperature, "0 = greedy");
-  cmd->add_option("--top-p", o->top_p, "nucleus sampling mass (1 = off)");
+  cmd->add_option("--temperature", o->temperature, ">= 0; 0 = greedy");
+  cmd->add_option("--top-p", o->top_p, "nucleus sampling mass in (0, 1] (1 = off)");
   cmd->add_option("--top-k", o->top_k, "keep the k most likely tokens (0 = off)");
-  cmd->add_option("--min-p", o->min_p, "drop tokens below min_p * max prob (0 = off)");
-  cmd->add_option("--repetition-penalty", o->repetition_penalty, "HF repetition penalty (1 = off)");
+  cmd->add_option("--min-p", o->min_p, "drop tokens below min_p * max prob, in [0, 1] (0 = off)");
+  cmd->add_option("--repetition-penalty", o->repetition_penalty, "HF repetition penalty, > 0 (1 = off)");
   cmd->add_option("--seed", o->seed, "sampling seed (per-completion streams derive from it)");
   cmd->add_option("--stop", o->stop, "stop string (repeatable); excluded from the text");
   cmd->add_option("--max-batch-seqs", o->max_batch_seqs, "decode at most M sequences at once");
@@ -131,32 +158,15 @@ void add_generate(CLI::App& app) {
   cmd->callback([o] {
     int given = !o->prompt.empty() + !o->prompts_file.empty() + !o->prompt_ids.empty();
     RLVR_CHECK(given == 1, "generate: give exactly one of --prompt, --prompts-file, --prompt-ids");
-    LoadedModel lm = load_for_cli(o->model);
     GenerateRequest req;
+    req.sampling = {o->temperature, o->top_k, o->top_p, o->min_p, o->repetition_penalty};
+    check_sampling(req.sampling);
+    LoadedModel lm = load_for_cli(o->model);
     if (!o->prompt_ids.empty()) req.prompts.push_back(parse_ids(o->prompt_ids, "--prompt-ids"));
     if (!o->prompt.empty()) req.prompts.push_back(encode_prompt(lm, o->prompt, "--prompt"));
-    if (!o->prompts_file.empty()) {
-      auto lines = read_jsonl_file(o->prompts_file);
-      for (size_t i = 0; i < lines.size(); ++i) {
-        const auto& j = lines[i];
-        std::string where = o->prompts_file + ": entry " + std::to_string(i + 1);
-        if (j.contains("prompt_ids")) {
-          try {
-            req.prompts.push_back(j["prompt_ids"].get<std::vector<int64_t>>());
-          } catch (...) {
-            fail(where, ": prompt_ids must be a list of integers");
-          }
-        } else if (j.contains("prompt") && j["prompt"].is_string()) {
-          req.prompts.push_back(encode_prompt(lm, j["prompt"].get<std::string>(), where));
-        } else {
-          fail(where, ": needs \"prompt\" (text) or \"prompt_ids\" (list of ids)");
-        }
-      }
-      RLVR_CHECK(!req.prompts.empty(), o->prompts_file, ": no prompts");
-    }
+    if (!o->prompts_file.empty()) req.prompts = read_prompts_file(lm, o->prompts_file);
     req.n = o->n;
     req.max_new_tokens = o->max_new_tokens;
-    req.sampling = {o->temperature, o->top_k, o->top_p, o->min_p, o->repetition_penalty};
     req.seed = o->seed;
     req.eos_ids = lm.eos_ids;
     req.stop_strings = o->stop;

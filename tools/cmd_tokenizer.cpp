@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "commands.h"
+#include "out_dir.h"
 #include "rlvr/core/clock.h"
 #include "rlvr/core/error.h"
 #include "rlvr/core/files.h"
@@ -119,13 +120,16 @@ void add_tokenizer_commands(CLI::App& app, CLI::App& bench) {
 
   auto out = std::make_shared<std::string>();
   auto byte_level = std::make_shared<bool>(false);
+  auto force = std::make_shared<bool>(false);
   CLI::App* init = app.add_subcommand(
       "init-tokenizer", "Write a tokenizer for tiny models (tokenizer.json + tokenizer_config.json)");
   init->add_flag("--byte-level", *byte_level,
                  "256 byte tokens + <|endoftext|>, <|im_start|>, <|im_end|>; no merges (required)");
   init->add_option("--out", *out, "output folder (created if missing)")->required();
-  init->callback([out, byte_level] {
+  init->add_flag("--force", *force, "overwrite the tokenizer already in --out");
+  init->callback([out, byte_level, force] {
     RLVR_CHECK(*byte_level, "init-tokenizer: pass --byte-level (the only kind available)");
+    refuse_overwrite(*out, {"tokenizer.json", "tokenizer_config.json"}, *force);
     write_byte_level_tokenizer(*out);
     std::printf("wrote %s and %s\n", join_path(*out, "tokenizer.json").c_str(),
                 join_path(*out, "tokenizer_config.json").c_str());
@@ -138,8 +142,7 @@ void add_tokenizer_commands(CLI::App& app, CLI::App& bench) {
                    "\"text\" / \"question\" / \"answer\" fields");
   bt->add_option("--tokenizer", *path, "tokenizer.json or a model folder holding one")->required();
   bt->add_option("--data", *data, "JSONL file")->required();
-  bt->add_option("--reps", *reps, "repetitions per measurement; the median is reported")
-      ->capture_default_str();
+  bt->add_option("--reps", *reps, "repetitions per measurement; the median is reported");
   bt->callback([path, data, reps] { run_bench(*path, *data, *reps); });
 }
 

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "rlvr/core/error.h"
+#include "rlvr/core/spelling.h"
 
 namespace rlvr::recipe_detail {
 
@@ -178,10 +179,6 @@ const std::vector<ForeignKey>& foreign_keys();
 const ForeignKey* find_foreign(const std::vector<ForeignKey>& table, const std::string& key);
 bool foreign_value_allowed(const ForeignKey& fk, const YAML::Node& value);
 
-// Levenshtein distance; the did-you-mean hint for an unknown key ("" when nothing is close).
-size_t edit_distance(const std::string& a, const std::string& b);
-std::string closest_key(const std::string& key, const std::vector<std::string>& candidates);
-
 // "file:LINE" for a node with a position, else the source alone.
 std::string where(const std::string& source, const YAML::Node& node);
 // "'text'", "a list", "a map" or "null": how a bad value is quoted in errors.
@@ -228,7 +225,7 @@ void apply_key(const Listing<S>& listing, const std::vector<ForeignKey>& foreign
     if (notices) notices->push_back(at + ": TRL key '" + key + "' ignored: " + fk->reason);
     return;
   }
-  std::string hint = closest_key(key, all_names(listing, foreign));
+  std::string hint = closest_name(key, all_names(listing, foreign));
   fail(at, ": unknown key '", key, "'",
        hint.empty() ? std::string() : " (did you mean '" + hint + "'?)",
        "; docs/recipe.md lists every key");
