@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_ARGS ?=
 
-.PHONY: deps configure build test demo clean
+.PHONY: deps configure build test test-asan demo fuzz clean
 
 deps:
 	@scripts/install-deps.sh
@@ -17,8 +17,18 @@ build: configure
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
+# The torch-free tests under AddressSanitizer + UndefinedBehaviorSanitizer (scripts/test-asan.sh).
+test-asan: deps
+	scripts/test-asan.sh
+
 demo: build
 	scripts/demo.sh $(BUILD)/rlvr
+
+# Every libFuzzer target for FUZZ_SECONDS (fuzz/README.md); fails on any finding.
+FUZZ_SECONDS ?= 60
+fuzz:
+	@scripts/install-deps.sh fuzz
+	scripts/fuzz.sh $(FUZZ_SECONDS)
 
 clean:
 	rm -rf $(BUILD)

@@ -4,6 +4,8 @@
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libtorch-dev libopenblas0-pthread libgloo-dev
       nlohmann-json3-dev libyaml-cpp-dev libcli11-dev libpcre2-dev libutf8proc-dev libgtest-dev ccache)
+# `install-deps.sh fuzz`: also clang and its sanitizer / libFuzzer runtimes (make fuzz).
+[ "${1:-}" = fuzz ] && pkgs+=(clang libclang-rt-14-dev libfuzzer-14-dev)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
