@@ -28,8 +28,9 @@ CausalLM random_model(uint64_t seed, int64_t vocab_size = 101) {
   c.initializer_range = 0.3;
   CausalLM m = make_random_model(c, seed);
   torch::NoGradGuard ng;
+  auto gen = at::detail::createCPUGenerator(seed + 1);  // the biases too depend on the seed alone
   for (auto& [name, p] : m->base_state())
-    if (name.find("bias") != std::string::npos) p.normal_(0, 0.2);
+    if (name.find("bias") != std::string::npos) p.normal_(0, 0.2, gen);
   m->eval();
   return m;
 }
@@ -315,13 +316,22 @@ TEST(Engine, StopStringsOnRealTokenizerTextMatchWholeTextDecoding) {
     ends.push_back(acc.size());
   }
   ASSERT_TRUE(cut_char) << "the sample has no UTF-8 character cut across tokens";
-  // Stop strings of 1 to 3 characters at every 5th character, none holding U+FFFD.
+  // Stop strings of 1 to 3 characters at every 5th character and at the first few multi-byte
+  // characters (so some always start with one, whatever the sample), none holding U+FFFD.
   std::vector<size_t> chars;  // byte offset of each character
   for (size_t i = 0; i < base.text.size(); ++i)
     if ((base.text[i] & 0xC0) != 0x80) chars.push_back(i);
   chars.push_back(base.text.size());
+  std::vector<size_t> starts;  // character indices the stop strings begin at
+  for (size_t c = 0; c + 1 < chars.size(); ++c) {
+    const bool wide = chars[c + 1] - chars[c] > 1 && base.text.compare(chars[c], 3, "\xEF\xBF\xBD") != 0;
+    const size_t wide_seen = static_cast<size_t>(std::count_if(starts.begin(), starts.end(), [&](size_t k) {
+      return chars[k + 1] - chars[k] > 1;
+    }));
+    if (c % 5 == 0 || (wide && wide_seen < 3)) starts.push_back(c);
+  }
   int mid_token = 0, multibyte = 0;
-  for (size_t c0 = 0; c0 + 1 < chars.size(); c0 += 5) {
+  for (size_t c0 : starts) {
     for (size_t n = 1; n <= 3 && c0 + n < chars.size(); ++n) {
       const size_t len = chars[c0 + n] - chars[c0];
       const std::string stop = base.text.substr(chars[c0], len);
