@@ -34,7 +34,7 @@ void run_score(const ScoreArgs& a) {
   nlohmann::json all_opts;
   try {
     all_opts = nlohmann::json::parse(a.options);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // a parse error, or a number out of range
     fail("--options: invalid JSON (", e.what(), ")");
   }
   RLVR_CHECK(all_opts.is_object(), "--options must be a JSON object {\"reward name\": {...}}");
@@ -59,7 +59,7 @@ void run_score(const ScoreArgs& a) {
     nlohmann::json j;
     try {
       j = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {  // a parse error, or a number out of range
       fail("stdin:", lineno, ": invalid JSON (", e.what(), ")");
     }
     RLVR_CHECK(j.is_object() && j.contains("completion") && j["completion"].is_string(),

@@ -142,6 +142,8 @@ nlohmann::json read_json_file(const std::string& path) {
     return nlohmann::json::parse(text);
   } catch (const nlohmann::json::parse_error& e) {
     fail(path, ": invalid JSON at byte ", e.byte, " (", e.what(), ")");
+  } catch (const nlohmann::json::exception& e) {  // e.g. a number out of range ("1e999")
+    fail(path, ": invalid JSON (", e.what(), ")");
   }
 }
 
@@ -160,7 +162,7 @@ std::vector<nlohmann::json> read_jsonl_file(const std::string& path) {
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     try {
       out.push_back(nlohmann::json::parse(line));
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {  // a parse error, or a number out of range
       fail(path, ":", lineno, ": invalid JSON (", e.what(), ")");
     }
   }

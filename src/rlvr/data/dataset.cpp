@@ -69,7 +69,7 @@ bool parse_line(const std::string& line, const DataOptions& opts, Problem* p, st
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(line);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // a parse error, or a number out of range
     *why = std::string("invalid JSON (") + e.what() + ")";
     return false;
   }

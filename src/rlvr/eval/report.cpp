@@ -891,6 +891,8 @@ std::vector<json> read_metrics_jsonl(const std::string& path) {
       size_t colon = col == std::string::npos ? std::string::npos : why.find(": ", col);
       if (colon != std::string::npos) why = why.substr(colon + 2);
       fail(path, ":", lineno, ":", e.byte, ": invalid JSON (", why, "); each line must be one JSON object");
+    } catch (const json::exception& e) {  // e.g. a number out of range ("1e999")
+      fail(path, ":", lineno, ": invalid JSON (", e.what(), "); each line must be one JSON object");
     }
     RLVR_CHECK(row.is_object(), path, ":", lineno, ": expected a JSON object, got ", row.type_name());
     RLVR_CHECK(row.contains("step") && row["step"].is_number(), path, ":", lineno,

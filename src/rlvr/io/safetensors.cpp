@@ -97,7 +97,7 @@ SafetensorsFile SafetensorsFile::open(const std::string& path) {
   try {
     header = nlohmann::json::parse(reinterpret_cast<const char*>(bytes) + 8,
                                    reinterpret_cast<const char*>(bytes) + 8 + hlen);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // a parse error, or a number out of range
     fail(path, ": header is not valid JSON (", e.what(), ")");
   }
   RLVR_CHECK(header.is_object(), path, ": header must be a JSON object");

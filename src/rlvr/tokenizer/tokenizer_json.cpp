@@ -77,6 +77,8 @@ class Reader {
     } catch (const json::parse_error& e) {
       p_ = start + e.byte;
       error(e.what());
+    } catch (const json::exception& e) {  // e.g. a number out of range ("1e999")
+      error(e.what());
     }
   }
   void skip_value() {
