@@ -9,9 +9,7 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const std::string dir = [] {
-    const std::string d = rlvr::fuzz::scratch() + "/ckpt";
-    const std::string cmd = "mkdir -p '" + d + "'";
-    if (std::system(cmd.c_str()) != 0) std::abort();
+    const std::string d = rlvr::fuzz::scratch_subdir("ckpt");
     rlvr::save_safetensors(d + "/model-00001-of-00002.safetensors", {{"a.weight", torch::ones({2, 3})}});
     rlvr::save_safetensors(d + "/model-00002-of-00002.safetensors", {{"b.weight", torch::zeros({4})}});
     return d;

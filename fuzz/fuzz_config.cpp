@@ -8,12 +8,7 @@
 #include "rlvr/model/config.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static const std::string dir = [] {
-    const std::string d = rlvr::fuzz::scratch() + "/model";
-    const std::string cmd = "mkdir -p '" + d + "'";
-    if (std::system(cmd.c_str()) != 0) std::abort();
-    return d;
-  }();
+  static const std::string dir = rlvr::fuzz::scratch_subdir("model");
   rlvr::fuzz::as_file(data, size, "model/config.json");
   rlvr::fuzz::refusal_ok([&] { rlvr::ModelConfig::load(dir).num_parameters(); });
   return 0;

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "rlvr/core/error.h"
+#include "rlvr/core/files.h"
 
 namespace rlvr::fuzz {
 
@@ -19,11 +20,17 @@ inline const std::string& scratch() {
   static const std::string dir = [] {
     const char* t = std::getenv("TMPDIR");
     std::string d = std::string(t && *t ? t : "/tmp") + "/rlvr-fuzz-" + std::to_string(::getpid());
-    const std::string cmd = "mkdir -p '" + d + "'";
-    if (std::system(cmd.c_str()) != 0) std::abort();
+    rlvr::make_dirs(d);
     return d;
   }();
   return dir;
+}
+
+// scratch()/name, made (the folder a target writes its input file into).
+inline std::string scratch_subdir(const std::string& name) {
+  const std::string d = scratch() + "/" + name;
+  rlvr::make_dirs(d);
+  return d;
 }
 
 // Writes the input to scratch()/name and returns the path.

@@ -9,12 +9,7 @@
 #include "rlvr/tokenizer/tokenizer.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static const std::string dir = [] {
-    const std::string d = rlvr::fuzz::scratch() + "/tok";
-    const std::string cmd = "mkdir -p '" + d + "'";
-    if (std::system(cmd.c_str()) != 0) std::abort();
-    return d;
-  }();
+  static const std::string dir = rlvr::fuzz::scratch_subdir("tok");
   rlvr::fuzz::as_file(data, size, "tok/tokenizer.json");
   rlvr::fuzz::refusal_ok([&] {
     const rlvr::Tokenizer tok = rlvr::Tokenizer::load(dir);
