@@ -14,6 +14,7 @@ struct Problem {
   std::string question;      // the problem text as in the file
   std::string solution_raw;  // GSM8K: the whole "answer" field (reasoning, then "#### N")
   std::string answer;        // reference: text after the last "####", trimmed (or the answer field)
+  std::string row = "{}";    // the whole dataset line, one JSON object (every field reaches rewards)
 };
 
 enum class DataFormat { kAuto, kGsm8k, kJsonl };

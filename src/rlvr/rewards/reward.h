@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace rlvr {
@@ -15,6 +16,9 @@ struct RewardSample {
   std::string prompt;      // the full prompt text
   std::string completion;  // decoded completion, stop string removed
   std::string answer;      // reference answer (GSM8K: text after "####"); may be empty
+  // Every field of the dataset row (or of an `rlvr score` input line), as TRL passes dataset
+  // columns to reward functions: e.g. "tests", "test_cases", "language". An object, maybe empty.
+  nlohmann::json fields = nlohmann::json::object();
 };
 
 class RewardFunction {
@@ -26,6 +30,9 @@ class RewardFunction {
   virtual std::vector<double> score(const std::vector<RewardSample>& batch) = 0;
   // Cumulative count of failures scored as 0 (external crashes, timeouts, garbage, regex limits).
   virtual int64_t errors() const { return 0; }
+  // Cumulative named counters, reported as rewards/<name>/<counter> (e.g. the code reward's
+  // "timeouts"); empty for most rewards.
+  virtual std::vector<std::pair<std::string, int64_t>> counters() const { return {}; }
 };
 
 // Builds a reward by name. options["type"], when present, picks the implementation and `name`
