@@ -212,6 +212,18 @@ TEST(CliFlags, Float16OnCpuIsOneLine) {
   expect_error_line("generate --model " + model + " --prompt hi --max-new-tokens 2 --dtype float16", fix);
   expect_error_line("eval --model " + model + " --data " + gsm8k_test() +
                         " --shots 0 --limit 1 --max-new-tokens 2 --dtype float16", fix);
+  // bench generate checks through the model layer's resolve_dtype (torch's message before).
+  expect_error_line("bench generate --preset gsm8k-8shot-0.5b --dtype float16",
+                    "dtype float16: float16 does not run on CPU; use bfloat16 or float32 (or a CUDA device)");
+}
+
+// A worker count that is not one is a usage error (status 2), like any other bad flag value.
+TEST(CliUsageErrors, LauncherCountIsAUsageError) {
+  for (const char* n : {"0", "-1", "two"})
+    expect_usage_error(std::string("eval --model m --data d --nproc-per-node ") + n,
+                       std::string("rlvr eval: --nproc-per-node ") + n +
+                           ": not a count of worker processes; give a whole number >= 1, e.g. "
+                           "--nproc-per-node 2; see 'rlvr eval --help'");
 }
 
 // Sampling values outside their range were silently greedy (or unfiltered): one line each.

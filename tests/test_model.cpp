@@ -813,6 +813,16 @@ TEST(Model, ResolveDtypeAutoIsTheCheckpoints) {
   EXPECT_EQ(resolve_dtype("auto", c, torch::kCPU), torch::kFloat32);
   EXPECT_EQ(resolve_dtype("auto", c, torch::Device(torch::kCUDA)), torch::kFloat16);
   EXPECT_THROW(resolve_dtype("fp8", c, torch::kCPU), Error);
+  // An explicit float16 on CPU is one line, not torch's "not implemented for 'Half'" later
+  // (bench generate --dtype float16 reached torch's message before).
+  EXPECT_EQ(resolve_dtype("float16", c, torch::Device(torch::kCUDA)), torch::kFloat16);
+  try {
+    resolve_dtype("float16", c, torch::kCPU);
+    ADD_FAILURE() << "float16 on CPU was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "dtype float16: float16 does not run on CPU; use bfloat16 or float32 (or a CUDA device)");
+  }
 }
 
 TEST(Loader, LoadsModelTokenizerAndMergedEosIds) {

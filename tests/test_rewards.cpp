@@ -380,6 +380,25 @@ for line in sys.stdin:
   }
 }
 
+// The reply parser alone (what fuzz_external_reply fuzzes): the same rules, without a process.
+TEST(ExternalReply, ParsesNumbersAndNullAndSaysWhyOtherwise) {
+  double v = 0;
+  std::string why;
+  EXPECT_TRUE(parse_reward_reply("{\"reward\": -2.5, \"note\": \"x\"}", &v, &why));
+  EXPECT_EQ(v, -2.5);
+  EXPECT_TRUE(parse_reward_reply("  1 ", &v, &why));
+  EXPECT_EQ(v, 1.0);
+  EXPECT_TRUE(parse_reward_reply("{\"reward\": null}", &v, &why));
+  EXPECT_TRUE(std::isnan(v));
+  for (const char* bad : {"{\"reward\": 1e999}", "\"1\"", "[1]", "{\"reward\": true}", "NaN", ""}) {
+    why.clear();
+    EXPECT_FALSE(parse_reward_reply(bad, &v, &why)) << bad;
+    EXPECT_FALSE(why.empty()) << bad;
+  }
+  EXPECT_FALSE(parse_reward_reply(std::string(300, '!'), &v, &why));
+  EXPECT_EQ(why, "reply is not {\"reward\": number|null}: " + std::string(120, '!'));
+}
+
 TEST_F(External, BigBatchDoesNotDeadlock) {
   // 3000 requests of 4 KB and 2 KB replies: far more than a pipe buffer in both directions.
   auto f = make(5.0);

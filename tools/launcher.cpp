@@ -266,7 +266,12 @@ namespace {
 
 // Runs the parsed command as workers when --nproc-per-node asks for more than one.
 void launch_if_asked(const std::string& text, const std::vector<std::string>& args) {
-  const int n = parse_nproc(text);
+  int n = 1;
+  try {
+    n = parse_nproc(text);
+  } catch (const Error& e) {  // a usage error: rlvr's usage line and exit status 2
+    throw CLI::ValidationError(e.what());
+  }
   RLVR_CHECK(std::getenv("WORLD_SIZE") == nullptr && std::getenv("RANK") == nullptr, kOption,
              ": RANK / WORLD_SIZE are set, so this process is already a worker of another launcher "
              "(torchrun, ...); drop ", kOption, " or start rlvr without the other launcher");

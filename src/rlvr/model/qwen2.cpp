@@ -586,7 +586,12 @@ torch::Dtype parse_dtype(const std::string& name) {
 }
 
 torch::Dtype resolve_dtype(const std::string& choice, const ModelConfig& cfg, const torch::Device& dev) {
-  if (choice != "auto") return parse_dtype(choice);
+  if (choice != "auto") {
+    const torch::Dtype d = parse_dtype(choice);
+    RLVR_CHECK(d != torch::kFloat16 || !dev.is_cpu(), "dtype ", choice,
+               ": float16 does not run on CPU; use bfloat16 or float32 (or a CUDA device)");
+    return d;
+  }
   torch::Dtype d = parse_dtype(cfg.torch_dtype);
   return d == torch::kFloat16 && dev.is_cpu() ? torch::kFloat32 : d;
 }

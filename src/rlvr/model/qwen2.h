@@ -171,7 +171,8 @@ void load_adapter(CausalLM& model, const std::string& dir);
 torch::Dtype parse_dtype(const std::string& name);  // float32|fp32|bfloat16|bf16|float16|float64
 // The one meaning of a dtype choice (--dtype, the recipe's dtype): a name parse_dtype knows, or
 // "auto" = the dtype the checkpoint is stored in (config.json torch_dtype, as transformers'
-// torch_dtype="auto"), except that a float16 checkpoint computes in float32 on CPU.
+// torch_dtype="auto"), except that a float16 checkpoint computes in float32 on CPU. An explicit
+// float16 on CPU is an rlvr::Error (the CPU kernels do not run it).
 torch::Dtype resolve_dtype(const std::string& choice, const ModelConfig& cfg, const torch::Device& dev);
 std::string dtype_name(torch::Dtype dtype);
 

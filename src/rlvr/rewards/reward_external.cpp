@@ -38,9 +38,9 @@ std::string seconds_text(double s) {
 
 void set_nonblocking(int fd) { fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK); }
 
-// Parses one reply line: {"reward": number|null}, a bare number or a bare null; null is NaN (not
-// applicable). Anything else is false with the reason in `why` (the line quoted).
-bool parse_reply(const std::string& line, double* v, std::string* why) {
+}  // namespace
+
+bool parse_reward_reply(const std::string& line, double* v, std::string* why) {
   const std::string quoted = line.substr(0, std::min<size_t>(line.size(), 120));
   *why = "reply is not {\"reward\": number|null}: " + quoted;
   nlohmann::json j;
@@ -68,8 +68,6 @@ bool parse_reply(const std::string& line, double* v, std::string* why) {
   if (!std::isfinite(*v)) *why = "reply is not a finite number: " + quoted;
   return std::isfinite(*v);
 }
-
-}  // namespace
 
 ExternalReward::ExternalReward(std::string name, ExternalRewardOptions opts)
     : name_(std::move(name)), opts_(std::move(opts)) {
@@ -180,7 +178,7 @@ size_t ExternalReward::pump(const std::vector<std::string>& lines, size_t first,
     while (next_reply < lines.size() && (nl = rbuf_.find('\n')) != std::string::npos) {
       double v = 0;
       std::string why;
-      if (parse_reply(rbuf_.substr(0, nl), &v, &why)) {
+      if (parse_reward_reply(rbuf_.substr(0, nl), &v, &why)) {
         (*out)[next_reply] = v;
       } else {
         (*out)[next_reply] = 0.0;

@@ -14,6 +14,11 @@
 
 namespace rlvr {
 
+// Parses one reply line: {"reward": number|null}, a bare number or a bare null; null is NaN (not
+// applicable). Anything else (NaN, Infinity, a missing "reward", text) is false with the reason in
+// `why` (the line quoted, at most 120 bytes). Never throws: the line comes from a user's process.
+bool parse_reward_reply(const std::string& line, double* v, std::string* why);
+
 struct ExternalRewardOptions {
   std::vector<std::string> command;  // argv; a single string runs through /bin/sh -c
   double timeout_s = 10.0;           // longest wait for any one reply
