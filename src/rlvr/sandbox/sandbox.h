@@ -1,14 +1,15 @@
 // rlvr::sandbox: runs untrusted programs (model output) isolated, bounded and in parallel.
 //
-// A Job is a fresh private working directory holding the job's files plus one or more Steps run
-// in it one after the other (compile, then run the binary once per stdin). Each step is one
-// program under its own Limits. With Isolation::kBwrap every step runs in bubblewrap: new user,
-// pid, ipc, uts and network namespaces (no network at all), read-only binds of the system
-// directories only (/usr and its /bin /lib* links, a few /etc files, plus Job::ro_binds), /proc,
-// a minimal /dev, the working directory read-write at /work (also $HOME, $TMPDIR and /tmp), and
-// nothing else: no home directory, project, run directory or host /tmp. Isolation::kNone runs the
-// same steps with the same limits, environment and timeout, without namespaces (benchmark
-// baseline; `sandbox: none`, whose warning the caller prints). docs/rewards.md "The sandbox"
+// A Job is a fresh private job directory holding the job's files plus one or more Steps run one
+// after the other (compile, then run the binary once per stdin). Each step is one program under
+// its own Limits. With Isolation::kBwrap every step runs in bubblewrap: new user, pid, ipc, uts
+// and network namespaces (no network at all), read-only binds of the system directories only
+// (/usr and its /bin /lib* links, the dynamic loader's /etc files, /etc/alternatives, plus
+// Job::ro_binds), /proc, a read-only minimal /dev, the working directory /work (also $HOME,
+// $TMPDIR and /tmp; see Step::keep_files), a read-only root, and nothing else: no home directory,
+// project, run directory or host /tmp. Started by root, programs run as uid/gid 65534 (nobody).
+// Isolation::kNone runs the same steps with the same limits, environment and timeout, without
+// namespaces (benchmark baseline; `sandbox: none`, whose warning the caller prints). docs/rewards.md "The sandbox"
 // says what is guaranteed and what is not.
 #pragma once
 #include <cstdint>
@@ -27,6 +28,7 @@ struct Limits {
   int64_t processes = 64;     // RLIMIT_NPROC, counted per step: concurrent jobs do not share it
   int64_t output_bytes = 64 * 1024;  // kept of stdout, of stderr and of the channel each; the rest
                                      // is read and dropped (Outcome::output_truncated)
+  int64_t work_mb = 64;  // size of the fresh /work tmpfs (memory) of a step without keep_files
 };
 
 // A file written into the working directory before the first step. `name` is a plain file name
@@ -37,7 +39,7 @@ struct File {
   bool executable = false;  // mode 0755 instead of 0644
 };
 
-// One program run in the job's working directory (the current directory, /work inside).
+// One program run in the working directory (the current directory, /work inside).
 struct Step {
   // argv[0] is looked up on PATH=/usr/local/bin:/usr/bin:/bin, or is a path ("./main").
   std::vector<std::string> argv;
@@ -49,6 +51,12 @@ struct Step {
   // true: when this step is not ok() the job ends here and later steps do not run.
   // A compile step is required; the test runs after it are not, so each one runs.
   bool required = true;
+  // false: /work is a fresh tmpfs of Limits::work_mb holding the job directory's files, bound in
+  // read-only; what the step writes is gone after it. true: /work is the job directory itself,
+  // read-write, so what the step writes (a compiled binary) is there for the later steps; its size
+  // is bounded only by file_size_mb per file, so give it to trusted programs (a compiler).
+  // Isolation::kNone always works in the job directory, read-write.
+  bool keep_files = false;
 };
 
 struct Job {
@@ -64,8 +72,10 @@ struct Job {
 // What became of one step.
 struct Outcome {
   int exit_code = -1;  // the program's exit status; -1 when a signal ended it or it never ran
-  int signal = 0;      // the signal that ended the program (SIGKILL at the timeout), else 0
-  bool timed_out = false;  // killed at Limits::timeout_s (or by the CPU limit)
+  // The signal that ended the program (SIGKILL at the timeout), else 0. bwrap reports a signal
+  // as the exit status 128 + n, so under kBwrap an exit status above 128 reads as signal n.
+  int signal = 0;
+  bool timed_out = false;  // killed at Limits::timeout_s, or by the CPU limit (SIGXCPU)
   // Heuristic: the program ran out of address space. True when, without a timeout, stderr ends
   // with a MemoryError (Python) or std::bad_alloc (C++) report or "Cannot allocate memory", or
   // the program was killed by a SIGKILL nobody here sent (the kernel's OOM killer). A program can
