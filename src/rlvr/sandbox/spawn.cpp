@@ -1,0 +1,315 @@
+// execute(): vfork + execve of one prepared command, then a poll() loop over its pipes and a
+// pidfd until it exits or the deadline kills its process group (spawn.h).
+#include "rlvr/sandbox/spawn.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <cmath>
+#include <cstring>
+
+#include "rlvr/core/clock.h"
+
+namespace rlvr::sandbox {
+
+namespace {
+
+// After the program exits, how long its pipes may stay open (held by a process that left its
+// group: only possible without namespaces) before they are abandoned.
+constexpr double kDrainGraceS = 0.5;
+
+// Everything the child does after vfork, prepared before it: the child only makes system calls.
+struct ChildPlan {
+  const char* path;
+  char* const* argv;
+  char* const* envp;
+  const char* cwd;
+  rlimit cpu, as, fsize, nofile, nproc, core;
+  bool set_nproc, drop;
+  int in, out, err, chan, status;  // the child's ends; chan -1 without a result channel
+  pid_t parent;
+};
+
+[[noreturn]] void child_fail(int status_fd) {
+  const int e = errno;
+  (void)!::write(status_fd, &e, sizeof e);
+  ::_exit(127);
+}
+
+void child_set_limits(const ChildPlan& p) {
+  ::setrlimit(RLIMIT_CPU, &p.cpu);
+  ::setrlimit(RLIMIT_AS, &p.as);
+  ::setrlimit(RLIMIT_FSIZE, &p.fsize);
+  ::setrlimit(RLIMIT_NOFILE, &p.nofile);
+  ::setrlimit(RLIMIT_CORE, &p.core);
+  if (p.set_nproc) ::setrlimit(RLIMIT_NPROC, &p.nproc);
+}
+
+// Runs in the vforked child: signals to their defaults, its own process group, the pipes on
+// 0-3, every other descriptor closed, limits, privileges dropped, then exec.
+[[noreturn]] void child_main(const ChildPlan& p) {
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  for (int s = 1; s < NSIG; ++s) ::sigaction(s, &dfl, nullptr);  // fails harmlessly for some
+  ::setpgid(0, 0);
+  if (::dup2(p.in, 0) < 0 || ::dup2(p.out, 1) < 0 || ::dup2(p.err, 2) < 0) child_fail(p.status);
+  if (p.chan >= 0 && ::dup2(p.chan, 3) < 0) child_fail(p.status);
+  const int first = p.chan >= 0 ? 4 : 3;
+  const int status = ::fcntl(p.status, F_DUPFD_CLOEXEC, first);
+  if (status != first) child_fail(p.status);
+  ::syscall(SYS_close_range, first + 1, ~0u, 0);
+  if (::chdir(p.cwd) != 0) child_fail(status);
+  child_set_limits(p);
+  if (p.drop) {  // raw system calls: glibc's wrappers would signal the parent's other threads
+    if (::syscall(SYS_setgroups, 0, nullptr) != 0 ||
+        ::syscall(SYS_setresgid, kNobody, kNobody, kNobody) != 0 ||
+        ::syscall(SYS_setresuid, kNobody, kNobody, kNobody) != 0)
+      child_fail(status);
+  }
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // after the uid change, which clears it
+  if (::getppid() != p.parent) ::_exit(127);
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  ::execve(p.path, p.argv, p.envp);
+  child_fail(status);
+}
+
+rlimit limit_of(int64_t v) { return rlimit{rlim_t(v), rlim_t(v)}; }
+
+// A descriptor at 10 or above with close-on-exec: the child's dup2 onto 0-3 cannot overwrite a
+// descriptor it still has to move.
+int high_fd(int fd) {
+  if (fd >= 10) return fd;
+  const int moved = ::fcntl(fd, F_DUPFD_CLOEXEC, 10);
+  ::close(fd);
+  return moved;
+}
+
+// [0] is the parent's end, [1] the child's. stdin is a socket pair, so that the parent can
+// write with MSG_NOSIGNAL (no SIGPIPE when the program has gone).
+struct Fds {
+  int in[2] = {-1, -1};
+  int out[2] = {-1, -1}, err[2] = {-1, -1}, chan[2] = {-1, -1}, status[2] = {-1, -1};
+  ~Fds() {
+    for (int* p : {in, out, err, chan, status})
+      for (int i = 0; i < 2; ++i)
+        if (p[i] >= 0) ::close(p[i]);
+  }
+  void close_fd(int& fd) {
+    if (fd >= 0) ::close(fd);
+    fd = -1;
+  }
+};
+
+bool open_fds(Fds& f, bool chan) {
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, f.in) != 0) return false;
+  for (int* p : {f.out, f.err, f.status}) {
+    if (::pipe2(p, O_CLOEXEC) != 0) return false;
+  }
+  if (chan && ::pipe2(f.chan, O_CLOEXEC) != 0) return false;
+  for (int* p : {f.in, f.out, f.err, f.chan, f.status})
+    for (int i = 0; i < 2; ++i)
+      if (p[i] >= 0 && (p[i] = high_fd(p[i])) < 0) return false;
+  return true;
+}
+
+std::vector<char*> c_strings(const std::vector<std::string>& v) {
+  std::vector<char*> out;
+  for (const std::string& s : v) out.push_back(const_cast<char*>(s.c_str()));
+  out.push_back(nullptr);
+  return out;
+}
+
+ChildPlan make_plan(const Command& cmd, const Fds& f, char* const* argv, char* const* envp) {
+  const Limits& l = cmd.limits;
+  const double cpu = l.cpu_s > 0 ? l.cpu_s : std::ceil(l.timeout_s) + 1;
+  ChildPlan p{};
+  p.path = cmd.path.c_str();
+  p.argv = argv;
+  p.envp = envp;
+  p.cwd = cmd.cwd.c_str();
+  p.cpu = rlimit{rlim_t(std::ceil(cpu)), rlim_t(std::ceil(cpu)) + 1};  // SIGXCPU, then SIGKILL
+  p.as = limit_of(l.memory_mb << 20);
+  p.fsize = limit_of(l.file_size_mb << 20);
+  p.nofile = limit_of(l.open_files);
+  p.nproc = limit_of(l.processes);
+  p.core = limit_of(0);
+  p.set_nproc = cmd.set_nproc;
+  p.drop = drops_privileges();
+  p.in = f.in[1];
+  p.out = f.out[1];
+  p.err = f.err[1];
+  p.chan = f.chan[1];
+  p.status = f.status[1];
+  p.parent = ::getpid();
+  return p;
+}
+
+// vfork + exec with every signal blocked around it (no handler of this process runs in the
+// child). Returns the pid, or -1 with the reason in `error`.
+pid_t start(const Command& cmd, Fds& f, std::string* error) {
+  std::vector<char*> argv = c_strings(cmd.argv), envp = c_strings(cmd.env);
+  const ChildPlan plan = make_plan(cmd, f, argv.data(), envp.data());
+  sigset_t all, old;
+  sigfillset(&all);
+  ::pthread_sigmask(SIG_SETMASK, &all, &old);
+  const pid_t pid = ::vfork();
+  if (pid == 0) child_main(plan);
+  const int fork_errno = errno;
+  ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  for (int* p : {f.in, f.out, f.err, f.chan, f.status}) f.close_fd(p[1]);  // the child's ends
+  if (pid < 0) {
+    *error = std::string("cannot fork: ") + std::strerror(fork_errno);
+    return -1;
+  }
+  int child_errno = 0;
+  if (::read(f.status[0], &child_errno, sizeof child_errno) == sizeof child_errno) {
+    ::waitpid(pid, nullptr, 0);
+    *error = "cannot start " + cmd.path + ": " + std::strerror(child_errno);
+    return -1;
+  }
+  return pid;
+}
+
+// One output stream: kept up to a cap, the rest read and dropped.
+struct Sink {
+  int* fd;
+  std::string* text;
+  size_t cap;
+  bool truncated = false;
+  // Reads what is there; false at end of file (the descriptor is then closed).
+  bool read_some() {
+    char buf[65536];
+    const ssize_t n = ::read(*fd, buf, sizeof buf);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) return true;
+    if (n <= 0) {
+      ::close(*fd);
+      *fd = -1;
+      return false;
+    }
+    const size_t keep = std::min(size_t(n), cap - std::min(cap, text->size()));
+    text->append(buf, keep);
+    truncated = truncated || keep < size_t(n);
+    return true;
+  }
+};
+
+}  // namespace
+
+bool drops_privileges() { return ::geteuid() == 0; }
+
+namespace {
+
+// The poll loop: feeds stdin, drains the sinks, kills the group at the deadline, reaps the
+// child when its pidfd is readable, then drains until end of file or the grace time.
+struct Supervisor {
+  pid_t pid;
+  int pidfd;
+  int* stdin_fd;
+  const std::string& input;
+  std::vector<Sink> sinks;
+  double timeout_s;
+  size_t written = 0;
+  bool exited = false;
+  Exit result;
+
+  int poll_ms(const Stopwatch& clock, double exited_at) const {
+    const double end = exited ? exited_at + kDrainGraceS : timeout_s;
+    const double left = result.timed_out && !exited ? 0.05 : end - clock.seconds();
+    return std::max(0, int(std::ceil(left * 1000)));
+  }
+  void feed() {
+    const ssize_t n = ::send(*stdin_fd, input.data() + written,
+                             std::min<size_t>(input.size() - written, 65536),
+                             MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0) written += size_t(n);
+    if ((n < 0 && errno != EAGAIN && errno != EINTR) || written == input.size()) {
+      ::close(*stdin_fd);
+      *stdin_fd = -1;
+    }
+  }
+  void reap() {
+    ::waitpid(pid, &result.status, 0);
+    ::kill(-pid, SIGKILL);  // whatever is left in its group
+    exited = true;
+  }
+  Exit run();
+};
+
+Exit Supervisor::run() {
+  Stopwatch clock;
+  double exited_at = 0;
+  if (input.empty()) feed();  // closes stdin at once
+  for (;;) {
+    std::vector<pollfd> fds;
+    if (!exited) fds.push_back({pidfd, POLLIN, 0});
+    if (*stdin_fd >= 0 && !exited) fds.push_back({*stdin_fd, POLLOUT, 0});
+    for (Sink& s : sinks)
+      if (*s.fd >= 0) fds.push_back({*s.fd, POLLIN, 0});
+    if (exited && fds.empty()) break;
+    const int wait_ms = poll_ms(clock, exited_at);
+    if (exited && wait_ms == 0) break;
+    if (!result.timed_out && !exited && clock.seconds() >= timeout_s) {
+      result.timed_out = true;
+      ::kill(-pid, SIGKILL);
+      ::kill(pid, SIGKILL);
+      continue;
+    }
+    if (::poll(fds.data(), fds.size(), wait_ms) < 0 && errno != EINTR) break;
+    for (const pollfd& p : fds) {
+      if (!p.revents) continue;
+      if (p.fd == pidfd) {
+        reap();
+        result.wall_s = exited_at = clock.seconds();
+      } else if (p.fd == *stdin_fd) {
+        feed();
+      } else {
+        for (Sink& s : sinks)
+          if (*s.fd == p.fd) s.read_some();
+      }
+    }
+  }
+  for (const Sink& s : sinks) result.truncated = result.truncated || s.truncated;
+  return std::move(result);
+}
+
+}  // namespace
+
+Exit execute(const Command& cmd, const std::string& stdin_data) {
+  Exit failed;
+  Fds f;
+  if (!open_fds(f, cmd.result_channel)) {
+    failed.error = std::string("cannot create pipes: ") + std::strerror(errno);
+    return failed;
+  }
+  const pid_t pid = start(cmd, f, &failed.error);
+  if (pid < 0) return failed;
+  const int pidfd = int(::syscall(SYS_pidfd_open, pid, 0));
+  if (pidfd < 0) {
+    ::kill(-pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+    failed.error = std::string("pidfd_open (Linux 5.3 or later): ") + std::strerror(errno);
+    return failed;
+  }
+  const size_t cap = size_t(std::max<int64_t>(0, cmd.limits.output_bytes));
+  Supervisor sup{pid, pidfd, &f.in[0], stdin_data, {}, cmd.limits.timeout_s, 0, false, Exit{}};
+  sup.sinks.push_back(Sink{&f.out[0], &sup.result.out, cap});
+  sup.sinks.push_back(Sink{&f.err[0], &sup.result.err, cap});
+  if (f.chan[0] >= 0) sup.sinks.push_back(Sink{&f.chan[0], &sup.result.channel, cap});
+  Exit e = sup.run();
+  ::close(pidfd);
+  return e;
+}
+
+}  // namespace rlvr::sandbox
