@@ -161,22 +161,24 @@ void add_work_dir(const Step& step, const std::string& dir, std::vector<std::str
 
 Command bwrap_command(const Job& job, const Step& step, const std::string& dir) {
   const Host& h = host();
-  std::vector<std::string> a = {h.bwrap, "--unshare-user", "--unshare-pid", "--unshare-ipc",
-                                "--unshare-uts", "--unshare-net", "--unshare-cgroup-try",
-                                "--die-with-parent", "--new-session", "--disable-userns",
-                                "--cap-drop", "ALL", "--hostname", "sandbox"};
+  Command cmd{h.bwrap, {}, environment(job, kWork), "/", step.limits, false, step.result_channel,
+              true};
+  std::vector<std::string>& a = cmd.argv;
+  a = {h.bwrap, "--unshare-user", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
+       "--unshare-net", "--unshare-cgroup-try", "--die-with-parent", "--new-session",
+       "--disable-userns", "--cap-drop", "ALL", "--hostname", "sandbox", "--json-status-fd",
+       std::to_string(cmd.status_fd())};
   a.insert(a.end(), h.binds.begin(), h.binds.end());
   for (const std::string& p : job.ro_binds) a.insert(a.end(), {"--ro-bind", p, p});
   a.insert(a.end(), {"--proc", "/proc", "--dev", "/dev"});
   add_work_dir(step, dir, a);
+  // The process limit is set inside, where it counts this sandbox's user namespace only: set
+  // before bwrap it would count every process of the uid on the host, shared by all workers.
   a.insert(a.end(), {"--symlink", kWork, "/tmp", "--chdir", kWork, "--remount-ro", "/dev",
                      "--remount-ro", "/", "--", h.prlimit,
                      "--nproc=" + std::to_string(step.limits.processes), "--"});
   a.insert(a.end(), step.argv.begin(), step.argv.end());
-  // The process limit is set inside, where it counts this sandbox's user namespace only: set
-  // before bwrap it would count every process of the uid on the host, shared by all workers.
-  return Command{h.bwrap, std::move(a), environment(job, kWork), "/", step.limits, false,
-                 step.result_channel};
+  return cmd;
 }
 
 Command direct_command(const Job& job, const Step& step, const std::string& dir) {
@@ -184,7 +186,7 @@ Command direct_command(const Job& job, const Step& step, const std::string& dir)
   std::string path = prog.find('/') != std::string::npos ? prog : find_program(prog, kPath);
   if (path.empty()) path = prog;  // execve fails and says so
   return Command{path, step.argv, environment(job, dir), dir, step.limits, true,
-                 step.result_channel};
+                 step.result_channel, false};
 }
 
 bool mentions_memory(const std::string& err) {

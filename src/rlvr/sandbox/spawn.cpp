@@ -16,6 +16,7 @@
 #include <cerrno>
 #include <climits>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 
 #include "rlvr/core/clock.h"
@@ -27,6 +28,8 @@ namespace {
 // After the program exits, how long its pipes may stay open (held by a process that left its
 // group: only possible without namespaces) before they are abandoned.
 constexpr double kDrainGraceS = 0.5;
+// How long the sandbox's pid 1 may take to end after bwrap has (killing what is left in it).
+constexpr int kInitExitMs = 5000;
 
 // Everything the child does after vfork, prepared before it: the child only makes system calls.
 struct ChildPlan {
@@ -36,13 +39,15 @@ struct ChildPlan {
   const char* cwd;
   rlimit cpu, as, fsize, nofile, nproc, core;
   bool set_nproc, drop;
-  int in, out, err, chan, status;  // the child's ends; chan -1 without a result channel
+  // The child's ends; chan and bwrap -1 when unused. `failure` reports a failed exec.
+  int in, out, err, chan, bwrap, failure;
+  int bwrap_at;  // where bwrap's status descriptor goes
   pid_t parent;
 };
 
-[[noreturn]] void child_fail(int status_fd) {
+[[noreturn]] void child_fail(int failure_fd) {
   const int e = errno;
-  (void)!::write(status_fd, &e, sizeof e);
+  (void)!::write(failure_fd, &e, sizeof e);
   ::_exit(127);
 }
 
@@ -56,25 +61,25 @@ void child_set_limits(const ChildPlan& p) {
 }
 
 // Runs in the vforked child: signals to their defaults, its own process group, the pipes on
-// 0-3, every other descriptor closed, limits, privileges dropped, then exec.
+// 0-4, every other descriptor closed, limits, privileges dropped, then exec.
 [[noreturn]] void child_main(const ChildPlan& p) {
   struct sigaction dfl {};
   dfl.sa_handler = SIG_DFL;
   for (int s = 1; s < NSIG; ++s) ::sigaction(s, &dfl, nullptr);  // fails harmlessly for some
   ::setpgid(0, 0);
-  if (::dup2(p.in, 0) < 0 || ::dup2(p.out, 1) < 0 || ::dup2(p.err, 2) < 0) child_fail(p.status);
-  if (p.chan >= 0 && ::dup2(p.chan, 3) < 0) child_fail(p.status);
-  const int first = p.chan >= 0 ? 4 : 3;
-  const int status = ::fcntl(p.status, F_DUPFD_CLOEXEC, first);
-  if (status != first) child_fail(p.status);
-  ::syscall(SYS_close_range, first + 1, ~0u, 0);
-  if (::chdir(p.cwd) != 0) child_fail(status);
+  if (::dup2(p.in, 0) < 0 || ::dup2(p.out, 1) < 0 || ::dup2(p.err, 2) < 0) child_fail(p.failure);
+  if (p.chan >= 0 && ::dup2(p.chan, 3) < 0) child_fail(p.failure);
+  if (p.bwrap >= 0 && ::dup2(p.bwrap, p.bwrap_at) < 0) child_fail(p.failure);
+  const int failure = p.bwrap >= 0 ? p.bwrap_at + 1 : p.chan >= 0 ? 4 : 3;
+  if (::dup3(p.failure, failure, O_CLOEXEC) != failure) child_fail(p.failure);  // all are >= 10
+  ::syscall(SYS_close_range, failure + 1, ~0u, 0);
+  if (::chdir(p.cwd) != 0) child_fail(failure);
   child_set_limits(p);
   if (p.drop) {  // raw system calls: glibc's wrappers would signal the parent's other threads
     if (::syscall(SYS_setgroups, 0, nullptr) != 0 ||
         ::syscall(SYS_setresgid, kNobody, kNobody, kNobody) != 0 ||
         ::syscall(SYS_setresuid, kNobody, kNobody, kNobody) != 0)
-      child_fail(status);
+      child_fail(failure);
   }
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // after the uid change, which clears it
   if (::getppid() != p.parent) ::_exit(127);
@@ -82,7 +87,7 @@ void child_set_limits(const ChildPlan& p) {
   sigemptyset(&none);
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
   ::execve(p.path, p.argv, p.envp);
-  child_fail(status);
+  child_fail(failure);
 }
 
 rlimit limit_of(int64_t v) { return rlimit{rlim_t(v), rlim_t(v)}; }
@@ -100,9 +105,10 @@ int high_fd(int fd) {
 // write with MSG_NOSIGNAL (no SIGPIPE when the program has gone).
 struct Fds {
   int in[2] = {-1, -1};
-  int out[2] = {-1, -1}, err[2] = {-1, -1}, chan[2] = {-1, -1}, status[2] = {-1, -1};
+  int out[2] = {-1, -1}, err[2] = {-1, -1}, chan[2] = {-1, -1}, bwrap[2] = {-1, -1};
+  int failure[2] = {-1, -1};
   ~Fds() {
-    for (int* p : {in, out, err, chan, status})
+    for (int* p : {in, out, err, chan, bwrap, failure})
       for (int i = 0; i < 2; ++i)
         if (p[i] >= 0) ::close(p[i]);
   }
@@ -112,13 +118,14 @@ struct Fds {
   }
 };
 
-bool open_fds(Fds& f, bool chan) {
+bool open_fds(Fds& f, const Command& cmd) {
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, f.in) != 0) return false;
-  for (int* p : {f.out, f.err, f.status}) {
+  for (int* p : {f.out, f.err, f.failure}) {
     if (::pipe2(p, O_CLOEXEC) != 0) return false;
   }
-  if (chan && ::pipe2(f.chan, O_CLOEXEC) != 0) return false;
-  for (int* p : {f.in, f.out, f.err, f.chan, f.status})
+  if (cmd.result_channel && ::pipe2(f.chan, O_CLOEXEC) != 0) return false;
+  if (cmd.bwrap_status && ::pipe2(f.bwrap, O_CLOEXEC) != 0) return false;
+  for (int* p : {f.in, f.out, f.err, f.chan, f.bwrap, f.failure})
     for (int i = 0; i < 2; ++i)
       if (p[i] >= 0 && (p[i] = high_fd(p[i])) < 0) return false;
   return true;
@@ -151,7 +158,9 @@ ChildPlan make_plan(const Command& cmd, const Fds& f, char* const* argv, char* c
   p.out = f.out[1];
   p.err = f.err[1];
   p.chan = f.chan[1];
-  p.status = f.status[1];
+  p.bwrap = f.bwrap[1];
+  p.bwrap_at = cmd.status_fd();
+  p.failure = f.failure[1];
   p.parent = ::getpid();
   return p;
 }
@@ -168,13 +177,13 @@ pid_t start(const Command& cmd, Fds& f, std::string* error) {
   if (pid == 0) child_main(plan);
   const int fork_errno = errno;
   ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
-  for (int* p : {f.in, f.out, f.err, f.chan, f.status}) f.close_fd(p[1]);  // the child's ends
+  for (int* p : {f.in, f.out, f.err, f.chan, f.bwrap, f.failure}) f.close_fd(p[1]);
   if (pid < 0) {
     *error = std::string("cannot fork: ") + std::strerror(fork_errno);
     return -1;
   }
   int child_errno = 0;
-  if (::read(f.status[0], &child_errno, sizeof child_errno) == sizeof child_errno) {
+  if (::read(f.failure[0], &child_errno, sizeof child_errno) == sizeof child_errno) {
     ::waitpid(pid, nullptr, 0);
     *error = "cannot start " + cmd.path + ": " + std::strerror(child_errno);
     return -1;
@@ -214,12 +223,14 @@ namespace {
 // The poll loop: feeds stdin, drains the sinks, kills the group at the deadline, reaps the
 // child when its pidfd is readable, then drains until end of file or the grace time.
 struct Supervisor {
+  Supervisor(pid_t child, int child_fd, int* in_fd, const std::string& in_text, double timeout)
+      : pid(child), pidfd(child_fd), stdin_fd(in_fd), input(in_text), timeout_s(timeout) {}
   pid_t pid;
   int pidfd;
   int* stdin_fd;
   const std::string& input;
-  std::vector<Sink> sinks;
   double timeout_s;
+  std::vector<Sink> sinks;
   size_t written = 0;
   bool exited = false;
   Exit result;
@@ -243,6 +254,23 @@ struct Supervisor {
     ::waitpid(pid, &result.status, 0);
     ::kill(-pid, SIGKILL);  // whatever is left in its group
     exited = true;
+  }
+  // bwrap's status text names the sandbox's pid 1 ({"child-pid": N, ...}) while bwrap, its
+  // parent, lives, so N is not yet reused. A pidfd on it tells when the sandbox has ended.
+  std::string bwrap_status;
+  int init_fd = -1;
+  void watch_init() {
+    const size_t at = bwrap_status.find("\"child-pid\":");
+    if (init_fd >= 0 || at == std::string::npos) return;
+    const int init = std::atoi(bwrap_status.c_str() + at + 12);
+    if (init > 0) init_fd = int(::syscall(SYS_pidfd_open, init, 0));  // -1: already gone
+  }
+  void wait_for_init() {
+    if (init_fd < 0) return;
+    pollfd p{init_fd, POLLIN, 0};
+    while (::poll(&p, 1, kInitExitMs) < 0 && errno == EINTR) {
+    }
+    ::close(init_fd);
   }
   Exit run();
 };
@@ -277,9 +305,11 @@ Exit Supervisor::run() {
       } else {
         for (Sink& s : sinks)
           if (*s.fd == p.fd) s.read_some();
+        watch_init();
       }
     }
   }
+  wait_for_init();
   for (const Sink& s : sinks) result.truncated = result.truncated || s.truncated;
   return std::move(result);
 }
@@ -289,7 +319,7 @@ Exit Supervisor::run() {
 Exit execute(const Command& cmd, const std::string& stdin_data) {
   Exit failed;
   Fds f;
-  if (!open_fds(f, cmd.result_channel)) {
+  if (!open_fds(f, cmd)) {
     failed.error = std::string("cannot create pipes: ") + std::strerror(errno);
     return failed;
   }
@@ -303,10 +333,11 @@ Exit execute(const Command& cmd, const std::string& stdin_data) {
     return failed;
   }
   const size_t cap = size_t(std::max<int64_t>(0, cmd.limits.output_bytes));
-  Supervisor sup{pid, pidfd, &f.in[0], stdin_data, {}, cmd.limits.timeout_s, 0, false, Exit{}};
+  Supervisor sup{pid, pidfd, &f.in[0], stdin_data, cmd.limits.timeout_s};
   sup.sinks.push_back(Sink{&f.out[0], &sup.result.out, cap});
   sup.sinks.push_back(Sink{&f.err[0], &sup.result.err, cap});
   if (f.chan[0] >= 0) sup.sinks.push_back(Sink{&f.chan[0], &sup.result.channel, cap});
+  if (f.bwrap[0] >= 0) sup.sinks.push_back(Sink{&f.bwrap[0], &sup.bwrap_status, 4096});
   Exit e = sup.run();
   ::close(pidfd);
   return e;

@@ -16,6 +16,12 @@ struct Command {
   Limits limits;
   bool set_nproc = false;     // RLIMIT_NPROC before exec (kNone; bwrap sets it inside)
   bool result_channel = false;  // fd 3: a pipe read into Exit::channel
+  // The command is bwrap with --json-status-fd N, N the next descriptor after the channel
+  // (status_fd()): execute() reads the sandbox's pid 1 from it and, after bwrap has exited, also
+  // waits for that pid 1 to end. bwrap may exit as soon as the program has, while its pid 1 is
+  // still killing the namespace's other processes; waiting for it means none outlives the call.
+  bool bwrap_status = false;
+  int status_fd() const { return result_channel ? 4 : 3; }
 };
 
 // How the process ended. `status` is waitpid's; `killed` when this layer sent the SIGKILL (the
