@@ -404,6 +404,23 @@ TEST(Sandbox, NoIsolationRunsWithTheSameLimits) {
   EXPECT_EQ(echo.out, "hello\n");
 }
 
+TEST(Sandbox, AProgramThatCannotRunExits127AndAFailedSandboxIsASandboxError) {
+  SKIP_WITHOUT_BWRAP();
+  Job job;
+  job.steps.push_back(Step{{"no-such-program-rlvr"}, "", Limits{}, false, true, false});
+  for (Isolation iso : {Isolation::kBwrap, Isolation::kNone}) {
+    const Outcome o = run(job, iso).at(0);
+    EXPECT_EQ(o.exit_code, 127) << isolation_name(iso);
+    EXPECT_FALSE(o.sandbox_error) << o.error;
+    EXPECT_NE(o.err.find("no-such-program-rlvr"), std::string::npos) << o.err;
+  }
+  job.steps[0].argv = {"true"};
+  job.steps[0].limits.memory_mb = 2;  // too little for bwrap itself
+  const Outcome o = run(job, Isolation::kBwrap).at(0);
+  EXPECT_TRUE(o.sandbox_error);
+  EXPECT_NE(o.error.find("bwrap"), std::string::npos) << o.error;
+}
+
 TEST(Sandbox, BadJobsAreRefusedWithOneLine) {
   Job job;
   EXPECT_THROW(run(job, Isolation::kNone), Error);  // no step

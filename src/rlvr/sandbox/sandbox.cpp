@@ -161,8 +161,7 @@ void add_work_dir(const Step& step, const std::string& dir, std::vector<std::str
 
 Command bwrap_command(const Job& job, const Step& step, const std::string& dir) {
   const Host& h = host();
-  Command cmd{h.bwrap, {}, environment(job, kWork), "/", step.limits, false, step.result_channel,
-              true};
+  Command cmd{h.bwrap, {}, environment(job, kWork), "/", step.limits, step.result_channel, true};
   std::vector<std::string>& a = cmd.argv;
   a = {h.bwrap, "--unshare-user", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
        "--unshare-net", "--unshare-cgroup-try", "--die-with-parent", "--new-session",
@@ -185,8 +184,8 @@ Command direct_command(const Job& job, const Step& step, const std::string& dir)
   const std::string& prog = step.argv[0];
   std::string path = prog.find('/') != std::string::npos ? prog : find_program(prog, kPath);
   if (path.empty()) path = prog;  // execve fails and says so
-  return Command{path, step.argv, environment(job, dir), dir, step.limits, true,
-                 step.result_channel, false};
+  return Command{path, step.argv, environment(job, dir), dir, step.limits, step.result_channel,
+                 false};
 }
 
 bool mentions_memory(const std::string& err) {
@@ -195,14 +194,19 @@ bool mentions_memory(const std::string& err) {
   return false;
 }
 
+Outcome sandbox_failure(const std::string& why) {
+  Outcome o;
+  o.sandbox_error = true;
+  o.error = why;
+  return o;
+}
+
 Outcome to_outcome(Exit&& e, Isolation iso) {
   Outcome o;
   o.wall_s = e.wall_s;
-  if (!e.error.empty()) {
-    o.sandbox_error = true;
-    o.error = e.error;
-    return o;
-  }
+  if (!e.error.empty()) return sandbox_failure(e.error);
+  if (iso == Isolation::kBwrap && !e.bwrap_started && !e.timed_out)  // bwrap's own error
+    return sandbox_failure("bwrap could not start the sandbox: " + e.err.substr(0, e.err.find('\n')));
   if (WIFEXITED(e.status)) o.exit_code = WEXITSTATUS(e.status);
   if (WIFSIGNALED(e.status)) o.signal = WTERMSIG(e.status);
   if (iso == Isolation::kBwrap && o.exit_code > 128 && o.exit_code < 128 + NSIG) {
@@ -218,27 +222,8 @@ Outcome to_outcome(Exit&& e, Isolation iso) {
   return o;
 }
 
-Outcome sandbox_failure(const std::string& why) {
-  Outcome o;
-  o.sandbox_error = true;
-  o.error = why;
-  return o;
-}
-
-}  // namespace
-
-Isolation isolation_from_name(const std::string& name) {
-  if (name == "bwrap") return Isolation::kBwrap;
-  if (name == "none") return Isolation::kNone;
-  fail("sandbox: unknown isolation '", name, "' (use bwrap, or none to run without a sandbox)");
-}
-
-const char* isolation_name(Isolation iso) { return iso == Isolation::kBwrap ? "bwrap" : "none"; }
-
-std::vector<Outcome> run(const Job& job, Isolation iso) {
-  check_job(job);
-  if (iso == Isolation::kBwrap && (host().bwrap.empty() || host().prlimit.empty()))
-    return {sandbox_failure(bwrap_unavailable_reason())};
+// run() after its checks; the availability probe calls it directly.
+std::vector<Outcome> run_steps(const Job& job, Isolation iso) {
   std::string dir;
   try {
     dir = make_job_dir(job);
@@ -260,6 +245,23 @@ std::vector<Outcome> run(const Job& job, Isolation iso) {
   return outcomes;
 }
 
+}  // namespace
+
+Isolation isolation_from_name(const std::string& name) {
+  if (name == "bwrap") return Isolation::kBwrap;
+  if (name == "none") return Isolation::kNone;
+  fail("sandbox: unknown isolation '", name, "' (use bwrap, or none to run without a sandbox)");
+}
+
+const char* isolation_name(Isolation iso) { return iso == Isolation::kBwrap ? "bwrap" : "none"; }
+
+std::vector<Outcome> run(const Job& job, Isolation iso) {
+  check_job(job);
+  if (iso == Isolation::kBwrap && !bwrap_unavailable_reason().empty())
+    return {sandbox_failure(bwrap_unavailable_reason())};
+  return run_steps(job, iso);
+}
+
 std::string bwrap_unavailable_reason() {
   static const std::string reason = [] {
     if (host().bwrap.empty())
@@ -270,9 +272,9 @@ std::string bwrap_unavailable_reason() {
     Job probe;
     probe.steps.push_back(Step{{"true"}, "", Limits{}, false, true, false});
     probe.steps[0].limits.timeout_s = 10;
-    const Outcome o = run(probe, Isolation::kBwrap)[0];
+    const Outcome o = run_steps(probe, Isolation::kBwrap)[0];
     if (o.ok()) return std::string();
-    std::string why = o.sandbox_error ? o.error : o.err.substr(0, o.err.find('\n'));
+    const std::string why = o.sandbox_error ? o.error : o.err.substr(0, o.err.find('\n'));
     return "bwrap cannot start a sandbox here (" + why +
            "): allow unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1; on "
            "Ubuntu also kernel.apparmor_restrict_unprivileged_userns=0; in a container, start it "

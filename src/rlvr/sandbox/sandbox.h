@@ -8,9 +8,9 @@
 // Job::ro_binds), /proc, a read-only minimal /dev, the working directory /work (also $HOME,
 // $TMPDIR and /tmp; see Step::keep_files), a read-only root, and nothing else: no home directory,
 // project, run directory or host /tmp. Started by root, programs run as uid/gid 65534 (nobody).
-// Isolation::kNone runs the same steps with the same limits, environment and timeout, without
-// namespaces (benchmark baseline; `sandbox: none`, whose warning the caller prints). docs/rewards.md "The sandbox"
-// says what is guaranteed and what is not.
+// Isolation::kNone runs the same steps with the same limits (but the process count), environment
+// and timeout, without namespaces (benchmark baseline; `sandbox: none`, whose warning the caller
+// prints). docs/rewards.md "The sandbox" says what is guaranteed and what is not.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -25,7 +25,10 @@ struct Limits {
   int64_t memory_mb = 1024;  // RLIMIT_AS (address space) of every process
   int64_t file_size_mb = 16;  // RLIMIT_FSIZE: the largest file a process may write
   int64_t open_files = 64;    // RLIMIT_NOFILE
-  int64_t processes = 64;     // RLIMIT_NPROC, counted per step: concurrent jobs do not share it
+  // RLIMIT_NPROC (processes and threads), set inside the sandbox's user namespace, so it counts
+  // the step's own only: concurrent jobs do not share it. Not set by Isolation::kNone, where it
+  // would count every process of the uid on the host.
+  int64_t processes = 64;
   int64_t output_bytes = 64 * 1024;  // kept of stdout, of stderr and of the channel each; the rest
                                      // is read and dropped (Outcome::output_truncated)
   int64_t work_mb = 64;  // size of the fresh /work tmpfs (memory) of a step without keep_files

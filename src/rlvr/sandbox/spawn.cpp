@@ -37,17 +37,19 @@ struct ChildPlan {
   char* const* argv;
   char* const* envp;
   const char* cwd;
-  rlimit cpu, as, fsize, nofile, nproc, core;
-  bool set_nproc, drop;
+  rlimit cpu, as, fsize, nofile, core;
+  bool drop;
   // The child's ends; chan and bwrap -1 when unused. `failure` reports a failed exec.
   int in, out, err, chan, bwrap, failure;
   int bwrap_at;  // where bwrap's status descriptor goes
   pid_t parent;
 };
 
-[[noreturn]] void child_fail(int failure_fd) {
-  const int e = errno;
-  (void)!::write(failure_fd, &e, sizeof e);
+// The child's report of a failure: {at_exec, errno}. A failed exec is the program's failure
+// (exit status 127, as a shell reports it); anything before it is the sandbox's.
+[[noreturn]] void child_fail(int failure_fd, int at_exec = 0) {
+  const int report[2] = {at_exec, errno};
+  (void)!::write(failure_fd, report, sizeof report);
   ::_exit(127);
 }
 
@@ -57,7 +59,6 @@ void child_set_limits(const ChildPlan& p) {
   ::setrlimit(RLIMIT_FSIZE, &p.fsize);
   ::setrlimit(RLIMIT_NOFILE, &p.nofile);
   ::setrlimit(RLIMIT_CORE, &p.core);
-  if (p.set_nproc) ::setrlimit(RLIMIT_NPROC, &p.nproc);
 }
 
 // Runs in the vforked child: signals to their defaults, its own process group, the pipes on
@@ -87,7 +88,7 @@ void child_set_limits(const ChildPlan& p) {
   sigemptyset(&none);
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
   ::execve(p.path, p.argv, p.envp);
-  child_fail(failure);
+  child_fail(failure, 1);
 }
 
 rlimit limit_of(int64_t v) { return rlimit{rlim_t(v), rlim_t(v)}; }
@@ -150,9 +151,7 @@ ChildPlan make_plan(const Command& cmd, const Fds& f, char* const* argv, char* c
   p.as = limit_of(l.memory_mb << 20);
   p.fsize = limit_of(l.file_size_mb << 20);
   p.nofile = limit_of(l.open_files);
-  p.nproc = limit_of(l.processes);
   p.core = limit_of(0);
-  p.set_nproc = cmd.set_nproc;
   p.drop = drops_privileges();
   p.in = f.in[1];
   p.out = f.out[1];
@@ -166,8 +165,9 @@ ChildPlan make_plan(const Command& cmd, const Fds& f, char* const* argv, char* c
 }
 
 // vfork + exec with every signal blocked around it (no handler of this process runs in the
-// child). Returns the pid, or -1 with the reason in `error`.
-pid_t start(const Command& cmd, Fds& f, std::string* error) {
+// child). Returns the pid, or -1 with the reason in `error` (and `exec_failed` when the exec
+// itself failed).
+pid_t start(const Command& cmd, Fds& f, std::string* error, bool* exec_failed) {
   std::vector<char*> argv = c_strings(cmd.argv), envp = c_strings(cmd.env);
   const ChildPlan plan = make_plan(cmd, f, argv.data(), envp.data());
   sigset_t all, old;
@@ -182,10 +182,11 @@ pid_t start(const Command& cmd, Fds& f, std::string* error) {
     *error = std::string("cannot fork: ") + std::strerror(fork_errno);
     return -1;
   }
-  int child_errno = 0;
-  if (::read(f.failure[0], &child_errno, sizeof child_errno) == sizeof child_errno) {
+  int report[2];
+  if (::read(f.failure[0], report, sizeof report) == sizeof report) {
     ::waitpid(pid, nullptr, 0);
-    *error = "cannot start " + cmd.path + ": " + std::strerror(child_errno);
+    *error = "cannot start " + cmd.path + ": " + std::strerror(report[1]);
+    *exec_failed = report[0] != 0;
     return -1;
   }
   return pid;
@@ -263,6 +264,7 @@ struct Supervisor {
     const size_t at = bwrap_status.find("\"child-pid\":");
     if (init_fd >= 0 || at == std::string::npos) return;
     const int init = std::atoi(bwrap_status.c_str() + at + 12);
+    result.bwrap_started = init > 0;
     if (init > 0) init_fd = int(::syscall(SYS_pidfd_open, init, 0));  // -1: already gone
   }
   void wait_for_init() {
@@ -294,7 +296,11 @@ Exit Supervisor::run() {
       ::kill(pid, SIGKILL);
       continue;
     }
-    if (::poll(fds.data(), fds.size(), wait_ms) < 0 && errno != EINTR) break;
+    if (::poll(fds.data(), fds.size(), wait_ms) < 0 && errno != EINTR) {
+      ::kill(-pid, SIGKILL);
+      if (!exited) reap();
+      break;
+    }
     for (const pollfd& p : fds) {
       if (!p.revents) continue;
       if (p.fd == pidfd) {
@@ -323,7 +329,13 @@ Exit execute(const Command& cmd, const std::string& stdin_data) {
     failed.error = std::string("cannot create pipes: ") + std::strerror(errno);
     return failed;
   }
-  const pid_t pid = start(cmd, f, &failed.error);
+  bool exec_failed = false;
+  const pid_t pid = start(cmd, f, &failed.error, &exec_failed);
+  if (exec_failed) {  // as a shell reports a program it cannot run
+    failed.status = 127 << 8;
+    failed.err = std::move(failed.error);
+    failed.error.clear();
+  }
   if (pid < 0) return failed;
   const int pidfd = int(::syscall(SYS_pidfd_open, pid, 0));
   if (pidfd < 0) {

@@ -1,5 +1,6 @@
-// One process under rlimits with piped stdin / stdout / stderr (and fd 3), a wall deadline and
-// capped output: the process layer under sandbox.cpp, which builds the bwrap command line.
+// One process under rlimits (CPU, address space, file size, open files; not the process count,
+// which bwrap's command line sets inside its user namespace) with piped stdin / stdout / stderr
+// (and fd 3), a wall deadline and capped output: the process layer under sandbox.cpp.
 #pragma once
 #include <string>
 #include <vector>
@@ -14,7 +15,6 @@ struct Command {
   std::vector<std::string> env;   // the whole environment
   std::string cwd;
   Limits limits;
-  bool set_nproc = false;     // RLIMIT_NPROC before exec (kNone; bwrap sets it inside)
   bool result_channel = false;  // fd 3: a pipe read into Exit::channel
   // The command is bwrap with --json-status-fd N, N the next descriptor after the channel
   // (status_fd()): execute() reads the sandbox's pid 1 from it and, after bwrap has exited, also
@@ -24,8 +24,9 @@ struct Command {
   int status_fd() const { return result_channel ? 4 : 3; }
 };
 
-// How the process ended. `status` is waitpid's; `killed` when this layer sent the SIGKILL (the
-// deadline). `error` is set, with nothing run, when the process could not be started.
+// How the process ended. `status` is waitpid's. `error` is set, with nothing run, when the
+// process could not be set up; a program that cannot be executed exits 127 with the reason in
+// `err`, as a shell reports it.
 struct Exit {
   int status = 0;
   bool timed_out = false;
@@ -33,6 +34,7 @@ struct Exit {
   std::string out, err, channel;
   double wall_s = 0;
   std::string error;
+  bool bwrap_started = false;  // with Command::bwrap_status: bwrap reported its sandbox's pid 1
 };
 
 // Starts the command in a process group of its own and waits for it: stdin_data is written, the
