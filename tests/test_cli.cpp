@@ -121,7 +121,7 @@ TEST(CliUsageErrors, UnknownCommandsSuggestTheClosestName) {
   expect_usage_error("data shwo", "unknown command 'shwo' for 'rlvr data'; did you mean 'show'?");
   // Nothing close: the list of commands.
   expect_usage_error("bench xyz", "unknown command 'xyz' for 'rlvr bench'; the commands are tokenizer, "
-                                  "generate ('rlvr bench --help' describes them)");
+                                  "sandbox, generate ('rlvr bench --help' describes them)");
 }
 
 TEST(CliUsageErrors, UnknownFlagsSuggestTheClosestName) {
@@ -147,7 +147,7 @@ TEST(CliUsageErrors, MissingCommandsAndRequiredArgumentsAreNamed) {
   expect_usage_error("tokenize", "missing --tokenizer for 'rlvr tokenize' (tokenizer.json or a model folder "
                                  "holding one); add it: rlvr tokenize --tokenizer TEXT");
   expect_usage_error("report", "missing run_dir for 'rlvr report' (Run directory); add it: rlvr report <run_dir>");
-  expect_usage_error("bench", "missing command for 'rlvr bench'; add one of: tokenizer, generate");
+  expect_usage_error("bench", "missing command for 'rlvr bench'; add one of: tokenizer, sandbox, generate");
   expect_usage_error("data", "missing command for 'rlvr data'; add one of: synth, show");
   auto r = test::run_cmd(test::rlvr_bin());
   EXPECT_EQ(r.status, 2);

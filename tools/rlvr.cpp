@@ -25,11 +25,12 @@ int main(int argc, char** argv) {
   CLI::App app{"rlvr: GRPO fine-tuning with verifiable rewards, in one C++ binary on libtorch"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "rlvr 0.1.0");
-  CLI::App* bench = app.add_subcommand("bench", "Benchmarks (tokenizer, generate)");
+  CLI::App* bench = app.add_subcommand("bench", "Benchmarks (tokenizer, sandbox, generate)");
   bench->require_subcommand(1);
   rlvr::cli::add_tokenizer_commands(app, *bench);
   rlvr::cli::add_data_commands(app, *bench);
   rlvr::cli::add_report_commands(app, *bench);
+  rlvr::cli::add_sandbox_commands(*bench);
   rlvr::cli::TorchPlugin torch;
   try {
     if (rlvr::cli::needs_torch_commands(argc, argv, app, *bench))
