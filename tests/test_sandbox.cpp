@@ -16,6 +16,7 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "rlvr/core/error.h"
 #include "rlvr/core/files.h"
@@ -419,6 +420,19 @@ TEST(Sandbox, AProgramThatCannotRunExits127AndAFailedSandboxIsASandboxError) {
   const Outcome o = run(job, Isolation::kBwrap).at(0);
   EXPECT_TRUE(o.sandbox_error);
   EXPECT_NE(o.error.find("bwrap"), std::string::npos) << o.error;
+}
+
+TEST(Sandbox, BenchCommandReportsBothRatesAndTheOverhead) {
+  SKIP_WITHOUT_BWRAP();
+  const test::RunResult r =
+      test::run_cmd(test::rlvr_bin() + " bench sandbox --runs 4 --rounds 1 --workers 2");
+  ASSERT_EQ(r.status, 0) << r.err;
+  const std::string last = r.out.substr(r.out.rfind('{'));
+  const nlohmann::json j = nlohmann::json::parse(last);
+  EXPECT_GT(j.at("bwrap_runs_per_s").get<double>(), 0);
+  EXPECT_GT(j.at("none_runs_per_s").get<double>(), 0);
+  EXPECT_GT(j.at("overhead").get<double>(), 0);
+  EXPECT_EQ(j.at("workers"), 2);
 }
 
 TEST(Sandbox, BadJobsAreRefusedWithOneLine) {

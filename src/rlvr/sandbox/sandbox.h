@@ -79,14 +79,14 @@ struct Outcome {
   // as the exit status 128 + n, so under kBwrap an exit status above 128 reads as signal n.
   int signal = 0;
   bool timed_out = false;  // killed at Limits::timeout_s, or by the CPU limit (SIGXCPU)
-  // Heuristic: the program ran out of address space. True when, without a timeout, stderr ends
-  // with a MemoryError (Python) or std::bad_alloc (C++) report or "Cannot allocate memory", or
+  // Heuristic: the program ran out of address space. True when, without a timeout, stderr holds
+  // a MemoryError (Python) or std::bad_alloc (C++) report or "Cannot allocate memory", or
   // the program was killed by a SIGKILL nobody here sent (the kernel's OOM killer). A program can
-  // print those words itself; only the counter is fooled, not a score.
+  // print those words (or kill itself) too; only the counter is fooled, not a score.
   bool memory_killed = false;
   bool output_truncated = false;  // stdout, stderr or the channel went past output_bytes
-  // The sandbox failed (bwrap missing, a file could not be written, fork failed): not the
-  // program's fault; `error` says why in one line.
+  // The sandbox failed (bwrap unavailable or unable to set up, a file could not be written,
+  // fork failed): not the program's fault; `error` says why in one line.
   bool sandbox_error = false;
   std::string error;
   std::string out, err, channel;  // bytes as written (not necessarily UTF-8), capped
@@ -107,8 +107,12 @@ const char* isolation_name(Isolation iso);
 std::string bwrap_unavailable_reason();
 
 // Runs the job's steps in order and returns one Outcome per step that ran: all of them, or up to
-// and including the first required step that was not ok(). The working directory is removed
-// afterwards, and no process of the job survives the call. Thread-safe.
+// and including the first required step that was not ok(). The job directory is removed
+// afterwards. Under kBwrap no process of the job survives the call (kNone kills the process
+// group only). kBwrap where bwrap_unavailable_reason() is not "" gives one sandbox_error
+// Outcome with that reason. Throws rlvr::Error for a malformed job: no step, an empty argv, a
+// bad file name, limits out of range, a ro_binds path that is not absolute or does not exist, an
+// env entry without '='. Thread-safe.
 std::vector<Outcome> run(const Job& job, Isolation iso);
 
 // Runs jobs in parallel on worker threads (each job's steps in order on one worker).

@@ -39,7 +39,8 @@ struct ChildPlan {
   const char* cwd;
   rlimit cpu, as, fsize, nofile, core;
   bool drop;
-  // The child's ends; chan and bwrap -1 when unused. `failure` reports a failed exec.
+  // The child's ends; chan and bwrap -1 when unused. `failure` reports why the child could not
+  // exec (child_fail).
   int in, out, err, chan, bwrap, failure;
   int bwrap_at;  // where bwrap's status descriptor goes
   pid_t parent;
@@ -93,7 +94,7 @@ void child_set_limits(const ChildPlan& p) {
 
 rlimit limit_of(int64_t v) { return rlimit{rlim_t(v), rlim_t(v)}; }
 
-// A descriptor at 10 or above with close-on-exec: the child's dup2 onto 0-3 cannot overwrite a
+// A descriptor at 10 or above with close-on-exec: the child's dup2 onto 0-5 cannot overwrite a
 // descriptor it still has to move.
 int high_fd(int fd) {
   if (fd >= 10) return fd;
