@@ -462,6 +462,25 @@ TEST_F(External, ShellStringCommand) {
   EXPECT_EQ(f->score({{"", "a", "b"}, {"", "c", "d"}}), (std::vector<double>{0.25, 0.25}));
 }
 
+// Each request also carries the row's fields ("fields": the whole dataset row); the older keys
+// keep their meaning.
+TEST_F(External, RequestsCarryTheRowFields) {
+  const std::string s = write_script(dir_, "fields.py", R"PY(
+import json, sys
+for line in sys.stdin:
+    req = json.loads(line)
+    f = req["fields"]
+    ok = (req["completion"] == "c" and req["answer"] == "a" and req["index"] >= 0
+          and f.get("tests") == ["assert 1"] and f.get("language") == "python")
+    print(json.dumps({"reward": 1.0 if ok else 0.0 if f else 0.5}), flush=True)
+)PY");
+  auto f = make_reward("judge", {{"type", "external"}, {"command", {"python3", s}}});
+  RewardSample with{"p", "c", "a"}, without{"p", "c", "a"};
+  with.fields = {{"tests", {"assert 1"}}, {"language", "python"}, {"completion", "c"}};
+  EXPECT_EQ(f->score({with, without}), (std::vector<double>{1.0, 0.5}));
+  EXPECT_EQ(f->errors(), 0);
+}
+
 // ---- CLI ----
 
 TEST(ScoreCli, WritesOneLinePerInput) {
@@ -488,6 +507,29 @@ TEST(ScoreCli, WritesOneLinePerInput) {
   auto badline = test::run_cmd(test::rlvr_bin() + " score", "{\"completion\": 1}\n");
   EXPECT_NE(badline.status, 0);
   EXPECT_NE(badline.err.find("stdin:1"), std::string::npos) << badline.err;
+}
+
+// Every field of an input line reaches the rewards (here an external reward that echoes the
+// number of "tests"), and counters other than zero go to stderr like errors.
+TEST(ScoreCli, EveryFieldReachesTheRewards) {
+  if (!have_python()) GTEST_SKIP() << "python3 not found";
+  const std::string dir = test::scratch_dir("score_fields");
+  const std::string s = write_script(dir, "count.py", R"PY(
+import json, sys
+for line in sys.stdin:
+    f = json.loads(line)["fields"]
+    print(json.dumps({"reward": len(f["tests"]) if "tests" in f else "none"}), flush=True)
+)PY");
+  const std::string opts =
+      "'{\"n\": {\"type\": \"external\", \"command\": [\"python3\", \"" + s + "\"]}}'";
+  auto r = test::run_cmd(test::rlvr_bin() + " score --rewards n --options " + opts,
+                         "{\"completion\": \"x\", \"tests\": [\"a\", \"b\"], \"id\": 7}\n"
+                         "{\"completion\": \"y\"}\n");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out,
+            "{\"rewards\":{\"n\":2.0},\"total\":2.0}\n{\"rewards\":{\"n\":0.0},\"total\":0.0}\n");
+  EXPECT_EQ(r.err.find("warning: reward 'n': 1 error so far"), 0u) << r.err;
+  EXPECT_NE(r.err.find("rlvr score: rewards/n/errors = 1\n"), std::string::npos) << r.err;
 }
 
 }  // namespace

@@ -30,7 +30,7 @@ struct ScoreArgs {
   std::string options = "{}";
 };
 
-void run_score(const ScoreArgs& a) {
+std::vector<std::unique_ptr<RewardFunction>> score_rewards(const ScoreArgs& a) {
   nlohmann::json all_opts;
   try {
     all_opts = nlohmann::json::parse(a.options);
@@ -42,6 +42,10 @@ void run_score(const ScoreArgs& a) {
   for (const auto& n : split_commas(a.rewards))
     funcs.push_back(make_reward(n, all_opts.contains(n) ? all_opts[n] : nlohmann::json()));
   RLVR_CHECK(!funcs.empty(), "--rewards: give at least one reward name");
+  return funcs;
+}
+
+std::vector<double> score_weights(const ScoreArgs& a) {
   std::vector<double> weights;
   for (const auto& w : split_commas(a.weights)) {
     try {
@@ -50,26 +54,38 @@ void run_score(const ScoreArgs& a) {
       fail("--weights: '", w, "' is not a number");
     }
   }
+  return weights;
+}
+
+// One input line -> a sample; every field of the line also reaches the rewards as `fields`.
+RewardSample score_sample(const std::string& line, int64_t lineno) {
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(line);
+  } catch (const nlohmann::json::exception& e) {  // a parse error, or a number out of range
+    fail("stdin:", lineno, ": invalid JSON (", e.what(), ")");
+  }
+  RLVR_CHECK(j.is_object() && j.contains("completion") && j["completion"].is_string(),
+             "stdin:", lineno, ": expected {\"completion\": \"...\", \"answer\": \"...\"}");
+  RewardSample s;
+  s.completion = j["completion"].get<std::string>();
+  if (j.contains("prompt") && j["prompt"].is_string()) s.prompt = j["prompt"].get<std::string>();
+  if (j.contains("answer")) s.answer = j["answer"].is_string() ? j["answer"].get<std::string>()
+                                                                : j["answer"].dump();
+  s.fields = std::move(j);
+  return s;
+}
+
+void run_score(const ScoreArgs& a) {
+  std::vector<std::unique_ptr<RewardFunction>> funcs = score_rewards(a);
+  const std::vector<double> weights = score_weights(a);
   std::vector<RewardSample> batch;
   std::string line;
   int64_t lineno = 0;
   while (std::getline(std::cin, line)) {
     ++lineno;
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::exception& e) {  // a parse error, or a number out of range
-      fail("stdin:", lineno, ": invalid JSON (", e.what(), ")");
-    }
-    RLVR_CHECK(j.is_object() && j.contains("completion") && j["completion"].is_string(),
-               "stdin:", lineno, ": expected {\"completion\": \"...\", \"answer\": \"...\"}");
-    RewardSample s;
-    s.completion = j["completion"].get<std::string>();
-    if (j.contains("prompt") && j["prompt"].is_string()) s.prompt = j["prompt"].get<std::string>();
-    if (j.contains("answer")) s.answer = j["answer"].is_string() ? j["answer"].get<std::string>()
-                                                                  : j["answer"].dump();
-    batch.push_back(std::move(s));
+    if (line.find_first_not_of(" \t\r") != std::string::npos)
+      batch.push_back(score_sample(line, lineno));
   }
   RewardResult res = score_all(funcs, weights, batch);  // one batch: external rewards see all
   for (size_t i = 0; i < batch.size(); ++i) {
@@ -78,9 +94,12 @@ void run_score(const ScoreArgs& a) {
     out["total"] = res.total[i];
     std::cout << out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
   }
-  for (const auto& f : funcs)
-    if (f->errors() > 0)
-      std::cerr << "rlvr score: rewards/" << f->name() << "/errors = " << f->errors() << "\n";
+  for (const auto& f : funcs) {  // the counters that training logs as metrics, when not zero
+    auto counters = f->counters();
+    counters.insert(counters.begin(), {"errors", f->errors()});
+    for (const auto& [key, n] : counters)
+      if (n > 0) std::cerr << "rlvr score: rewards/" << f->name() << "/" << key << " = " << n << "\n";
+  }
 }
 
 struct SynthArgs {
@@ -158,8 +177,9 @@ void run_show(const ShowArgs& a) {
 void add_data_commands(CLI::App& app, CLI::App& /*bench*/) {
   auto score_args = std::make_shared<ScoreArgs>();
   CLI::App* score = app.add_subcommand(
-      "score", "Score completions: reads {\"completion\",\"answer\"[,\"prompt\"]} JSON lines on "
-               "stdin, writes {\"rewards\": {...}, \"total\": x} per line (null = not applicable)");
+      "score", "Score completions: reads {\"completion\",\"answer\"[,\"prompt\"], any other "
+               "field} JSON lines on stdin (every field reaches the rewards), writes "
+               "{\"rewards\": {...}, \"total\": x} per line (null = not applicable)");
   score->add_option("--rewards", score_args->rewards,
                     "Comma-separated reward names (" + [] {
                       std::string s;

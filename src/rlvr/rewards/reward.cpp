@@ -24,6 +24,7 @@ constexpr Entry kRegistry[] = {
     {"regex", reward_detail::make_regex},
     {"length_penalty", reward_detail::make_length_penalty},
     {"external", reward_detail::make_external},
+    {"code", reward_detail::make_code},
 };
 
 }  // namespace

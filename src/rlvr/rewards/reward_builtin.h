@@ -17,6 +17,7 @@ std::unique_ptr<RewardFunction> make_regex(const std::string& name, const nlohma
 std::unique_ptr<RewardFunction> make_length_penalty(const std::string& name,
                                                     const nlohmann::json& o);
 std::unique_ptr<RewardFunction> make_external(const std::string& name, const nlohmann::json& o);
+std::unique_ptr<RewardFunction> make_code(const std::string& name, const nlohmann::json& o);
 
 // Throws when `o` is neither null nor an object, or has a key outside `allowed` ("type" is
 // always allowed).

@@ -246,7 +246,8 @@ std::vector<double> ExternalReward::score(const std::vector<RewardSample>& batch
     nlohmann::json req = {{"prompt", batch[i].prompt},
                           {"completion", batch[i].completion},
                           {"answer", batch[i].answer},
-                          {"index", i}};
+                          {"index", i},
+                          {"fields", batch[i].fields}};
     // Invalid UTF-8 from a model is replaced, never an exception.
     lines.push_back(req.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
   }

@@ -1,8 +1,8 @@
 // A user-defined reward served by a long-lived child process speaking JSON lines: one request
-// {"prompt","completion","answer","index"} per line on its stdin, one reply {"reward": x|null}
-// per line on its stdout, in order. Crashes, timeouts and garbage score 0 and count as errors;
-// errors reach the console as a warning line (reward name, count so far, the first error), at
-// most one per warn_interval_s.
+// {"prompt","completion","answer","index","fields"} per line on its stdin (fields: every field
+// of the dataset row), one reply {"reward": x|null} per line on its stdout, in order. Crashes,
+// timeouts and garbage score 0 and count as errors; errors reach the console as a warning line
+// (reward name, count so far, the first error), at most one per warn_interval_s.
 #pragma once
 #include <sys/types.h>
 
