@@ -10,6 +10,7 @@
 #include <regex>
 #include <sstream>
 
+#include "rlvr/core/clock.h"
 #include "rlvr/core/error.h"
 #include "rlvr/core/files.h"
 #include "rlvr/rewards/code_harness.h"
@@ -246,6 +247,18 @@ TEST_F(CodeRun, ForgedResultsDoNotPass) {
   const std::vector<double> got = score(batch);
   for (size_t i = 0; i < programs.size(); ++i)
     EXPECT_EQ(got[i], programs[i].second) << programs[i].first;
+}
+
+// A program that loops on its test cases costs one timeout: the cases after the first timeout
+// do not run and count as failed (so 0 here: no case ran before it).
+TEST_F(CodeRun, ALoopOnTestCasesCostsOneTimeout) {
+  const std::string loop = "```python\nwhile True:\n    pass\n```";
+  json cases = json::array();
+  for (int i = 0; i < 6; ++i) cases.push_back({{"input", "1 2\n"}, {"output", "3"}});
+  const Stopwatch clock;
+  EXPECT_EQ(score({row(loop, {{"test_cases", cases}})}, {{"timeout_s", 1}}), std::vector<double>{0.0});
+  EXPECT_LT(clock.seconds(), 4.0);  // six timeouts would take 6 s; a correctness bound, not speed
+  EXPECT_EQ(counter("timeouts"), 1);
 }
 
 TEST_F(CodeRun, FractionModeAndSetup) {

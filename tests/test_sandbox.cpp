@@ -373,6 +373,29 @@ TEST(Sandbox, StepsShareTheJobDirectoryThroughKeepFiles) {
   EXPECT_EQ(run(job, Isolation::kBwrap).size(), 1u);
 }
 
+// A step with stop_on_timeout ends the job when it times out: a looping program given five
+// stdin cases costs one timeout, not five. Without it every step runs.
+TEST(Sandbox, StopOnTimeoutEndsTheJob) {
+  SKIP_WITHOUT_BWRAP();
+  for (bool stop : {true, false}) {
+    Job job;
+    job.files.push_back(File{"prog.py", "import sys\nif sys.stdin.read() == 'loop':\n    while True: pass\n", false});
+    for (const char* in : {"ok", "loop", "ok", "loop", "ok"}) {
+      Step s = python_step();
+      s.limits.timeout_s = 1;
+      s.required = false;
+      s.stop_on_timeout = stop;
+      s.stdin_data = in;
+      job.steps.push_back(s);
+    }
+    const std::vector<Outcome> o = run(job, Isolation::kBwrap);
+    ASSERT_EQ(o.size(), stop ? 2u : 5u);
+    EXPECT_TRUE(o[0].ok()) << o[0].err;
+    EXPECT_TRUE(o[1].timed_out);
+    if (!stop) EXPECT_TRUE(o[2].ok() && o[3].timed_out && o[4].ok());
+  }
+}
+
 TEST(Sandbox, PoolResultsAreInInputOrderWhateverTheWorkerCount) {
   SKIP_WITHOUT_BWRAP();
   std::vector<Job> jobs(6);

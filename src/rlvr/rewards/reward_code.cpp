@@ -258,8 +258,10 @@ void cases_job(const std::string& program, const CodeLanguage& l, std::vector<st
         make_step(l.compile, "", o.compile_timeout_s, o.compile_memory_mb, true));
     t->job.steps.back().keep_files = true;
   }
-  for (auto& in : inputs)
+  for (auto& in : inputs) {
     t->job.steps.push_back(make_step(l.run, std::move(in), o.timeout_s, o.memory_mb, false));
+    t->job.steps.back().stop_on_timeout = true;  // a loop costs one timeout; later cases fail
+  }
 }
 
 // The row's language, checked against the table and the kind of tests ("" when fine).

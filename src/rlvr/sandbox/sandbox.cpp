@@ -235,7 +235,8 @@ std::vector<Outcome> run_steps(const Job& job, Isolation iso) {
     const Command cmd =
         iso == Isolation::kBwrap ? bwrap_command(job, step, dir) : direct_command(job, step, dir);
     outcomes.push_back(to_outcome(execute(cmd, step.stdin_data), iso));
-    if (step.required && !outcomes.back().ok()) break;
+    const Outcome& o = outcomes.back();
+    if ((step.required && !o.ok()) || (step.stop_on_timeout && o.timed_out)) break;
   }
   try {
     remove_tree(dir);

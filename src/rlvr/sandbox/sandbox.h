@@ -60,6 +60,9 @@ struct Step {
   // is bounded only by file_size_mb per file, so give it to trusted programs (a compiler).
   // Isolation::kNone always works in the job directory, read-write.
   bool keep_files = false;
+  // true: when this step times out, the job ends here (later steps do not run), so a program
+  // that loops costs one timeout, not one per test case.
+  bool stop_on_timeout = false;
 };
 
 struct Job {
