@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
   rlvr::cli::add_tokenizer_commands(app, *bench);
   rlvr::cli::add_data_commands(app, *bench);
   rlvr::cli::add_report_commands(app, *bench);
+  rlvr::cli::add_template_commands(app, *bench);
   rlvr::cli::TorchPlugin torch;
   try {
     if (rlvr::cli::needs_torch_commands(argc, argv, app, *bench))
