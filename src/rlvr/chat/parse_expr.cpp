@@ -249,6 +249,8 @@ ExprPtr Parser::parse_postfix(ExprPtr e) {
       e = parse_subscript(std::move(e));
     } else if (is_op("(")) {
       auto c = node(ExprKind::Call, cur());
+      c->line = e->line;  // a call is where its callee is
+      c->col = e->col;
       c->kids.push_back(std::move(e));
       parse_call_args(*c);
       e = std::move(c);
@@ -313,6 +315,8 @@ ExprPtr Parser::parse_filter_expr(ExprPtr e) {
     else if (is_name("is")) e = parse_test(std::move(e));
     else if (is_op("(")) {
       auto c = node(ExprKind::Call, cur());
+      c->line = e->line;  // a call is where its callee is
+      c->col = e->col;
       c->kids.push_back(std::move(e));
       parse_call_args(*c);
       e = std::move(c);

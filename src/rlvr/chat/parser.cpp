@@ -46,7 +46,10 @@ Body Parser::parse_body(std::initializer_list<const char*> ends) {
     const Token& t = cur();
     if (t.type == Tok::End) {
       if (ends.size() == 0) return body;
-      error(t, std::string("unexpected end of template: missing '{% ") + *ends.begin() + " %}'");
+      std::string close = *ends.begin();
+      for (const char* e : ends)
+        if (std::string(e).rfind("end", 0) == 0) close = e;
+      error(t, "unexpected end of template: missing '{% " + close + " %}'");
     }
     if (at_end_tag(ends)) return body;
     if (t.type == Tok::Text) {

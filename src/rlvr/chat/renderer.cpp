@@ -60,12 +60,7 @@ void Renderer::exec_stmt(const Stmt& s, const FramePtr& f, std::string& out, Flo
     case StmtKind::SetBlock: {
       std::string text;
       exec(s.bodies[0], f, text);
-      Value v(std::move(text));
-      if (s.expr) {
-        Args none;
-        v = apply_filter(*this, s.expr->name, v, none);
-      }
-      f->set(s.targets[0], std::move(v));
+      f->set(s.targets[0], s.expr ? filter_chain(*s.expr, std::move(text), f) : Value(std::move(text)));
       break;
     }
     case StmtKind::Macro: f->set(s.text, make_macro(s, f)); break;
@@ -73,16 +68,7 @@ void Renderer::exec_stmt(const Stmt& s, const FramePtr& f, std::string& out, Flo
     case StmtKind::FilterBlock: {
       std::string text;
       exec(s.bodies[0], f, text);
-      const Expr* chain[64];
-      size_t n = 0;
-      for (const Expr* e = s.expr.get(); e && n < 64; e = e->kids[0].get()) chain[n++] = e;
-      Value v(std::move(text));
-      for (size_t k = n; k-- > 0;) {
-        Args args;
-        eval_args(*chain[k], f, args, 1);
-        v = apply_filter(*this, chain[k]->name, v, args);
-      }
-      append_str(out, v);
+      append_str(out, filter_chain(*s.expr, std::move(text), f));
       break;
     }
     case StmtKind::With: {
@@ -96,6 +82,15 @@ void Renderer::exec_stmt(const Stmt& s, const FramePtr& f, std::string& out, Flo
     case StmtKind::Continue: flow = Flow::Continue; break;
   }
   check_size(out.size());
+}
+
+// A filter block's (or block set's) `| f | g(...)` applied to its text; the chain's innermost
+// filter has no operand.
+Value Renderer::filter_chain(const Expr& last, std::string text, const FramePtr& f) {
+  Value v = last.kids[0] ? filter_chain(*last.kids[0], std::move(text), f) : Value(std::move(text));
+  Args args;
+  eval_args(last, f, args, 1);
+  return apply_filter(*this, last.name, v, args);
 }
 
 void Renderer::exec_if(const Stmt& s, const FramePtr& f, std::string& out, Flow& flow) {
@@ -117,7 +112,14 @@ void Renderer::bind(Frame& f, const Stmt& s, const Value& v) const {
 
 Items Renderer::loop_items(const Stmt& s, const FramePtr& f) {
   const Value seq = eval(*s.expr, f);
-  Items items = iterate(seq);
+  Items items;
+  try {
+    items = iterate(seq);
+  } catch (const PositionedError&) {
+    throw;
+  } catch (const Error& e) {
+    error_at(s.expr->line, s.expr->col, e.what());
+  }
   if (!s.cond) return items;
   Items kept;
   for (const Value& item : items) {

@@ -56,6 +56,7 @@ class Renderer {
   Value loop_attr(const Frame& f, const std::string& attr) const;
   Value loop_value(const Frame& f) const;
   void exec_stmt(const Stmt& s, const FramePtr& f, std::string& out, Flow& flow);
+  Value filter_chain(const Expr& last, std::string text, const FramePtr& f);
   void exec_if(const Stmt& s, const FramePtr& f, std::string& out, Flow& flow);
   void exec_for(const Stmt& s, const FramePtr& f, std::string& out);
   void exec_set(const Stmt& s, const FramePtr& f);
