@@ -215,9 +215,16 @@ TEST(Jinja, LimitsStopRunawayTemplates) {
   RenderOptions opt;
   opt.limits.max_steps = 1000;
   opt.limits.max_output = 1 << 16;
-  EXPECT_NE(error_of("{% for i in range(100000) %}{% endfor %}", opt).find("ran more than 1000 steps"), std::string::npos);
-  EXPECT_NE(error_of("{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}", opt).find("nested deeper than 200"), std::string::npos);
+  RenderOptions steps;
+  steps.limits.max_steps = 1000;
+  EXPECT_NE(error_of("{% for i in range(100000) %}{% endfor %}", steps).find("ran more than 1000 steps"), std::string::npos);
+  EXPECT_NE(error_of("{% for i in range(100000) %}{% endfor %}", opt).find("more than 65536 bytes"), std::string::npos);
+  EXPECT_NE(error_of("{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}", opt).find("nested deeper than 100"), std::string::npos);
   EXPECT_NE(error_of("{{ 'x' * 100000 }}", opt).find("more than 65536 bytes"), std::string::npos);
+  EXPECT_NE(error_of("{{ ('x' * 10000) | replace('', 'yyyyyyyyyy') }}", opt).find("more than 65536 bytes"), std::string::npos);
+  EXPECT_NE(error_of("{% set ns = namespace(x=[]) %}{% for i in range(300) %}{% set ns.x = [ns.x] %}{% endfor %}")
+                .find("nested more than 256 levels deep"), std::string::npos);
+  EXPECT_NE(error_of("{% set ns = namespace() %}{% set ns.me = [ns] %}").find("cannot hold a namespace"), std::string::npos);
   EXPECT_NE(error_of("{{ " + std::string(500, '(') + "1" + std::string(500, ')') + " }}").find("nested too deeply"), std::string::npos);
 }
 

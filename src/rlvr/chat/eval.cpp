@@ -15,6 +15,7 @@ const char* const kLoopAttrs[] = {"index", "index0", "revindex", "revindex0", "f
 }  // namespace
 
 Value Renderer::eval(const Expr& e, const FramePtr& f) {
+  const Nest nest(*this);
   try {
     return eval_node(e, f);
   } catch (const PositionedError&) {

@@ -44,8 +44,9 @@ Value f_length(Renderer&, const Value& v, Args& a) {
   return Value(n);
 }
 
-Value f_tojson(Renderer&, const Value& v, Args& a) {
+Value f_tojson(Renderer& r, const Value& v, Args& a) {
   JsonOptions o;
+  o.max_size = r.options().limits.max_output;
   o.ensure_ascii = flag(a.take(0, "ensure_ascii", Value(false)));
   const Value indent = a.take(1, "indent", Value::none());
   const Value seps = a.take(2, "separators", Value::none());
@@ -124,9 +125,9 @@ Value f_replace(Renderer& r, const Value& v, Args& a) {
   const Value count = a.take(2, "count", Value::none());
   a.done("replace");
   if (!count.is_none() && count.kind() != Kind::Int) fail("replace: count must be an integer");
-  std::string out = py_replace(to_str(v), old, with, count.is_none() ? -1 : count.i());
-  r.check_size(out.size());
-  return Value(std::move(out));
+  const std::string s = to_str(v);
+  r.check_size(replace_bound(s, old, with));
+  return Value(py_replace(s, old, with, count.is_none() ? -1 : count.i()));
 }
 
 Value f_default(Renderer&, const Value& v, Args& a) {
@@ -249,7 +250,7 @@ Value f_indent(Renderer& r, const Value& v, Args& a) {
   return Value(first ? pad + out : out);
 }
 
-Value f_unique(Renderer&, const Value& v, Args& a) {
+Value f_unique(Renderer& r, const Value& v, Args& a) {
   const bool case_sensitive = flag(a.take(0, "case_sensitive", Value(false)));
   const Value attr = a.take(1, "attribute", Value::none());
   a.done("unique");
@@ -258,7 +259,10 @@ Value f_unique(Renderer&, const Value& v, Args& a) {
     Value key = attr.is_none() ? x : attribute_of(x, to_str(attr));
     if (!case_sensitive && key.is_string()) key = Value(py_lower(key.str()));
     bool dup = false;
-    for (const Value& s : seen) dup = dup || equals(s, key);
+    for (const Value& s : seen) {
+      r.count_step();
+      dup = dup || equals(s, key);
+    }
     if (dup) continue;
     seen.push_back(key);
     out.push_back(x);

@@ -209,7 +209,7 @@ static void append_json_entries(std::string& out, const Value& v, const JsonOpti
 }
 
 static void append_json(std::string& out, const Value& v, const JsonOptions& o, int level) {
-  RLVR_CHECK(level < 200, "tojson: the value is nested too deeply");
+  RLVR_CHECK(out.size() <= o.max_size, "tojson: the output exceeds ", o.max_size, " bytes");
   switch (v.kind()) {
     case Kind::None: out += "null"; return;
     case Kind::Bool: out += v.b() ? "true" : "false"; return;

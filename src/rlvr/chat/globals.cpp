@@ -1,5 +1,6 @@
 // The global functions a chat template can call (jinja2's range, namespace and dict, and
 // transformers' raise_exception and strftime_now), and Template::render.
+#include <algorithm>
 #include <ctime>
 
 #include "rlvr/chat/renderer.h"
@@ -21,6 +22,9 @@ Value range(Renderer& r, Args& a) {
   const int64_t stop = int_arg(a.pos[one ? 0 : 1], "range");
   const int64_t step = a.pos.size() == 3 ? int_arg(a.pos[2], "range") : 1;
   if (step == 0) fail("range() arg 3 must not be zero");
+  const long double span = static_cast<long double>(stop) - static_cast<long double>(start);
+  const long double n = span / static_cast<long double>(step);
+  r.check_size(n > 0 ? static_cast<size_t>(std::min<long double>(n + 1, 1e18L)) * sizeof(Value) : 0);
   Items out;
   for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step) {
     r.count_step();

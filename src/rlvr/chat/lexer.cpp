@@ -63,9 +63,14 @@ class Lexer {
   std::vector<Token> run();
 
  private:
-  [[noreturn]] void error(size_t at, const std::string& msg) const;
+  [[noreturn]] void error(size_t at, const std::string& msg);
   void emit(Tok t, std::string text, size_t at) { out_.push_back({t, std::move(text), line_of(at), col_of(at)}); }
-  int line_of(size_t at) const { return 1 + static_cast<int>(std::count(src_.begin(), src_.begin() + at, '\n')); }
+  int line_of(size_t at) {  // counts from the last position asked (tokens come in order)
+    if (at < line_at_) line_at_ = 0, line_ = 1;
+    line_ += static_cast<int>(std::count(src_.begin() + line_at_, src_.begin() + at, '\n'));
+    line_at_ = at;
+    return line_;
+  }
   int col_of(size_t at) const {
     const size_t nl = at == 0 ? std::string::npos : src_.rfind('\n', at - 1);
     return static_cast<int>(at - (nl == std::string::npos ? 0 : nl + 1)) + 1;
@@ -89,12 +94,14 @@ class Lexer {
   std::string src_;
   const std::string& name_;
   size_t pos_ = 0;
+  size_t line_at_ = 0;  // line_of's cache: line_ is the line of offset line_at_
+  int line_ = 1;
   bool line_starting_ = true;
   std::vector<Token> out_;
   std::vector<char> brackets_;
 };
 
-void Lexer::error(size_t at, const std::string& msg) const {
+void Lexer::error(size_t at, const std::string& msg) {
   fail(name_, ":", line_of(at), ":", col_of(at), ": ", msg);
 }
 

@@ -208,7 +208,7 @@ Value str_predicate(const std::string& s, const std::string& name) {
   return Value(py_upper(s) != py_lower(s) && (upper ? py_upper(s) : py_lower(s)) == s);
 }
 
-Value str_method(const std::string& s, const std::string& name, Args& a) {
+Value str_method(Renderer& r, const std::string& s, const std::string& name, Args& a) {
   const std::string what = "str." + name;
   Value out;
   if (name == "strip" || name == "lstrip" || name == "rstrip") {
@@ -226,6 +226,7 @@ Value str_method(const std::string& s, const std::string& name, Args& a) {
   else if (name == "replace") {
     const std::string& old = str_arg(a.take(0, "old"), what.c_str());
     const std::string& with = str_arg(a.take(1, "new"), what.c_str());
+    r.check_size(replace_bound(s, old, with));
     out = Value(py_replace(s, old, with, int_arg(a.take(2, "count"), -1, what.c_str())));
   } else if (name == "find" || name == "rfind") {
     const std::string& sub = str_arg(a.take(0, "sub"), what.c_str());
@@ -300,7 +301,7 @@ Value list_method(const Value& l, const std::string& name, Args& a) {
 }  // namespace
 
 Value call_method(Renderer& r, const Value& obj, const std::string& name, Args& args) {
-  Value out = obj.is_string() ? str_method(obj.str(), name, args)
+  Value out = obj.is_string() ? str_method(r, obj.str(), name, args)
               : obj.kind() == Kind::Dict ? dict_method(obj, name, args)
                                          : list_method(obj, name, args);
   if (out.is_string()) r.check_size(out.str().size());

@@ -35,7 +35,15 @@ void Renderer::check_size(size_t bytes) const {
     fail("the template built a string of more than ", opt_.limits.max_output, " bytes");
 }
 
+Renderer::Nest::Nest(Renderer& renderer) : r(renderer) {
+  if (++r.depth_ > r.opt_.limits.max_depth) {
+    --r.depth_;
+    fail("the template nests blocks, calls and expressions deeper than ", r.opt_.limits.max_depth);
+  }
+}
+
 Renderer::Flow Renderer::exec(const Body& body, const FramePtr& f, std::string& out) {
+  const Nest nest(*this);
   Flow flow = Flow::Normal;
   for (const auto& s : body) {
     try {

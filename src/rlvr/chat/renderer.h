@@ -74,6 +74,12 @@ class Renderer {
   const RenderOptions& opt_;
   uint64_t steps_ = 0;
   int calls_ = 0;  // nested macro calls
+  int depth_ = 0;  // nested exec() and eval(): bounds the C++ stack
+  struct Nest {
+    Renderer& r;
+    explicit Nest(Renderer& renderer);
+    ~Nest() { --r.depth_; }
+  };
 };
 
 // Value operations (methods.cpp): jinja2's sandboxed attribute and item access (a dict's
@@ -103,6 +109,7 @@ std::string py_title(const std::string& s);       // str.title()
 std::string jinja_title(const std::string& s);    // the `title` filter
 std::string py_capitalize(const std::string& s);
 std::string py_replace(const std::string& s, const std::string& old, const std::string& with, int64_t count);
+size_t replace_bound(const std::string& s, const std::string& old, const std::string& with);  // result size, at most
 std::vector<std::string> py_splitlines(const std::string& s);
 
 }  // namespace rlvr::jinja

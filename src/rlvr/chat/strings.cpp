@@ -141,6 +141,11 @@ std::string py_replace(const std::string& s, const std::string& old, const std::
   return out;
 }
 
+size_t replace_bound(const std::string& s, const std::string& old, const std::string& with) {
+  const size_t slots = old.empty() ? utf8_length(s) + 1 : s.size() / old.size();
+  return s.size() + slots * with.size();
+}
+
 std::vector<std::string> py_splitlines(const std::string& s) {
   std::vector<std::string> out;
   const std::vector<uint32_t> cps = code_points(s);

@@ -19,7 +19,8 @@ struct Stmt;
 struct Limits {
   size_t max_output = size_t{256} << 20;  // bytes of any string the template builds
   uint64_t max_steps = 50'000'000;        // loop iterations + macro calls + range() items
-  int max_calls = 200;                    // nested macro calls
+  int max_calls = 100;                    // nested macro calls
+  int max_depth = 1000;                   // nested blocks and expressions being evaluated
 };
 
 struct RenderOptions {

@@ -1,6 +1,8 @@
 // Values: construction, truth, length, equality and order, as Python defines them.
 #include "rlvr/chat/value.h"
 
+#include <algorithm>
+
 #include "rlvr/core/error.h"
 
 namespace rlvr::jinja {
@@ -10,11 +12,34 @@ namespace {
 struct ListData {
   Items items;
   ListKind kind;
+  int depth;
 };
 struct DictData {
   mutable Entries entries;  // mutable: a namespace's `set ns.x`
   bool is_namespace = false;
+  int depth;
 };
+
+constexpr int kMaxValueDepth = 256;  // keeps printing, comparing and freeing values off deep recursion
+
+int checked_depth(int deepest_child) {
+  if (deepest_child + 1 > kMaxValueDepth) fail("a list or dict nested more than ", kMaxValueDepth, " levels deep");
+  return deepest_child + 1;
+}
+
+// True when v is, or holds, a namespace or a function (what a namespace attribute may not hold:
+// it could then reach the namespace itself).
+bool holds_reference(const Value& v) {
+  if (v.kind() == Kind::Callable || v.is_namespace()) return true;
+  if (v.kind() == Kind::List) {
+    for (const Value& x : v.items())
+      if (holds_reference(x)) return true;
+  } else if (v.kind() == Kind::Dict) {
+    for (const auto& kv : v.entries())
+      if (holds_reference(kv.second)) return true;
+  }
+  return false;
+}
 struct FunctionData {
   std::string name;
   Function fn;
@@ -44,24 +69,36 @@ Value Value::undefined(std::string hint) {
 }
 
 Value Value::list(Items items, ListKind kind) {
+  int deepest = 0;
+  for (const Value& x : items) deepest = std::max(deepest, x.depth());
   Value v;
   v.kind_ = Kind::List;
-  v.p_ = std::make_shared<const ListData>(ListData{std::move(items), kind});
+  v.p_ = std::make_shared<const ListData>(ListData{std::move(items), kind, checked_depth(deepest)});
   return v;
 }
 
 Value Value::dict(Entries entries) {
+  int deepest = 0;
+  for (const auto& kv : entries) deepest = std::max(deepest, kv.second.depth());
   Value v;
   v.kind_ = Kind::Dict;
-  v.p_ = std::make_shared<const DictData>(DictData{std::move(entries), false});
+  v.p_ = std::make_shared<const DictData>(DictData{std::move(entries), false, checked_depth(deepest)});
   return v;
 }
 
 Value Value::namespace_(Entries entries) {
+  for (const auto& kv : entries)
+    if (holds_reference(kv.second)) fail("a namespace attribute cannot hold a namespace or a function");
   Value v;
   v.kind_ = Kind::Dict;
-  v.p_ = std::make_shared<const DictData>(DictData{std::move(entries), true});
+  v.p_ = std::make_shared<const DictData>(DictData{std::move(entries), true, 1});
   return v;
+}
+
+int Value::depth() const {
+  if (kind_ == Kind::List) return static_cast<const ListData*>(p_.get())->depth;
+  if (kind_ == Kind::Dict) return static_cast<const DictData*>(p_.get())->depth;
+  return 0;
 }
 
 Value Value::function(std::string name, Function fn) {
@@ -94,6 +131,7 @@ const Value* Value::find(std::string_view key) const {
 
 void Value::set_attr(const std::string& key, Value v) const {
   RLVR_CHECK(is_namespace(), "cannot assign attribute '", key, "' of a value that is not a namespace()");
+  RLVR_CHECK(!holds_reference(v), "a namespace attribute cannot hold a namespace or a function (ns.", key, ")");
   Entries& e = static_cast<const DictData*>(p_.get())->entries;
   for (auto& kv : e) {
     if (kv.first == key) {

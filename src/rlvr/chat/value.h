@@ -61,6 +61,7 @@ class Value {
   const std::string& function_name() const;
   Value call(Renderer& r, Args& args) const;
   const std::string& undefined_hint() const;
+  int depth() const;  // nesting of lists and dicts: 0 for a scalar, at most 256
 
   bool truthy() const;
   // A value with a length: str (code points), list, tuple, dict; -1 for anything else.
@@ -105,6 +106,7 @@ struct JsonOptions {
   bool indented = false;
   std::string item_sep = ", ", key_sep = ": ";
   bool sort_keys = false;
+  size_t max_size = size_t{256} << 20;  // fails past this many bytes of output
 };
 // Python's json.dumps(v, ...): rlvr::Error for values JSON cannot hold.
 std::string to_json(const Value& v, const JsonOptions& opt);
