@@ -172,7 +172,9 @@ TEST(Jinja, Tests) {
   CHECK(R"J({{ n is integer }}{{ f is float }}{{ true is boolean }}{{ false is false }}{{ 0 is false }}{{ true is true }}{{ xs is sequence }})J",
         R"J(TrueTrueTrueTrueFalseTrueTrue)J");
   CHECK(R"J({{ n is odd }}{{ n is even }}{{ 9 is divisibleby 3 }}{{ 'a' is equalto 'a' }}{{ 2 is eq(3) }}{{ 1 is in xs }}{{ n is not none }}{{ 'ab' is lower }})J",
-        R"J(TrueFalseTrueTrueFalseTrueTrueTrue)J");
+        R"J(TrueFalseTrueTrueFalseTrueTrueTrue)J");  // jinja2's corners: select / map over a false value give nothing; lower / upper test str(x).
+  CHECK(R"J({{ 0 | select | list }}{{ none | map('upper') | list }} {{ 'AB1' is upper }}{{ 1 is lower }}{{ nope is sequence }}{{ 3.0 is odd }}{{ 4.5 is divisibleby 1.5 }})J",
+        R"J([][] TrueFalseTrueTrueTrue)J");
 }
 
 TEST(Jinja, StringAndDictMethods) {

@@ -95,6 +95,7 @@ ChatTemplate ChatTemplate::from_file(const std::string& path, const std::string&
 }
 
 std::string ChatTemplate::render(const Chat& chat) const {
+  RLVR_CHECK(chat.extra.is_object(), tmpl_.name(), ": the extra variables must be a JSON object");
   jinja::Entries vars;
   vars.reserve(4 + specials_.size() + chat.extra.size());
   vars.emplace_back("messages", jinja::from_json(chat.messages));

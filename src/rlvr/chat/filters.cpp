@@ -139,6 +139,7 @@ Value f_default(Renderer&, const Value& v, Args& a) {
 
 Value f_map(Renderer& r, const Value& v, Args& a) {
   Items out;
+  if (!v.truthy()) return Value::list({}, ListKind::Generator);  // jinja2 maps nothing over a false value
   const Value attr = a.take(9999, "attribute");
   if (!attr.is_undefined()) {
     const Value fallback = a.take(9999, "default");
@@ -173,6 +174,7 @@ Value select_items(Renderer& r, const Value& v, Args& a, bool by_attr, bool keep
   if (k < a.pos.size()) test = to_str(a.pos[k++]);
   if (!test.empty() && !has_test(test)) fail("no test named '", test, "'");
   Items out;
+  if (!v.truthy()) return Value::list({}, ListKind::Generator);  // as jinja2: nothing from a false value
   for (const Value& x : iterate(v)) {
     const Value subject = by_attr ? attribute_of(x, attr) : x;
     bool pass;
@@ -203,6 +205,7 @@ Value f_int(Renderer&, const Value& v, Args& a) {
   const Value fallback = a.take(0, "default", Value(int64_t{0}));
   const Value base = a.take(1, "base", Value(int64_t{10}));
   a.done("int");
+  if (v.is_undefined()) undefined_error(v);
   if (v.kind() == Kind::Int || v.kind() == Kind::Bool) return Value(v.i());
   double d;
   if (v.kind() == Kind::Float) {
@@ -225,6 +228,7 @@ Value f_int(Renderer&, const Value& v, Args& a) {
 Value f_float(Renderer&, const Value& v, Args& a) {
   const Value fallback = a.take(0, "default", Value(0.0));
   a.done("float");
+  if (v.is_undefined()) undefined_error(v);
   if (v.is_number()) return Value(v.f());
   if (!v.is_string()) return fallback;
   const std::string s = py_strip(v.str(), Value::none(), true, true);
@@ -238,8 +242,9 @@ Value f_indent(Renderer& r, const Value& v, Args& a) {
   const bool first = flag(a.take(1, "first", Value(false)));
   const bool blank = flag(a.take(2, "blank", Value(false)));
   a.done("indent");
+  if (!v.is_string()) fail("indent: expected a string, got ", kind_name(v));
   std::string pad = width.is_string() ? width.str() : std::string(static_cast<size_t>(std::clamp<int64_t>(width.i(), 0, 1000)), ' ');
-  const std::vector<std::string> lines = py_splitlines(to_str(v) + "\n");
+  const std::vector<std::string> lines = py_splitlines(v.str() + "\n");
   std::string out;
   for (size_t k = 0; k < lines.size(); ++k) {
     if (k) out += "\n";
@@ -257,6 +262,7 @@ Value f_unique(Renderer& r, const Value& v, Args& a) {
   Items out, seen;
   for (const Value& x : iterate(v)) {
     Value key = attr.is_none() ? x : attribute_of(x, to_str(attr));
+    if (key.kind() == Kind::List || key.kind() == Kind::Dict) fail("unique: unhashable type: '", kind_name(key), "'");
     if (!case_sensitive && key.is_string()) key = Value(py_lower(key.str()));
     bool dup = false;
     for (const Value& s : seen) {

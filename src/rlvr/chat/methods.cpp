@@ -113,7 +113,7 @@ Value slice(const Value& obj, const Value& start, const Value& stop, const Value
   if (step == 0) fail("slice step cannot be zero");
   std::vector<uint32_t> cps;
   if (obj.is_string()) cps = code_points(obj.str());
-  else if (!is_plain_list(obj)) return Value::undefined(std::string("a ") + kind_name(obj) + " cannot be sliced");
+  else if (!is_plain_list(obj)) fail("'", kind_name(obj), "' object is not subscriptable");  // jinja2 slices directly
   const auto n = static_cast<int64_t>(obj.is_string() ? cps.size() : obj.items().size());
   const int64_t a = slice_bound(start, n, step, true), b = slice_bound(stop, n, step, false);
   std::string s;
@@ -162,6 +162,7 @@ bool contains(const Value& container, const Value& item) {
       return false;
     case Kind::Dict:
       if (container.is_namespace()) break;
+      if (item.kind() == Kind::List || item.kind() == Kind::Dict) fail("unhashable type: '", kind_name(item), "'");
       return item.is_string() && container.find(item.str()) != nullptr;
     default: break;
   }

@@ -1,5 +1,6 @@
 // jinja2's tests (`x is defined`, `x is none`, `x is string` ...) as Python defines the types:
 // a bool is a number, a str is iterable and a sequence, undefined is iterable.
+#include <cmath>
 #include <map>
 
 #include "rlvr/chat/parser.h"
@@ -34,20 +35,33 @@ bool t_iterable(const Value& v, Args& a) {
   a.done("iterable");
   return v.is_undefined() || v.is_string() || v.kind() == Kind::List || (v.kind() == Kind::Dict && !v.is_namespace());
 }
-bool t_sequence(const Value& v, Args& a) { return a.done("sequence"), v.length() >= 0; }
-bool t_lower(const Value& v, Args& a) { return a.done("lower"), v.is_string() && py_lower(v.str()) == v.str(); }
-bool t_upper(const Value& v, Args& a) { return a.done("upper"), v.is_string() && py_upper(v.str()) == v.str(); }
+bool t_sequence(const Value& v, Args& a) { return a.done("sequence"), v.is_undefined() || v.length() >= 0; }
+// str(v).islower() / isupper(): some cased character, and all of them in that case.
+bool cased_as(const Value& v, bool upper) {
+  const std::string s = to_str(v), up = py_upper(s), low = py_lower(s);
+  return up != low && (upper ? up : low) == s;
+}
+bool t_lower(const Value& v, Args& a) { return a.done("lower"), cased_as(v, false); }
+bool t_upper(const Value& v, Args& a) { return a.done("upper"), cased_as(v, true); }
 
 int64_t integer(const Value& v, const char* test) {
   if (v.kind() != Kind::Int && v.kind() != Kind::Bool) fail("test '", test, "' needs an integer, got ", kind_name(v));
   return v.i();
 }
-bool t_odd(const Value& v, Args& a) { return a.done("odd"), integer(v, "odd") % 2 != 0; }
-bool t_even(const Value& v, Args& a) { return a.done("even"), integer(v, "even") % 2 == 0; }
+// Python's value % 2 (floats too), compared with 1 (odd) or 0 (even).
+bool parity_is(const Value& v, int want, const char* test) {
+  if (v.kind() == Kind::Float) return std::fabs(std::fmod(std::fmod(v.f(), 2.0) + 2.0, 2.0)) == want;
+  const int64_t r = integer(v, test) % 2;
+  return (r < 0 ? r + 2 : r) == want;
+}
+bool t_odd(const Value& v, Args& a) { return a.done("odd"), parity_is(v, 1, "odd"); }
+bool t_even(const Value& v, Args& a) { return a.done("even"), parity_is(v, 0, "even"); }
 bool t_divisibleby(const Value& v, Args& a) {
-  const int64_t d = integer(arg(a, "num"), "divisibleby");
-  if (d == 0) fail("test 'divisibleby': division by zero");
-  return integer(v, "divisibleby") % d == 0;
+  const Value d = arg(a, "num");
+  if (!v.is_number() || !d.is_number()) fail("test 'divisibleby' needs numbers, got ", kind_name(v), " and ", kind_name(d));
+  if (d.f() == 0) fail("test 'divisibleby': division by zero");
+  if (v.kind() == Kind::Float || d.kind() == Kind::Float) return std::fmod(v.f(), d.f()) == 0;
+  return v.i() % d.i() == 0;
 }
 
 bool t_eq(const Value& v, Args& a) { return equals(v, arg(a, "other")); }
