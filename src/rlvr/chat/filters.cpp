@@ -140,9 +140,9 @@ Value f_default(Renderer&, const Value& v, Args& a) {
 Value f_map(Renderer& r, const Value& v, Args& a) {
   Items out;
   if (!v.truthy()) return Value::list({}, ListKind::Generator);  // jinja2 maps nothing over a false value
-  const Value attr = a.take(9999, "attribute");
+  const Value attr = a.keyword("attribute");
   if (!attr.is_undefined()) {
-    const Value fallback = a.take(9999, "default");
+    const Value fallback = a.keyword("default");
     a.done("map");
     for (const Value& x : iterate(v)) {
       Value y = attribute_of(x, to_str(attr));

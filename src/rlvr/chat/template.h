@@ -18,7 +18,7 @@ struct Stmt;
 // Guards against templates that never end (fuzzing, or a mistake): each is an rlvr::Error.
 struct Limits {
   size_t max_output = size_t{256} << 20;  // bytes of any string the template builds
-  uint64_t max_steps = 50'000'000;        // loop iterations + macro calls + range() items
+  uint64_t max_steps = 50'000'000;        // loop iterations, macro calls, range() items, unique() comparisons
   int max_calls = 100;                    // nested macro calls
   int max_depth = 1000;                   // nested blocks and expressions being evaluated
 };

@@ -237,7 +237,7 @@ bool equals(const Value& a, const Value& b) {
   }
 }
 
-static const char* type_name(const Value& v) {
+const char* kind_name(const Value& v) {
   switch (v.kind()) {
     case Kind::Undefined: return "Undefined";
     case Kind::None: return "NoneType";
@@ -266,10 +266,9 @@ int compare(const Value& a, const Value& b) {
       if (!equals(x[k], y[k])) return compare(x[k], y[k]);
     return x.size() < y.size() ? -1 : x.size() > y.size();
   }
-  fail("'<' not supported between instances of '", type_name(a), "' and '", type_name(b), "'");
+  fail("'<' not supported between instances of '", kind_name(a), "' and '", kind_name(b), "'");
 }
 
-const char* kind_name(const Value& v) { return type_name(v); }
 
 std::vector<uint32_t> code_points(std::string_view s) {
   std::vector<uint32_t> out;

@@ -83,6 +83,7 @@ struct Args {
   Entries kw;
   // The argument named `name` or at position `index` (taken once), else `fallback`.
   Value take(size_t index, const char* name, Value fallback = Value());
+  Value keyword(const char* name, Value fallback = Value()) { return take(SIZE_MAX, name, std::move(fallback)); }
   // Fails naming `what` when an argument was not taken.
   void done(const std::string& what) const;
   std::vector<bool> used;
