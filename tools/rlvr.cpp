@@ -31,6 +31,7 @@ int main(int argc, char** argv) {
   rlvr::cli::add_data_commands(app, *bench);
   rlvr::cli::add_report_commands(app, *bench);
   rlvr::cli::add_sandbox_commands(*bench);
+  rlvr::cli::add_template_commands(app, *bench);
   rlvr::cli::TorchPlugin torch;
   try {
     if (rlvr::cli::needs_torch_commands(argc, argv, app, *bench))
