@@ -3,7 +3,8 @@
 # are present; uses sudo when not root.
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libtorch-dev libopenblas0-pthread libgloo-dev
-      nlohmann-json3-dev libyaml-cpp-dev libcli11-dev libpcre2-dev libutf8proc-dev libgtest-dev ccache)
+      nlohmann-json3-dev libyaml-cpp-dev libcli11-dev libpcre2-dev libutf8proc-dev libgtest-dev ccache
+      python3)  # python3: the code tasks' check (ctest code_tasks) and Python code rewards
 # `install-deps.sh fuzz`: also clang and its sanitizer / libFuzzer runtimes (make fuzz).
 [ "${1:-}" = fuzz ] && pkgs+=(clang libclang-rt-14-dev libfuzzer-14-dev)
 missing=()
