@@ -188,7 +188,7 @@ void add_prompt_fields(Listing<GrpoRecipe>& l) {
            "solved examples (from the train split, never the problem itself) before each problem")
       .add("shots_seed", &GrpoRecipe::shots_seed, "seed for drawing the few-shot examples")
       .add("prompt_template", &GrpoRecipe::prompt_template,
-           "the problem to solve; {question} is replaced")
+           "the problem to solve; {question} is replaced, and {language} by the row's language (python when none)")
       .add("exemplar_template", &GrpoRecipe::exemplar_template,
            "one solved example; {question}, {solution}, {answer} are replaced")
       .add("stop_strings", &GrpoRecipe::stop_strings,
