@@ -280,8 +280,9 @@ TEST(CliLauncher, OneProcessRunsTheCommandItself) {
 TEST(CliLauncher, BadCountsAndNestedLaunchesAreOneLine) {
   for (const char* args : {"train --nproc-per-node 0 r.yaml", "eval --model m --data d --nproc-per-node=two"}) {
     auto r = test::run_cmd(rlvr(args));
-    EXPECT_EQ(r.status, 1) << args;
-    EXPECT_EQ(r.err.rfind("rlvr: error: --nproc-per-node ", 0), 0u) << r.err;
+    EXPECT_EQ(r.status, 2) << args;  // a usage error (issue 18), like every other bad flag value
+    EXPECT_TRUE(has(r.err, ": --nproc-per-node ")) << r.err;
+    EXPECT_EQ(r.err.rfind("rlvr: error: rlvr ", 0), 0u) << r.err;
     EXPECT_EQ(count_of(r.err, "\n"), 1u) << r.err;
   }
   // Inside torchrun (RANK / WORLD_SIZE set) the two launchers would nest.
