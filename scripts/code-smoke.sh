@@ -15,5 +15,5 @@ tail -n 1 "$RUN/out/metrics.jsonl" | python3 -c 'import json, sys
 m = json.loads(sys.stdin.read())
 for k in sorted(m):
     if k.startswith("rewards/"): print(f"  {k} = {m[k]}")'
-"$RLVR" eval --model "$RUN/out" --data data/code-tasks/train.jsonl --prompt-style code --rewards code \
+"$RLVR" eval --model "$RUN/out" --data data/code-tasks/train.jsonl --prompt-style code --rewards code --reward-options '{"code": {"require_fence": false}}' \
   --n-samples 4 --temperature 1 --max-new-tokens 64 --out "$RUN/eval"
