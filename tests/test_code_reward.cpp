@@ -249,6 +249,51 @@ TEST_F(CodeRun, ForgedResultsDoNotPass) {
     EXPECT_EQ(got[i], programs[i].second) << programs[i].first;
 }
 
+// Issue 17 acceptance 2 through the reward: each hostile program, given as a completion with a
+// test, scores 0 (or the partial 0.25 where it really ran and its add() is wrong, or 1.0 where it
+// really ran and its add() is right), within the timeout + 1 s, and the host is unharmed (the
+// sandbox's own tests, test_sandbox, check each effect in detail).
+TEST_F(CodeRun, HostileProgramsScoreWhatTheyEarnedWithinTheTimeout) {
+  const std::string dir = test::scratch_dir("code_hostile");
+  const std::string planted = dir + "/secret.txt", outside = dir + "/written-by-the-program";
+  std::ofstream(planted) << "42";
+  const std::string home = std::string(std::getenv("HOME") ? std::getenv("HOME") : "/root");
+  const std::string marker = "rlvr_hostile_" + std::to_string(::getpid());
+  const std::string wrong = "def add(a, b):\n    return 0\n";
+  const std::vector<std::tuple<std::string, std::string, double>> programs = {
+      {"infinite loop", "while True:\n    pass\n", 0.0},
+      {"fork bomb", "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n", 0.0},
+      {"8 GB", "x = bytearray(8 << 30)\n" + wrong, 0.0},
+      {"1 GB to stdout", "import sys\nfor _ in range(1024):\n    sys.stdout.write('x' * (1 << 20))\n" + wrong, -1},
+      {"write outside", "open('" + outside + "', 'w').write('x')\n" + wrong, 0.0},
+      {"read planted", "print(open('" + planted + "').read())\n" + wrong, 0.0},
+      {"read HOME", "import os\nprint(os.listdir('" + home + "'))\n" + wrong, 0.0},
+      {"kill all", "import os\nos.kill(-1, 9)\n" + wrong, -1},  // Linux spares the caller
+      {"kill parent", "import os\nos.kill(os.getppid(), 9)\n" + wrong, -1},
+      {"background", "import subprocess\nsubprocess.Popen(['python3', '-c', 'import time; time.sleep(30)  # " +
+                         marker + "'])\n" + wrong, 0.25},
+      {"segfault", "import ctypes\nctypes.string_at(0)\n" + wrong, 0.0},
+      {"non-UTF-8", "import sys\nsys.stdout.buffer.write(b'\\xff\\xfe\\x80')\ndef add(a, b):\n    return a + b\n", 1.0},
+  };
+  for (const auto& [what, program, want] : programs) {
+    const Stopwatch clock;
+    const std::vector<double> got =
+        score({row("```python\n" + program + "```", {{"tests", kAddTests}})}, {{"timeout_s", 2}});
+    if (want >= 0)
+      EXPECT_EQ(got[0], want) << what;
+    else  // killed at the timeout (0) or done first (0.25): either is what it earned
+      EXPECT_TRUE(got[0] == 0.0 || got[0] == 0.25) << what << ": " << got[0];
+    EXPECT_LT(clock.seconds(), 3.0 + 0.5) << what;  // timeout + 1 s, and the harness's start
+    EXPECT_EQ(counter("sandbox_errors"), 0) << what;
+  }
+  EXPECT_FALSE(file_exists(outside));
+  std::ifstream in(planted);
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(in), {}), "42");
+  // "[r]lvr..." matches the sleeper's command line but not the shell's that runs pgrep.
+  EXPECT_NE(std::system(("pgrep -f '[r]" + marker.substr(1) + "' >/dev/null").c_str()), 0)
+      << "a background process outlived the reward call";
+}
+
 // A program that loops on its test cases costs one timeout: the cases after the first timeout
 // do not run and count as failed (so 0 here: no case ran before it).
 TEST_F(CodeRun, ALoopOnTestCasesCostsOneTimeout) {
