@@ -5,7 +5,8 @@
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libtorch-dev libopenblas0-pthread libgloo-dev
       nlohmann-json3-dev libyaml-cpp-dev libcli11-dev libpcre2-dev libutf8proc-dev libgtest-dev ccache
-      bubblewrap util-linux python3)
+      bubblewrap util-linux python3)  # bwrap, prlimit: the sandbox; python3: Python code rewards and
+                                      # the code tasks' check (ctest code_tasks)
 # `install-deps.sh fuzz`: also clang and its sanitizer / libFuzzer runtimes (make fuzz).
 [ "${1:-}" = fuzz ] && pkgs+=(clang libclang-rt-14-dev libfuzzer-14-dev)
 missing=()

@@ -512,3 +512,78 @@ TEST(Dataset, WrittenGsm8kJsonlLoadsBackUnchanged) {
     EXPECT_EQ(back[i].answer, ps[i].answer);
   }
 }
+
+namespace rlvr {
+namespace {
+
+std::string code_tasks() { return std::string(RLVR_SOURCE_DIR) + "/data/code-tasks/train.jsonl"; }
+
+}  // namespace
+
+// Problem::row keeps the whole line (every field reaches the rewards), for both formats and for
+// synthetic problems; a code task (tests or test_cases) needs no answer field, any other row still
+// does.
+TEST(Dataset, RowsKeepEveryFieldAndCodeTasksNeedNoAnswer) {
+  const std::string path = write_file("rows.jsonl",
+                                      "{\"question\": \"q1\", \"answer\": \"a\\n#### 1\", \"level\": 3}\n"
+                                      "{\"prompt\": \"Write f()\", \"tests\": [\"assert f() == 1\"], \"language\": \"python\"}\n"
+                                      "{\"prompt\": \"Echo\", \"test_cases\": [{\"input\": \"a\\n\", \"output\": \"a\\n\"}]}\n");
+  for (DataFormat fmt : {DataFormat::kAuto, DataFormat::kGsm8k, DataFormat::kJsonl}) {
+    DataOptions o;
+    o.format = fmt;
+    const auto ps = load_problems(path, o);
+    ASSERT_EQ(ps.size(), 3u);
+    EXPECT_EQ(problem_fields(ps[0]).at("level"), 3);
+    EXPECT_EQ(problem_fields(ps[0]).at("answer"), "a\n#### 1");
+    EXPECT_EQ(ps[1].question, "Write f()");
+    EXPECT_EQ(ps[1].answer, "");
+    EXPECT_EQ(problem_fields(ps[1]).at("tests"), nlohmann::json::array({"assert f() == 1"}));
+    EXPECT_EQ(problem_fields(ps[2]).at("test_cases")[0].at("output"), "a\n");
+  }
+  EXPECT_EQ(problem_fields(Problem{}), nlohmann::json::object());
+  const Problem s = synth_problems(1, 3, SynthOptions{}, Split::kTrain)[0];
+  EXPECT_EQ(problem_fields(s).at("answer"), s.solution_raw);
+  const std::string no_answer = write_file("noanswer.jsonl", "{\"prompt\": \"Write f()\", \"language\": \"python\"}\n");
+  EXPECT_NE(error_of([&] { load_problems(no_answer, {}); }).find("missing field \"answer\""), std::string::npos);
+  // The project's code tasks: about 30 functions with 3+ asserts and a few stdin/stdout tasks.
+  const auto tasks = load_problems(code_tasks(), {});
+  int64_t with_tests = 0, with_cases = 0;
+  for (const auto& t : tasks) {
+    const auto f = problem_fields(t);
+    with_tests += f.contains("tests") && f["tests"].size() >= 3;
+    with_cases += f.contains("test_cases") && f["test_cases"].size() >= 3;
+  }
+  EXPECT_GE(with_tests, 30);
+  EXPECT_GE(with_cases, 4);
+  EXPECT_EQ(with_tests + with_cases, static_cast<int64_t>(tasks.size()));
+}
+
+// The code prompt style: zero shots, the row's text and an instruction to answer in one fenced
+// block of the row's language; no `..` fix and no stop strings. `rlvr data show` prints it.
+TEST(Prompt, CodeStyleAsksForOneFencedBlockInTheRowsLanguage) {
+  EXPECT_EQ(parse_prompt_style("code"), PromptStyle::kCode);
+  EXPECT_EQ(prompt_style_name(parse_prompt_style("gsm8k")), std::string("gsm8k"));
+  EXPECT_NE(error_of([] { parse_prompt_style("chat"); }).find("use gsm8k or code"), std::string::npos);
+  const PromptOptions code = prompt_style_options(PromptStyle::kCode);
+  EXPECT_EQ(code.shots, 0);
+  EXPECT_TRUE(code.stop.empty());
+  const std::string path = write_file("code_rows.jsonl",
+                                      "{\"prompt\": \"Sum 1..n.\", \"tests\": [\"assert s(1) == 1\"]}\n"
+                                      "{\"prompt\": \"Read n.\", \"test_cases\": [], \"language\": \"cpp\"}\n");
+  const auto ps = load_problems(path, {});
+  PromptBuilder b({}, code);
+  EXPECT_EQ(b.build(ps[0]).prefix, "");
+  EXPECT_EQ(b.build(ps[0]).full(), "Sum 1..n.\n\nGive the complete solution in one ```python code block.\n");
+  EXPECT_EQ(b.build(ps[1]).full(), "Read n.\n\nGive the complete solution in one ```cpp code block.\n");
+  EXPECT_EQ(PromptOptions().query_template, prompt_style_options(PromptStyle::kGsm8k).query_template);
+
+  auto show = test::run_cmd(test::rlvr_bin() + " data show --data " + code_tasks() + " --prompt-style code --index 2");
+  ASSERT_EQ(show.status, 0) << show.err;
+  const auto tasks = load_problems(code_tasks(), {});
+  EXPECT_EQ(show.out, tasks[2].question + "\n\nGive the complete solution in one ```python code block.\n");
+  auto refused = test::run_cmd(test::rlvr_bin() + " data show --data " + code_tasks() + " --prompt-style code --shots 2");
+  EXPECT_NE(refused.status, 0);
+  EXPECT_NE(refused.err.find("--prompt-style code takes no exemplars"), std::string::npos) << refused.err;
+}
+
+}  // namespace rlvr

@@ -387,3 +387,62 @@ TEST(EvalReport, EdgeCases) {
   EXPECT_EQ(count_of(one, "<circle"), 1u);
   EXPECT_EQ(one.find("moving average"), std::string::npos);
 }
+
+// ---------------------------------------------------------------- judged runs (a reward decides)
+
+// The interval of a mean of [0, 1] values is the Wilson interval of the same proportion; integer
+// counts give wilson_interval exactly.
+TEST(Stats, WilsonIntervalOfAMean) {
+  for (int64_t c : {0, 1, 7, 20}) {
+    const Interval a = wilson_interval(c, 20), b = wilson_interval_of_mean(c / 20.0, 20);
+    EXPECT_EQ(a.lo, b.lo);
+    EXPECT_EQ(a.hi, b.hi);
+  }
+  const Interval m = wilson_interval_of_mean(0.55, 40);
+  EXPECT_LT(m.lo, 0.55);
+  EXPECT_GT(m.hi, 0.55);
+  EXPECT_GT(m.lo, wilson_interval(21, 40).lo);  // between the neighbouring counts 21 and 23
+  EXPECT_LT(m.hi, wilson_interval(23, 40).hi);
+  EXPECT_THROW(wilson_interval_of_mean(1.5, 4), Error);
+}
+
+// Verdicts from a judge (e.g. the code reward): pass@1 = mean of correct / K with its interval,
+// pass@K with its interval, no maj@K; a separate table in results.md; the fields round-trip
+// through results.json.
+TEST(Report, JudgedRunsGivePassAtOneAndPassAtKWithIntervals) {
+  std::vector<ProblemScore> ps = {score_verdicts({true, false, true, true}, {5, 5, 5, 5}),
+                                  score_verdicts({false, false, false, true}, {1, 2, 3, 4}),
+                                  score_verdicts({false, false, false, false}, {2, 2, 2, 2})};
+  EXPECT_TRUE(ps[0].strict_ok && ps[0].flexible_ok && !ps[0].formatted && !ps[0].maj_ok);
+  EXPECT_EQ(ps[1].samples_correct, 1);
+  EXPECT_FALSE(ps[1].strict_ok);
+  EvalRunResult r;
+  r.judge = "code";
+  summarize_scores(ps, r);
+  EXPECT_DOUBLE_EQ(r.pass_at_1, (3.0 / 4 + 1.0 / 4 + 0) / 3);
+  EXPECT_DOUBLE_EQ(r.pass_at_k, 2.0 / 3);
+  EXPECT_TRUE(std::isnan(r.maj_at_k));
+  EXPECT_EQ(r.strict_correct, 1);
+  EXPECT_EQ(r.pass_at_1_ci.lo, wilson_interval_of_mean(r.pass_at_1, 3).lo);
+  EXPECT_EQ(r.pass_at_k_ci.hi, wilson_interval(2, 3).hi);
+  EXPECT_THROW(score_verdicts({true}, {1, 2}), Error);
+
+  EvalRunResult gsm = make_run("", "honest", 8, 500);
+  summarize_scores({score_problem("Q", {"#### 7"}, {3}, "7", "honest")}, gsm);
+  EXPECT_DOUBLE_EQ(gsm.pass_at_1, 1.0);  // K = 1: the strict accuracy
+  r.model = "tiny";
+  const std::string md = results_markdown({gsm, r});
+  EXPECT_NE(md.find("| strict acc [95% CI] |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| judge | model | adapter | shots | n | pass@1 [95% CI] | K | pass@K [95% CI] |"), std::string::npos)
+      << md;
+  EXPECT_NE(md.find("| code | tiny | base | 0 | 3 | 33.3% ["), std::string::npos) << md;
+  EXPECT_NE(md.find("| 4 | 66.7% ["), std::string::npos) << md;
+  EXPECT_EQ(results_markdown({make_run("", "honest", 8, 500)}).find("judge"), std::string::npos);
+
+  const auto back = results_from_json(results_json({r}));
+  ASSERT_EQ(back.size(), 1u);
+  EXPECT_EQ(back[0].judge, "code");
+  EXPECT_DOUBLE_EQ(back[0].pass_at_1, r.pass_at_1);
+  EXPECT_DOUBLE_EQ(back[0].pass_at_k_ci.lo, r.pass_at_k_ci.lo);
+  EXPECT_DOUBLE_EQ(back[0].pass_at_1_ci.hi, r.pass_at_1_ci.hi);
+}

@@ -18,6 +18,7 @@
 #include "rlvr/core/files.h"
 #include "rlvr/evaluator/evaluator.h"
 #include "dist_ranks.h"
+#include "field_reward.h"
 #include "testlib.h"
 
 using namespace rlvr;
@@ -523,4 +524,100 @@ TEST(Evaluator, CliTwoRanksPrintAndWriteWhatOneProcessDoes) {
     EXPECT_EQ(read_text_file(join_path(launched_out, "completions.jsonl")),
               read_text_file(join_path(one_out, "completions.jsonl")));
   }
+}
+
+// A reward decides correctness when given as a judge: it sees every field of each problem's row,
+// each completion's row records its reward and verdict, and the run reports pass@1 and pass@K
+// from the verdicts (the judge here marks the odd problems solved).
+TEST(Evaluator, JudgesSeeRowFieldsAndDecideCorrectness) {
+  const std::string dir = test::scratch_dir("evaluator_judges");
+  CausalLM m = byte_model(dir);
+  const Tokenizer tok = Tokenizer::load(dir);
+  write_text_file(join_path(dir, "code.jsonl"), test::code_rows(6));
+  const auto problems = load_problems(join_path(dir, "code.jsonl"), DataOptions{});
+  test::FieldReward judge;
+  EvalOptions opt;
+  opt.prompt = prompt_style_options(PromptStyle::kCode);
+  opt.n_samples = 2;
+  opt.temperature = 1.0;
+  opt.max_new_tokens = 3;
+  opt.judges = {&judge};
+  Engine engine(m);
+  const EvalOutput out = evaluate(engine, tok, problems, {}, opt);
+  ASSERT_EQ(judge.seen.size(), 12u);
+  for (size_t j = 0; j < 12; ++j) EXPECT_EQ(judge.seen[j], problem_fields(problems[j / 2])) << j;
+  ASSERT_EQ(out.completions.size(), 12u);
+  for (const json& row : out.completions) {
+    const bool solved = row.at("problem_index").get<int64_t>() % 2 == 1;
+    EXPECT_EQ(row.at("correct"), solved) << row.dump();
+    EXPECT_EQ(row.at("rewards").at("fields"), solved ? 1.0 : 0.0) << row.dump();
+  }
+  EXPECT_EQ(out.result.judge, "fields");
+  EXPECT_DOUBLE_EQ(out.result.pass_at_1, 0.5);
+  EXPECT_DOUBLE_EQ(out.result.pass_at_k, 0.5);
+  EXPECT_EQ(out.result.strict_correct, 3);
+  EXPECT_LT(out.result.pass_at_1_ci.lo, 0.5);
+  EXPECT_GT(out.result.pass_at_1_ci.hi, 0.5);
+}
+
+// `rlvr eval --rewards` on the project's code tasks with the code prompt style (zero shots by
+// default): the judged table with pass@1 and pass@K and their intervals.
+TEST(Evaluator, CliScoresCodeTasksWithAReward) {
+  const std::string dir = test::scratch_dir("evaluator_cli_judged");
+  const std::string model = join_path(dir, "model"), out = join_path(dir, "out");
+  byte_model(model);
+  const std::string tasks = std::string(RLVR_SOURCE_DIR) + "/data/code-tasks/train.jsonl";
+  auto r = test::run_cmd(test::rlvr_bin() + " eval --model " + model + " --data " + tasks +
+                         " --prompt-style code --limit 5 --n-samples 2 --max-new-tokens 4 --rewards any --reward-options " +
+                         "'{\"any\": {\"type\": \"regex\", \"pattern\": \"^\"}}' --out " + out);
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("| judge | model | adapter | shots | n | pass@1 [95% CI] | K | pass@K [95% CI] |"), std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("| any | " + model + " | base | 0 | 5 | 100.0% ["), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("| 2 | 100.0% ["), std::string::npos) << r.out;
+  const json res = read_json_file(join_path(out, "results.json"));
+  EXPECT_EQ(res.at("runs")[0].at("judge"), "any");
+  const json row = json::parse(read_lines(join_path(out, "completions.jsonl"))[0]);
+  EXPECT_EQ(row.at("correct"), true);
+  auto bad = test::run_cmd(test::rlvr_bin() + " eval --model " + model + " --data " + tasks +
+                           " --prompt-style code --rewards any --reward-options '{\"other\": {}}'");
+  EXPECT_NE(bad.status, 0);
+  EXPECT_NE(bad.err.find("--reward-options names 'other', which is not in --rewards"), std::string::npos) << bad.err;
+}
+
+// With two ranks each judge scores only its rank's share, the judged result equals one process's,
+// and reward_counts sums each counter over the ranks (the training metrics use the same sum).
+TEST(Evaluator, JudgesScoreTheirRanksShareAndCountersSumOverRanks) {
+  const std::string dir = test::scratch_dir("evaluator_judges_ranks");
+  byte_model(dir);
+  write_text_file(join_path(dir, "code.jsonl"), test::code_rows(5));
+  const auto codes = test::run_ranks(2, [&](dist::Comm& comm) {
+    torch::set_num_threads(1);
+    CausalLM m = load_model(dir, torch::kFloat32, torch::kCPU);
+    m->eval();
+    Tokenizer tok = Tokenizer::load(dir);
+    Engine engine(m);
+    const auto problems = load_problems(join_path(dir, "code.jsonl"), DataOptions{});
+    EvalOptions opt;
+    opt.prompt = prompt_style_options(PromptStyle::kCode);
+    opt.max_new_tokens = 3;
+    test::FieldReward alone;
+    opt.judges = {&alone};
+    dist::Comm one;
+    const EvalOutput ref = evaluate(engine, tok, problems, {}, opt, {}, one);
+    std::vector<std::unique_ptr<RewardFunction>> judges;
+    judges.push_back(std::make_unique<test::FieldReward>());
+    opt.judges = {judges[0].get()};
+    EvalOutput got = evaluate(engine, tok, problems, {}, opt, {}, comm);
+    RANK_CHECK(got.completions == ref.completions);
+    got.result.seconds = ref.result.seconds;
+    RANK_CHECK(results_json({got.result}) == results_json({ref.result}));
+    const int64_t share = comm.rank() == 0 ? 3 : 2;  // the first P % world ranks take one more
+    RANK_CHECK(static_cast<int64_t>(static_cast<test::FieldReward&>(*judges[0]).seen.size()) == share);
+    const RewardCounts counts = reward_counts(judges, comm);
+    RANK_CHECK(counts.counters.at("rewards/fields/samples") == 5);
+    RANK_CHECK(counts.counters.at("rewards/fields/batches") == 2);
+    RANK_CHECK(counts.errors == std::vector<double>{0.0});
+  });
+  EXPECT_EQ(codes, (std::vector<int>{0, 0}));
 }

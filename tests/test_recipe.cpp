@@ -505,3 +505,38 @@ TEST(Schedule, WarmupStepsFromRatio) {
   EXPECT_EQ(resolve_warmup_steps(5, 0.1, 374), 5);   // explicit steps win
   EXPECT_EQ(resolve_warmup_steps(0, 0.0, 374), 0);
 }
+
+// prompt_style code: the prompt keys still at their gsm8k defaults take the code style's values, a
+// template written in the recipe wins, and exemplars are refused. The shipped code recipes parse
+// and validate as written.
+TEST(Recipe, CodePromptStyleAndTheShippedCodeRecipes) {
+  const std::string model = "model_name_or_path: m\ntrain_dataset_id_or_path: d\n";
+  GrpoRecipe r = parse(model + "prompt_style: code\nnum_shots: 0\n");
+  validate_recipe(&r, 1);
+  const PromptOptions code = prompt_style_options(PromptStyle::kCode);
+  EXPECT_EQ(r.prompt_template, code.query_template);
+  EXPECT_EQ(r.exemplar_template, "");
+  EXPECT_TRUE(r.stop_strings.empty());
+  EXPECT_EQ(recipe_to_json(r).at("prompt_style"), "code");
+  GrpoRecipe own = parse(model + "prompt_style: code\nnum_shots: 0\nprompt_template: \"Task: {question}\\n\"\nstop_strings: [END]\n");
+  validate_recipe(&own, 1);
+  EXPECT_EQ(own.prompt_template, "Task: {question}\n");
+  EXPECT_EQ(own.stop_strings, std::vector<std::string>{"END"});
+  GrpoRecipe shots = parse(model + "prompt_style: code\n");
+  EXPECT_NE(error_of([&] { validate_recipe(&shots, 1); }).find("prompt_style code takes no exemplars, but num_shots is 8"),
+            std::string::npos);
+  GrpoRecipe gsm = parse(model + "num_shots: 2\n");
+  validate_recipe(&gsm, 1);
+  EXPECT_EQ(gsm.prompt_template, GrpoRecipe().prompt_template);
+
+  const std::string recipes = std::string(RLVR_SOURCE_DIR) + "/recipes/";
+  for (const char* name : {"qwen2.5-coder-7b-code.yaml", "code-tasks-smoke.yaml"}) {
+    std::vector<std::string> notices;
+    const GrpoRecipe c = load_grpo_recipe(recipes + name, {}, 1, &notices);
+    EXPECT_TRUE(notices.empty()) << name;
+    EXPECT_EQ(c.reward_funcs, std::vector<std::string>{"code"}) << name;
+    EXPECT_EQ(c.prompt_style, PromptStyle::kCode) << name;
+    EXPECT_EQ(c.prompt_template, code.query_template) << name;
+    EXPECT_EQ(c.prompt_field, "prompt") << name;
+  }
+}

@@ -137,8 +137,8 @@ void run_synth(const SynthArgs& a) {
 }
 
 struct ShowArgs {
-  std::string data, fewshot_data, format = "auto", part = "full", tokenizer;
-  int64_t shots = 8, index = 0;
+  std::string data, fewshot_data, format = "auto", part = "full", tokenizer, prompt_style = "gsm8k";
+  int64_t shots = 8, index = 0;  // code style: 0 unless --shots is given
   uint64_t seed = 42;
   bool per_problem = false;
 };
@@ -150,7 +150,8 @@ void run_show(const ShowArgs& a) {
   RLVR_CHECK(a.index >= 0 && a.index < static_cast<int64_t>(problems.size()), "--index ", a.index,
              " out of range: ", a.data, " has ", problems.size(), " problems");
   std::string pool_path = a.fewshot_data.empty() ? a.data : a.fewshot_data;
-  PromptOptions popt;
+  PromptOptions popt = prompt_style_options(parse_prompt_style(a.prompt_style));
+  RLVR_CHECK(a.prompt_style != "code" || a.shots == 0, "--prompt-style code takes no exemplars; leave out --shots or give 0");
   popt.shots = a.shots;
   popt.seed = a.seed;
   popt.per_problem_shots = a.per_problem;
@@ -212,7 +213,7 @@ void add_data_commands(CLI::App& app, CLI::App& /*bench*/) {
 
   auto show_args = std::make_shared<ShowArgs>();
   CLI::App* show = data->add_subcommand(
-      "show", "Print the exact k-shot prompt for one problem (stdout: the prompt bytes only)");
+      "show", "Print the exact prompt for one problem (stdout: the prompt bytes only)");
   show->add_option("--data", show_args->data, "JSONL file with the problem")->required();
   show->add_option("--fewshot-data", show_args->fewshot_data,
                    "JSONL file the exemplars come from (default: --data)");
@@ -225,7 +226,12 @@ void add_data_commands(CLI::App& app, CLI::App& /*bench*/) {
                    "tokenizer.json or model directory: also print the prompt's token count");
   show->add_flag("--per-problem-shots", show_args->per_problem,
                  "Pick exemplars per problem instead of one shared set");
-  show->callback([show_args] { run_show(*show_args); });
+  show->add_option("--prompt-style", show_args->prompt_style,
+                   "gsm8k (k-shot Question/Solution) | code (zero-shot code tasks; --shots defaults to 0)");
+  show->callback([show_args, show] {
+    if (show->count("--shots") == 0 && show_args->prompt_style == "code") show_args->shots = 0;
+    run_show(*show_args);
+  });
 }
 
 }  // namespace rlvr::cli

@@ -1,5 +1,6 @@
 // The evaluation command: `rlvr eval` (k-shot sweep of a model and its adapters through
-// rlvr::evaluate, writing results.json/.md, report.html and completions.jsonl). `rlvr report`
+// rlvr::evaluate, writing results.json/.md, report.html and completions.jsonl; correctness by the
+// GSM8K answer rules, or by rewards such as `code` with --rewards). `rlvr report`
 // is torch-free and lives in cmd_report.cpp.
 #include <algorithm>
 #include <chrono>
@@ -18,6 +19,7 @@
 #include "rlvr/dist/comm.h"
 #include "rlvr/evaluator/evaluator.h"
 #include "rlvr/eval/report.h"
+#include "rlvr/rewards/reward.h"
 
 namespace rlvr::cli {
 
@@ -25,8 +27,10 @@ namespace {
 
 struct EvalArgs {
   ModelFlags model;
-  std::string data, fewshot_data, out, protocol = "honest", ddp_backend = "auto";
-  std::vector<int64_t> shots = {8};
+  std::string data, fewshot_data, out, protocol = "honest", ddp_backend = "auto", prompt_style = "gsm8k";
+  std::vector<std::string> rewards;             // judges: rewards that decide correctness
+  std::string reward_options = "{}";
+  std::vector<int64_t> shots = {8};             // code style: {0} unless --shots is given
   std::optional<int64_t> limit;  // none: every problem
   int64_t n_samples = 1, max_new_tokens = 256, max_batch_seqs = 64, ddp_timeout = 1800;
   double temperature = 0.0, top_p = 1.0;
@@ -56,6 +60,9 @@ EvalData load_eval_data(const EvalArgs& a) {
   RLVR_CHECK(a.protocol == "honest" || a.protocol == "published", "--protocol ", a.protocol,
              ": unknown; use honest or published");
   RLVR_CHECK(!a.shots.empty(), "--shots: give at least one count, e.g. --shots 0,2,4,8");
+  const bool code_style = parse_prompt_style(a.prompt_style) == PromptStyle::kCode;
+  for (int64_t k : a.shots)
+    RLVR_CHECK(!code_style || k == 0, "--prompt-style code takes no exemplars; leave out --shots or give 0");
   int64_t max_shots = 0;
   for (int64_t k : a.shots) {
     RLVR_CHECK(k >= 0, "--shots: ", k, " is negative");
@@ -92,9 +99,37 @@ EvalOptions eval_options(const EvalArgs& a) {
   opt.max_new_tokens = a.max_new_tokens;
   opt.max_batch_seqs = a.max_batch_seqs;
   opt.seed = a.seed;
+  opt.prompt = prompt_style_options(parse_prompt_style(a.prompt_style));
   opt.prompt.seed = a.shots_seed;
   opt.model_label = a.model.dir;
   return opt;
+}
+
+// The judges of --rewards with their --reward-options ({"name": {...}}); none without --rewards.
+std::vector<std::unique_ptr<RewardFunction>> make_judges(const EvalArgs& a) {
+  nlohmann::json options;
+  try {
+    options = nlohmann::json::parse(a.reward_options);
+  } catch (const nlohmann::json::exception& e) {  // a parse error, or a number out of range
+    fail("--reward-options: invalid JSON (", e.what(), ")");
+  }
+  RLVR_CHECK(options.is_object(), "--reward-options must be a JSON object {\"reward name\": {...}}");
+  for (const auto& [name, _] : options.items())
+    RLVR_CHECK(std::find(a.rewards.begin(), a.rewards.end(), name) != a.rewards.end(), "--reward-options names '",
+               name, "', which is not in --rewards");
+  std::vector<std::unique_ptr<RewardFunction>> judges;
+  for (const std::string& name : a.rewards)
+    judges.push_back(make_reward(name, options.value(name, nlohmann::json::object())));
+  return judges;
+}
+
+// Each judge's errors and counters, summed over the ranks, on rank 0's stderr.
+void print_judge_counts(const std::vector<std::unique_ptr<RewardFunction>>& judges, dist::Comm& comm) {
+  const RewardCounts counts = reward_counts(judges, comm);
+  if (!comm.is_main()) return;
+  for (const auto& [key, n] : counts.counters) std::fprintf(stderr, "%s = %.0f\n", key.c_str(), n);
+  for (size_t k = 0; k < judges.size(); ++k)
+    if (counts.errors[k] > 0) std::fprintf(stderr, "rewards/%s/errors = %.0f\n", judges[k]->name().c_str(), counts.errors[k]);
 }
 
 // The model a variant evaluates: the base model ("") or the base with one adapter, freshly loaded
@@ -133,9 +168,12 @@ void run_eval(EvalArgs a) {
   EvalData d;
   EvalOptions opt;
   std::unique_ptr<std::ofstream> comp_out;
+  std::vector<std::unique_ptr<RewardFunction>> judges;
   comm.agree([&] {  // a bad flag or file stops every rank with one line
     d = load_eval_data(a);
     opt = eval_options(a);
+    judges = make_judges(a);
+    for (const auto& j : judges) opt.judges.push_back(j.get());
     check_model_flags(a.model);
     // Every adapter loads onto the base (files, config, shapes) before anything is evaluated.
     for (const std::string& adapter : a.model.adapters) load_variant(a.model, adapter);
@@ -164,6 +202,7 @@ void run_eval(EvalArgs a) {
         for (const auto& c : res.completions) *comp_out << c.dump() << "\n";
     }
   }
+  print_judge_counts(judges, comm);
   if (!comm.is_main()) return;
   if (comp_out) {
     comp_out->close();
@@ -181,7 +220,16 @@ void add_eval_commands(CLI::App& app, CLI::App& /*bench*/) {
   add_model_flags(ev, ea->model, true);
   ev->add_option("--data", ea->data, "problems to evaluate (JSONL, e.g. GSM8K test.jsonl)")->required();
   ev->add_option("--fewshot-data", ea->fewshot_data, "exemplar pool (JSONL, the train split); needed when shots > 0");
-  ev->add_option("--shots", ea->shots, "comma-separated shot counts, e.g. 0,2,4,8 (default 8)")->delimiter(',');
+  ev->add_option("--shots", ea->shots, "comma-separated shot counts, e.g. 0,2,4,8 (default 8; 0 with --prompt-style code)")
+      ->delimiter(',');
+  ev->add_option("--prompt-style", ea->prompt_style,
+                 "gsm8k (k-shot Question/Solution) | code (zero-shot code tasks: the row's prompt and a fenced-answer instruction)");
+  ev->add_option("--rewards", ea->rewards,
+                 "comma-separated rewards that decide correctness instead of the GSM8K answer rules (e.g. code): a "
+                 "completion is correct when each gives 1.0; prints pass@1 and pass@K with 95% intervals")
+      ->delimiter(',');
+  ev->add_option("--reward-options", ea->reward_options,
+                 "JSON object of options per reward of --rewards, e.g. '{\"code\": {\"timeout_s\": 5}}'");
   ev->add_option("--shots-seed", ea->shots_seed, "seed that picks the exemplars (default 42)");
   ev->add_option("--limit", ea->limit, "evaluate the first N >= 0 problems (default all)");
   ev->add_option("--n-samples", ea->n_samples, "K completions per problem; K > 1 adds pass@K and maj@K");
@@ -196,6 +244,7 @@ void add_eval_commands(CLI::App& app, CLI::App& /*bench*/) {
   ev->add_option("--ddp-timeout", ea->ddp_timeout, "ranks started by a launcher: seconds a rendezvous or collective may take (default 1800)");
   ev->callback([ea, ev] {
     ea->temperature_given = ev->count("--temperature") > 0;
+    if (ev->count("--shots") == 0 && ea->prompt_style == "code") ea->shots = {0};
     run_eval(*ea);
   });
 

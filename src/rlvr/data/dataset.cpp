@@ -18,6 +18,11 @@ namespace rlvr {
 
 using namespace rlvr::data;  // NOLINT: module-private helpers
 
+nlohmann::json problem_fields(const Problem& p) {
+  nlohmann::json j = nlohmann::json::parse(p.row, nullptr, /*allow_exceptions=*/false);
+  return j.is_object() ? j : nlohmann::json::object();
+}
+
 std::string gsm8k_json_line(const Problem& p) {
   return nlohmann::json({{"question", p.question}, {"answer", p.solution_raw}}).dump();
 }
@@ -80,7 +85,10 @@ bool parse_line(const std::string& line, const DataOptions& opts, Problem* p, st
   std::string qkey = opts.question_field;
   if (qkey.empty()) qkey = (!j.contains("question") && j.contains("prompt")) ? "prompt" : "question";
   if (!field_text(j, qkey, &p->question, why)) return false;
+  p->row = line;
   std::string ans;
+  if (!j.contains(opts.answer_field) && (j.contains("tests") || j.contains("test_cases")))
+    return true;  // a code task: its tests, not an answer, decide (answer stays empty)
   if (!field_text(j, opts.answer_field, &ans, why)) return false;
   bool has_marker = ans.find("####") != std::string::npos;
   DataFormat fmt = opts.format;

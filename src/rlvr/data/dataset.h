@@ -1,9 +1,10 @@
-// Problems (question, solution, reference answer) loaded from GSM8K or generic JSONL files or
-// from a split of a dataset folder, and the seeded validation split. Parsing only: prompts live
+// Problems (question, solution, reference answer, the whole row) loaded from GSM8K or generic
+// JSONL files or from a split of a dataset folder, and the seeded validation split. Parsing only: prompts live
 // in prompt.h, order in cursor.h. Malformed lines raise rlvr::Error naming file and line, or are
 // skipped and counted.
 #pragma once
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <utility>
 #include <vector>
@@ -44,10 +45,14 @@ std::vector<std::string> dataset_split_files(const std::string& path, const std:
 bool parse_gsm8k_answer(const std::string& answer_field, std::string* reference);
 
 // Loads one JSON object per non-empty line of `path` (a file, or a folder's opts.split files in
-// order). `skipped` (optional) receives the number of malformed lines skipped when
-// opts.skip_malformed.
+// order), each line kept whole in Problem::row. A line without the answer field is malformed,
+// unless it is a code task (it has "tests" or "test_cases"): its answer is then empty.
+// `skipped` (optional) receives the number of malformed lines skipped when opts.skip_malformed.
 std::vector<Problem> load_problems(const std::string& path, const DataOptions& opts,
                                    int64_t* skipped = nullptr);
+
+// Every field of p's dataset row as a JSON object (empty for a problem not read from a file).
+nlohmann::json problem_fields(const Problem& p);
 
 // One GSM8K JSONL line {"question", "answer": solution_raw} (no newline): what load_problems reads.
 std::string gsm8k_json_line(const Problem& p);

@@ -29,6 +29,13 @@ std::string remove_annotations(const std::string& s) {
 
 std::string collapse_dots(const std::string& s) { return replace_all(s, "..", "."); }
 
+// The row's "language" field (code tasks); "python" when absent or not a string.
+std::string row_language(const Problem& p) {
+  const nlohmann::json f = problem_fields(p);
+  auto it = f.find("language");
+  return it != f.end() && it->is_string() ? it->get<std::string>() : "python";
+}
+
 }  // namespace
 
 std::string join_solution_lines(const Problem& p) {
@@ -59,6 +66,9 @@ std::string render_template(const std::string& tmpl, const Problem& p, bool coll
     } else if (tmpl.compare(i, 10, "{solution}") == 0) {
       run += join_solution_lines(p);
       i += 10;
+    } else if (tmpl.compare(i, 10, "{language}") == 0) {
+      run += row_language(p);
+      i += 10;
     } else if (tmpl.compare(i, 8, "{answer}") == 0) {
       flush();
       out += p.answer;
@@ -69,6 +79,25 @@ std::string render_template(const std::string& tmpl, const Problem& p, bool coll
   }
   flush();
   return out;
+}
+
+PromptStyle parse_prompt_style(const std::string& s) {
+  if (s == "gsm8k") return PromptStyle::kGsm8k;
+  if (s == "code") return PromptStyle::kCode;
+  fail("unknown prompt style '", s, "'; use gsm8k or code");
+}
+
+const char* prompt_style_name(PromptStyle s) { return s == PromptStyle::kCode ? "code" : "gsm8k"; }
+
+PromptOptions prompt_style_options(PromptStyle s) {
+  PromptOptions o;
+  if (s == PromptStyle::kGsm8k) return o;
+  o.shots = 0;
+  o.exemplar_template.clear();
+  o.query_template = "{question}\n\nGive the complete solution in one ```{language} code block.\n";
+  o.collapse_double_dots = false;
+  o.stop.clear();
+  return o;
 }
 
 std::string reference_completion(const Problem& p, const PromptOptions& opts) {

@@ -15,13 +15,24 @@ struct PromptOptions {
   int64_t shots = 8;               // k solved exemplars before the problem (0: none)
   uint64_t seed = 42;              // picks the exemplars from the few-shot pool
   bool per_problem_shots = false;  // false: one exemplar set for all problems (shared prefix)
-  // Placeholders: {question}, {solution} (format_solution without the `..` fix), {answer}.
+  // Placeholders: {question}, {solution} (format_solution without the `..` fix), {answer},
+  // {language} (render_template).
   std::string exemplar_template =
       "Question: {question}\nSolution: {solution}.\n#### The final answer is {answer}\n\n";
   std::string query_template = "Question: {question}\nSolution: ";  // {question} only
   bool collapse_double_dots = true;  // published: `..` -> `.` in each rendered text, answer excepted
   std::vector<std::string> stop = {"\n\nQuestion:"};  // default stop sequences for generation
 };
+
+// Named presets of PromptOptions (prompt_style_options).
+enum class PromptStyle { kGsm8k, kCode };
+PromptStyle parse_prompt_style(const std::string& s);  // "gsm8k" | "code"; else rlvr::Error
+const char* prompt_style_name(PromptStyle s);
+
+// gsm8k: the defaults above. code: no exemplars (shots 0), the row's task text followed by an
+// instruction to answer in one fenced block of the row's language, no `..` fix, no stop strings.
+// A code style prompt has no exemplars: callers refuse shots > 0 with it.
+PromptOptions prompt_style_options(PromptStyle s);
 
 struct PromptParts {
   std::string prefix;  // k solved exemplars; identical across problems unless per_problem_shots
@@ -35,6 +46,7 @@ std::string format_solution(const Problem& p);
 // The same without the `..` fix; templates render this and fix the whole text, as published.
 std::string join_solution_lines(const Problem& p);
 // Renders one template; `..` -> `.` over everything but the {answer} value when `collapse`.
+// {language} is the row's "language" field (code tasks), "python" when it has none.
 std::string render_template(const std::string& tmpl, const Problem& p, bool collapse);
 // What a perfect completion says after the suffix: the solved exemplar minus its query part,
 // trailing whitespace removed (default template: "<solution>.\n#### The final answer is N").

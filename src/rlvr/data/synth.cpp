@@ -87,6 +87,7 @@ Problem make_one(SplitMix64& g, const SynthOptions& o, std::string* skeleton) {
   p.question = q;
   p.answer = std::to_string(cur);
   p.solution_raw = sol + "#### " + p.answer;
+  p.row = gsm8k_json_line(p);
   return p;
 }
 

@@ -50,11 +50,25 @@ ProblemScore score_problem(const std::string& prompt, const std::vector<std::str
   return s;
 }
 
+ProblemScore score_verdicts(const std::vector<bool>& correct, const std::vector<int64_t>& completion_tokens) {
+  RLVR_CHECK(!correct.empty(), "score_verdicts: no completions");
+  RLVR_CHECK(completion_tokens.size() == correct.size(), "score_verdicts: ", correct.size(),
+             " verdicts but ", completion_tokens.size(), " token counts");
+  ProblemScore s;
+  s.n_samples = static_cast<int64_t>(correct.size());
+  for (size_t i = 0; i < correct.size(); ++i) {
+    s.samples_correct += correct[i];
+    s.tokens += completion_tokens[i];
+  }
+  s.strict_ok = s.flexible_ok = correct[0];
+  return s;
+}
+
 void summarize_scores(const std::vector<ProblemScore>& problems, EvalRunResult& run) {
   run.n = static_cast<int64_t>(problems.size());
   run.strict_correct = run.flexible_correct = 0;
   int64_t formatted = 0, tokens = 0, completions = 0;
-  double pass_sum = 0.0, maj_sum = 0.0;
+  double pass_sum = 0.0, pass1_sum = 0.0, maj_sum = 0.0;
   run.n_samples = problems.empty() ? 1 : problems[0].n_samples;
   for (const auto& p : problems) {
     RLVR_CHECK(p.n_samples == run.n_samples, "summarize_scores: problems have different sample counts (",
@@ -65,6 +79,7 @@ void summarize_scores(const std::vector<ProblemScore>& problems, EvalRunResult& 
     tokens += p.tokens;
     completions += p.n_samples;
     pass_sum += pass_at_k(p.n_samples, p.samples_correct, p.n_samples);
+    pass1_sum += pass_at_k(p.n_samples, p.samples_correct, 1);
     maj_sum += p.maj_ok;
   }
   run.strict_ci = wilson_interval(run.strict_correct, run.n);
@@ -74,7 +89,11 @@ void summarize_scores(const std::vector<ProblemScore>& problems, EvalRunResult& 
   run.mean_completion_tokens = completions ? static_cast<double>(tokens) / static_cast<double>(completions) : 0.0;
   const bool multi = run.n_samples > 1;
   run.pass_at_k = multi ? pass_sum / n : kNaN;
-  run.maj_at_k = multi ? maj_sum / n : kNaN;
+  run.maj_at_k = multi && run.judge.empty() ? maj_sum / n : kNaN;
+  run.pass_at_1 = pass1_sum / n;
+  // Clamped: the means of values in [0, 1] may pass 1 by a rounding step.
+  run.pass_at_1_ci = wilson_interval_of_mean(std::min(run.pass_at_1, 1.0), run.n);
+  run.pass_at_k_ci = multi ? wilson_interval_of_mean(std::min(run.pass_at_k, 1.0), run.n) : Interval{kNaN, kNaN};
 }
 
 // ---------------------------------------------------------------- JSON and Markdown
@@ -141,6 +160,13 @@ bool any_multi_sample(const std::vector<EvalRunResult>& runs) {
   return false;
 }
 
+// An interval written as [lo, hi] (null = NaN), or `fallback` when the key is absent (older files).
+Interval ci_or(const json& o, const char* key, Interval fallback) {
+  if (!o.contains(key)) return fallback;
+  auto bound = [&](int i) { return o.at(key).at(i).is_number() ? o.at(key).at(i).get<double>() : kNaN; };
+  return {bound(0), bound(1)};
+}
+
 }  // namespace
 
 json results_json(const std::vector<EvalRunResult>& runs) {
@@ -161,6 +187,10 @@ json results_json(const std::vector<EvalRunResult>& runs) {
                    {"n_samples", r.n_samples},
                    {"pass_at_k", num_or_null(r.pass_at_k)},
                    {"maj_at_k", num_or_null(r.maj_at_k)},
+                   {"pass_at_1", r.pass_at_1},
+                   {"pass_at_1_ci95", {r.pass_at_1_ci.lo, r.pass_at_1_ci.hi}},
+                   {"pass_at_k_ci95", {num_or_null(r.pass_at_k_ci.lo), num_or_null(r.pass_at_k_ci.hi)}},
+                   {"judge", r.judge},
                    {"seconds", r.seconds}});
   }
   json notes = json::object();
@@ -195,6 +225,10 @@ std::vector<EvalRunResult> results_from_json(const json& j) {
       auto opt = [&](const char* key) { return o.contains(key) && o[key].is_number() ? o[key].get<double>() : kNaN; };
       r.pass_at_k = opt("pass_at_k");
       r.maj_at_k = opt("maj_at_k");
+      r.pass_at_1 = o.contains("pass_at_1") ? opt("pass_at_1") : accuracy(r.strict_correct, r.n);
+      r.pass_at_1_ci = ci_or(o, "pass_at_1_ci95", r.strict_ci);
+      r.pass_at_k_ci = ci_or(o, "pass_at_k_ci95", Interval{kNaN, kNaN});
+      r.judge = o.value("judge", std::string());
       r.seconds = o.value("seconds", 0.0);
       out.push_back(r);
     } catch (const json::exception& e) {
@@ -204,10 +238,15 @@ std::vector<EvalRunResult> results_from_json(const json& j) {
   return out;
 }
 
-std::string results_markdown(const std::vector<EvalRunResult>& runs_in) {
-  auto runs = sorted_runs(runs_in);
+namespace {
+
+std::string ci_cell(double v, const Interval& ci) {
+  return pct(v) + " [" + fixed(100.0 * ci.lo, 1) + ", " + fixed(100.0 * ci.hi, 1) + "]";
+}
+
+// The runs whose answers the GSM8K answer rules scored.
+void answer_rule_table(const std::vector<EvalRunResult>& runs, std::ostringstream& md) {
   const bool multi = any_multi_sample(runs);
-  std::ostringstream md;
   md << "| protocol | model | adapter | shots | n | strict acc [95% CI] | flexible acc [95% CI] | format | mean tokens |";
   if (multi) md << " K | pass@K | maj@K |";
   md << " seconds |\n|---|---|---|--:|--:|--:|--:|--:|--:|";
@@ -221,12 +260,38 @@ std::string results_markdown(const std::vector<EvalRunResult>& runs_in) {
     if (multi) md << " " << r.n_samples << " | " << pct(r.pass_at_k) << " | " << pct(r.maj_at_k) << " |";
     md << " " << fixed(r.seconds, 1) << " |\n";
   }
+}
+
+// The runs a reward judged (the code tests): pass@1 and pass@K with their intervals.
+void judged_table(const std::vector<EvalRunResult>& runs, std::ostringstream& md) {
+  md << "| judge | model | adapter | shots | n | pass@1 [95% CI] | K | pass@K [95% CI] | mean tokens | seconds |\n"
+        "|---|---|---|--:|--:|--:|--:|--:|--:|--:|\n";
+  for (const auto& r : runs)
+    md << "| " << md_cell(r.judge) << " | " << md_cell(r.model) << " | " << md_cell(adapter_label(r)) << " | "
+       << r.shots << " | " << r.n << " | " << ci_cell(r.pass_at_1, r.pass_at_1_ci) << " | " << r.n_samples << " | "
+       << (r.n_samples > 1 ? ci_cell(r.pass_at_k, r.pass_at_k_ci) : "-") << " | "
+       << fixed(r.mean_completion_tokens, 1) << " | " << fixed(r.seconds, 1) << " |\n";
+}
+
+}  // namespace
+
+std::string results_markdown(const std::vector<EvalRunResult>& runs_in) {
+  std::vector<EvalRunResult> by_rules, judged;
+  for (const auto& r : sorted_runs(runs_in)) (r.judge.empty() ? by_rules : judged).push_back(r);
+  std::ostringstream md;
+  if (!by_rules.empty() || judged.empty()) answer_rule_table(by_rules, md);
+  if (!by_rules.empty() && !judged.empty()) md << "\n";
+  if (!judged.empty()) judged_table(judged, md);
   md << "\n";
-  for (const auto& p : protocols_of(runs)) {
+  for (const auto& p : protocols_of(by_rules)) {
     auto it = protocol_notes().find(p);
     md << "- **" << md_cell(p) << "**: " << md_cell(it != protocol_notes().end() ? it->second : "(no description)")
        << "\n";
   }
+  if (!judged.empty())
+    md << "- **judge**: a completion is correct when each named reward gives 1.0 (code: every test passes); "
+          "pass@1 = mean over problems of correct / K, pass@K unbiased (Chen et al. 2021), 95% Wilson "
+          "intervals over the problems\n";
   return md.str();
 }
 

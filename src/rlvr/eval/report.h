@@ -25,7 +25,13 @@ struct EvalRunResult {
   double mean_completion_tokens = 0;  // mean over all completions
   int64_t n_samples = 1;              // K completions per problem
   double pass_at_k = 0.0;             // pass@K (strict rule), NaN when K == 1
-  double maj_at_k = 0.0;              // maj@K (strict extraction), NaN when K == 1
+  double maj_at_k = 0.0;              // maj@K (strict extraction), NaN when K == 1 or judged
+  double pass_at_1 = 0.0;             // unbiased pass@1 over the K samples: mean of correct / K
+  Interval pass_at_1_ci, pass_at_k_ci;  // wilson_interval_of_mean over the problems (pass@K: K > 1)
+  // The rewards that decided correctness instead of the answer rules (e.g. "code"), comma-
+  // separated; empty = the GSM8K answer rules. Judged runs: strict = flexible = the first
+  // completion's verdict, no answer format, no maj@K.
+  std::string judge;
   double seconds = 0.0;               // wall time of the run
 };
 
@@ -47,17 +53,24 @@ ProblemScore score_problem(const std::string& prompt, const std::vector<std::str
                            const std::vector<int64_t>& completion_tokens, const std::string& reference,
                            const std::string& protocol);
 
+// Scores K completions whose correctness a judge (a reward) decided: strict and flexible = the
+// first completion's verdict, samples_correct = the correct count; formatted and maj_ok false.
+ProblemScore score_verdicts(const std::vector<bool>& correct, const std::vector<int64_t>& completion_tokens);
+
 // Fills the score fields of `run` (n, counts, intervals, rates, pass@K, maj@K) from its problems;
-// the caller sets model, adapter, protocol, shots and seconds. All problems must share one K.
+// the caller sets model, adapter, protocol, shots, judge and seconds (judge first: a judged run has
+// no maj@K). All problems must share one K.
 void summarize_scores(const std::vector<ProblemScore>& problems, EvalRunResult& run);
 
 // {"runs": [{"model", "adapter", "protocol", "shots", "n", "strict": {"correct", "accuracy",
 // "ci95": [lo, hi]}, "flexible": {...}, "format_rate", "mean_completion_tokens", "n_samples",
-// "pass_at_k", "maj_at_k", "seconds"}], "protocols": {name: description}}; NaN is null.
+// "pass_at_k", "maj_at_k", "pass_at_1", "pass_at_1_ci95", "pass_at_k_ci95", "judge", "seconds"}],
+// "protocols": {name: description}}; NaN is null.
 nlohmann::json results_json(const std::vector<EvalRunResult>& runs);
 // Inverse of results_json (for `rlvr report` and merging runs); errors name the bad field.
 std::vector<EvalRunResult> results_from_json(const nlohmann::json& j);
-// A Markdown table, one row per run, with a note defining each protocol present.
+// A Markdown table, one row per run, with a note defining each protocol present; judged runs
+// in a second table (pass@1 and pass@K with their intervals).
 std::string results_markdown(const std::vector<EvalRunResult>& runs);
 // A whole HTML page: accuracy vs shots (strict and flexible), one line per
 // (model, adapter, protocol) with 95% interval whiskers, then the results table.

@@ -9,23 +9,30 @@
 
 namespace rlvr {
 
-Interval wilson_interval(int64_t successes, int64_t n, double z) {
-  RLVR_CHECK(n >= 0 && successes >= 0 && successes <= n, "wilson_interval: need 0 <= successes <= n, got ",
-             successes, " of ", n);
+Interval wilson_interval_of_mean(double mean, int64_t n, double z) {
+  RLVR_CHECK(n >= 0 && mean >= 0.0 && mean <= 1.0, "wilson_interval_of_mean: need n >= 0 and a mean in [0, 1], got ",
+             mean, " over ", n);
   if (n == 0) return {0.0, 1.0};
   // Wilson 1927: center = (p + z^2/2n) / (1 + z^2/n),
   // half = z / (1 + z^2/n) * sqrt(p(1-p)/n + z^2/4n^2).
   const double nn = static_cast<double>(n);
-  const double p = static_cast<double>(successes) / nn;
+  const double p = mean;
   const double z2 = z * z;
   const double denom = 1.0 + z2 / nn;
   const double center = (p + z2 / (2.0 * nn)) / denom;
   const double half = z / denom * std::sqrt(p * (1.0 - p) / nn + z2 / (4.0 * nn * nn));
   Interval out{center - half, center + half};
   // The exact bounds are 0 at p = 0 and 1 at p = 1; clamp rounding noise.
-  if (successes == 0 || out.lo < 0.0) out.lo = 0.0;
-  if (successes == n || out.hi > 1.0) out.hi = 1.0;
+  if (p == 0.0 || out.lo < 0.0) out.lo = 0.0;
+  if (p == 1.0 || out.hi > 1.0) out.hi = 1.0;
   return out;
+}
+
+Interval wilson_interval(int64_t successes, int64_t n, double z) {
+  RLVR_CHECK(n >= 0 && successes >= 0 && successes <= n, "wilson_interval: need 0 <= successes <= n, got ",
+             successes, " of ", n);
+  if (n == 0) return {0.0, 1.0};
+  return wilson_interval_of_mean(static_cast<double>(successes) / static_cast<double>(n), n, z);
 }
 
 double pass_at_k(int64_t n, int64_t c, int64_t k) {

@@ -22,6 +22,11 @@ constexpr double kZ95 = 1.959963984540054;
 // n == 0 gives [0, 1]. Throws rlvr::Error unless 0 <= successes <= n.
 Interval wilson_interval(int64_t successes, int64_t n, double z = kZ95);
 
+// The same interval around the mean of n values in [0, 1] (per-problem pass@k estimates, say).
+// A [0, 1] value with mean p has variance at most p(1 - p), so this is the Bernoulli interval,
+// conservative for values between 0 and 1. Throws rlvr::Error unless 0 <= mean <= 1.
+Interval wilson_interval_of_mean(double mean, int64_t n, double z = kZ95);
+
 // Unbiased pass@k of Chen et al. 2021 (arXiv 2107.03374): the probability that at least one
 // of k samples drawn without replacement from n samples, c of them correct, is correct:
 // 1 - C(n-c, k) / C(n, k), computed as 1 - prod_{i=n-c+1..n} (1 - k/i).

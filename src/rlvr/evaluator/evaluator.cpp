@@ -1,9 +1,11 @@
 // evaluate(): prompts -> token ids -> this rank's share in engine waves (prompt_request.h) ->
-// per-completion rows with answers and verdicts, all-gathered -> score_problem / summarize_scores
-// over every problem. The scoring rules themselves live in answer/answer.h and eval/report.h.
+// per-completion rows with answers and verdicts (the judges' rewards, when given, scored on the
+// rank's share), all-gathered -> score_problem or score_verdicts / summarize_scores over every
+// problem. The scoring rules themselves live in answer/answer.h and eval/report.h.
 #include "rlvr/evaluator/evaluator.h"
 
 #include <algorithm>
+#include <cmath>
 #include <optional>
 
 #include "rlvr/core/clock.h"
@@ -12,6 +14,15 @@
 #include "rlvr/answer/answer.h"
 
 namespace rlvr {
+
+RewardSample reward_sample(const Problem& p, const std::string& prompt, const std::string& completion) {
+  RewardSample s;
+  s.prompt = prompt;
+  s.completion = completion;
+  s.answer = p.answer;
+  s.fields = problem_fields(p);
+  return s;
+}
 
 namespace {
 
@@ -72,17 +83,47 @@ nlohmann::json completion_row(const EvalOptions& opt, int64_t i, int64_t k, cons
           {"formatted", has_answer_format(c.text)}};
 }
 
-// Problem i's ProblemScore from its K rows (rows[i * K + k]).
+// Adds each judge's reward ("rewards") and the verdict ("correct": every judge gave 1.0) to the
+// rows of this rank's share, row j being a completion of problem first + j / K.
+void judge_rows(const EvalOptions& opt, const std::vector<Problem>& problems, const std::vector<PromptParts>& parts,
+                int64_t first, std::vector<nlohmann::json>& rows) {
+  if (opt.judges.empty() || rows.empty()) return;
+  std::vector<RewardSample> batch;
+  for (size_t j = 0; j < rows.size(); ++j) {
+    const int64_t i = first + static_cast<int64_t>(j) / opt.n_samples;
+    batch.push_back(reward_sample(problems[i], parts[i].full(), rows[j].at("completion").get<std::string>()));
+  }
+  for (nlohmann::json& row : rows) row["correct"] = true;
+  for (RewardFunction* judge : opt.judges) {
+    const std::vector<double> values = judge->score(batch);
+    for (size_t j = 0; j < rows.size(); ++j) {
+      rows[j]["rewards"][judge->name()] = std::isnan(values[j]) ? nlohmann::json(nullptr) : nlohmann::json(values[j]);
+      if (!(values[j] >= 1.0)) rows[j]["correct"] = false;  // NaN (not applicable) is not correct
+    }
+  }
+}
+
+// Problem i's ProblemScore from its K rows (rows[i * K + k]): the judges' verdicts, or the answer rules.
 ProblemScore score_rows(const EvalOptions& opt, int64_t i, const Problem& p, const std::string& prompt,
                         const std::vector<nlohmann::json>& rows) {
   std::vector<std::string> texts;
   std::vector<int64_t> tokens;
+  std::vector<bool> correct;
   for (int64_t k = 0; k < opt.n_samples; ++k) {
     const nlohmann::json& row = rows[i * opt.n_samples + k];
     texts.push_back(row.at("completion").get<std::string>());
     tokens.push_back(row.at("completion_tokens").get<int64_t>());
+    if (!opt.judges.empty()) correct.push_back(row.at("correct").get<bool>());
   }
+  if (!opt.judges.empty()) return score_verdicts(correct, tokens);
   return score_problem(prompt, texts, tokens, p.answer, opt.protocol);
+}
+
+// "code" or "code,style": the judges' names, as EvalRunResult::judge.
+std::string judge_label(const EvalOptions& opt) {
+  std::string out;
+  for (const RewardFunction* j : opt.judges) out += (out.empty() ? "" : ",") + j->name();
+  return out;
 }
 
 // This rank's contiguous share [begin, end) of n problems: the first n % world ranks take one more.
@@ -138,6 +179,7 @@ EvalOutput evaluate(Engine& engine, const Tokenizer& tok, const std::vector<Prob
     for (int64_t k = 0; k < K; ++k)
       rows.push_back(completion_row(opt, i, k, problems[i], static_cast<int64_t>(out.prompt_ids.full[i].size()),
                                     parts[i].full(), comps[(i - share.begin) * K + k]));
+  judge_rows(opt, problems, parts, share.begin, rows);
   out.completions = gather_rows(comm, std::move(rows));
   std::vector<ProblemScore> scores;
   for (int64_t i = 0; i < P; ++i) scores.push_back(score_rows(opt, i, problems[i], parts[i].full(), out.completions));
@@ -145,8 +187,29 @@ EvalOutput evaluate(Engine& engine, const Tokenizer& tok, const std::vector<Prob
   out.result.adapter = opt.adapter_label;
   out.result.protocol = opt.protocol;
   out.result.shots = opt.prompt.shots;
+  out.result.judge = judge_label(opt);
   summarize_scores(scores, out.result);
   out.result.seconds = comm.all_reduce(clock.seconds(), dist::ReduceOp::kMax);
+  return out;
+}
+
+RewardCounts reward_counts(const std::vector<std::unique_ptr<RewardFunction>>& funcs, dist::Comm& comm) {
+  nlohmann::json mine = nlohmann::json::array();
+  for (const auto& f : funcs) {
+    nlohmann::json counters = nlohmann::json::object();
+    for (const auto& [name, n] : f->counters()) counters[name] = n;
+    mine.push_back({{"errors", f->errors()}, {"counters", counters}});
+  }
+  RewardCounts out;
+  out.errors.assign(funcs.size(), 0.0);
+  for (const std::string& part : comm.all_gather_bytes(mine.dump())) {
+    const nlohmann::json rank = nlohmann::json::parse(part);
+    for (size_t k = 0; k < funcs.size(); ++k) {
+      out.errors[k] += rank[k].at("errors").get<double>();
+      for (const auto& [name, n] : rank[k].at("counters").items())
+        out.counters["rewards/" + funcs[k]->name() + "/" + name] += n.get<double>();
+    }
+  }
   return out;
 }
 

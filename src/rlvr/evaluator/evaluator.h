@@ -6,6 +6,8 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -16,6 +18,7 @@
 #include "rlvr/engine/engine.h"
 #include "rlvr/engine/prompt_request.h"
 #include "rlvr/eval/report.h"
+#include "rlvr/rewards/reward.h"
 #include "rlvr/tokenizer/tokenizer.h"
 
 namespace rlvr {
@@ -34,17 +37,33 @@ struct EvalOptions {
   int64_t max_prompt_length = 0;    // prompt tokens kept from the right end; 0 = no limit
   std::string model_label;          // EvalRunResult.model
   std::string adapter_label;        // EvalRunResult.adapter ("" = base model)
+  // Rewards that decide correctness instead of the GSM8K answer rules (e.g. `code`): a completion
+  // is correct when each gives 1.0. Not owned; each rank scores its own share. Empty = the rules.
+  std::vector<RewardFunction*> judges;
 };
+
+// The RewardSample of one completion of p: prompt, completion, reference answer and every field
+// of p's dataset row. The one way a reward sees a problem (training, validation, evaluation).
+RewardSample reward_sample(const Problem& p, const std::string& prompt, const std::string& completion);
 
 struct EvalOutput {
   EvalRunResult result;
   // One per problem x sample, in problem order then sample order: {"model", "adapter",
   // "protocol", "shots", "problem_index", "sample_index", "question", "reference",
   // "prompt_tokens", "completion", "completion_tokens", "finish_reason", "strict_answer",
-  // "flexible_answer", "strict_correct", "flexible_correct", "formatted"} (answers null when none).
+  // "flexible_answer", "strict_correct", "flexible_correct", "formatted"} (answers null when none);
+  // with judges also "rewards" ({name: value}, null = not applicable) and "correct".
   std::vector<nlohmann::json> completions;
   PromptIds prompt_ids;  // the token ids each problem was prompted with (tokenize_prompts)
 };
+
+// Each reward's cumulative counts so far, summed over the ranks of `comm` (one all-gather; the
+// ranks may report different counter names). Training logs them; `rlvr eval` prints them.
+struct RewardCounts {
+  std::vector<double> errors;              // per function: errors()
+  std::map<std::string, double> counters;  // "rewards/<name>/<counter>" for each of counters()
+};
+RewardCounts reward_counts(const std::vector<std::unique_ptr<RewardFunction>>& funcs, dist::Comm& comm);
 
 // Evaluates `problems` at opt.prompt.shots exemplars drawn from `fewshot_pool` (never the
 // problem itself). Problems sharing a prefix go to the engine together (in waves of

@@ -28,12 +28,12 @@ std::pair<double, double> finite_mean_std(const std::vector<double>& xs) {
 }  // namespace
 
 Metrics reward_metrics(const std::vector<std::unique_ptr<RewardFunction>>& funcs, const RewardResult& rr,
-                       const std::vector<double>& errors, const RewardStats& stats) {
-  Metrics m;
+                       const RewardCounts& counts, const RewardStats& stats) {
+  Metrics m(counts.counters.begin(), counts.counters.end());
   for (size_t k = 0; k < funcs.size(); ++k) {
     const std::string key = "rewards/" + funcs[k]->name();
     std::tie(m[key + "/mean"], m[key + "/std"]) = finite_mean_std(rr.per_func[k]);
-    if (errors[k] > 0) m[key + "/errors"] = errors[k];
+    if (counts.errors[k] > 0) m[key + "/errors"] = counts.errors[k];
   }
   m["reward"] = stats.reward;
   m["reward_std"] = stats.reward_std;

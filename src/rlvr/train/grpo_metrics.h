@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "rlvr/dist/comm.h"
+#include "rlvr/evaluator/evaluator.h"
 #include "rlvr/rl/grpo.h"
 #include "rlvr/rewards/reward.h"
 #include "rlvr/train/completion_batch.h"
@@ -19,10 +20,10 @@ namespace rlvr {
 using Metrics = std::map<std::string, double>;
 
 // rewards/<name>/mean and /std (population std over the finite entries, as TRL), /errors when
-// a reward failed (errors: each function's count so far, over all ranks); reward, reward_std,
-// frac_reward_zero_std.
+// a reward failed, each counter as rewards/<name>/<counter> (counts: reward_counts, summed over
+// the ranks); reward, reward_std, frac_reward_zero_std.
 Metrics reward_metrics(const std::vector<std::unique_ptr<RewardFunction>>& funcs, const RewardResult& rr,
-                       const std::vector<double>& errors, const RewardStats& stats);
+                       const RewardCounts& counts, const RewardStats& stats);
 // completions/mean_length, min_length, max_length, clipped_ratio, mean_terminated_length.
 Metrics length_metrics(const std::vector<Completion>& completions);
 

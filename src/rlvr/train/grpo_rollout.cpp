@@ -8,6 +8,7 @@
 #include "rlvr/core/clock.h"
 #include "rlvr/data/shuffle.h"
 #include "rlvr/dist/comm.h"
+#include "rlvr/evaluator/evaluator.h"
 #include "rlvr/rl/grpo.h"
 #include "rlvr/train/grpo_metrics.h"
 #include "rlvr/train/grpo_trainer.h"
@@ -123,15 +124,14 @@ void GrpoTrainer::score(Rollout& ro) {
   std::vector<RewardSample> samples;
   for (int64_t i = ro.begin; i < ro.end; ++i) {
     const Completion& c = ro.completions[i];
-    samples.push_back({ro.prompts[c.prompt_index].full(), c.text, ro.answers[c.prompt_index]});
+    samples.push_back(reward_sample(train_[ro.problems[c.prompt_index]], ro.prompts[c.prompt_index].full(), c.text));
   }
   const RewardResult rr = all_gather_rewards(comm, score_all(rewards_, weights_, samples));
-  std::vector<double> errors;
-  for (const auto& f : rewards_) errors.push_back(comm.all_reduce(static_cast<double>(f->errors())));
+  const RewardCounts counts = reward_counts(rewards_, comm);
   ro.rewards = torch::tensor(std::vector<float>(rr.total.begin(), rr.total.end()));
   ro.advantages = compute_advantages(ro.rewards, r_.num_generations, r_.scale_rewards);
   const RewardStats stats = reward_stats(ro.rewards, r_.num_generations, r_.scale_rewards);
-  for (const auto& [k, v] : reward_metrics(rewards_, rr, errors, stats)) ro.metrics[k] = v;
+  for (const auto& [k, v] : reward_metrics(rewards_, rr, counts, stats)) ro.metrics[k] = v;
   ro.metrics["time/score_s"] = clock.seconds();
 }
 

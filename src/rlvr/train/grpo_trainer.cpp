@@ -27,7 +27,7 @@ std::pair<std::vector<Problem>, std::vector<Problem>> load_splits(const GrpoReci
 }
 
 PromptOptions prompt_options(const GrpoRecipe& r) {
-  PromptOptions po;
+  PromptOptions po = prompt_style_options(r.prompt_style);
   po.shots = r.num_shots;
   po.seed = static_cast<uint64_t>(r.shots_seed);
   po.exemplar_template = r.exemplar_template;
@@ -60,7 +60,8 @@ std::vector<std::unique_ptr<RewardFunction>> make_rewards(const GrpoRecipe& r) {
   return out;
 }
 
-GrpoTrainer::GrpoTrainer(GrpoRecipe recipe) : r_(std::move(recipe)) {
+GrpoTrainer::GrpoTrainer(GrpoRecipe recipe, std::vector<std::unique_ptr<RewardFunction>> rewards)
+    : r_(std::move(recipe)), rewards_(std::move(rewards)) {
   RLVR_CHECK(!r_.train_dataset_id_or_path.empty(), "recipe: train_dataset_id_or_path is required");
   policy_ = load_policy(r_);
   // The KL reference: with LoRA, the same weights with adapters off; with full fine-tuning, a
@@ -74,7 +75,11 @@ GrpoTrainer::GrpoTrainer(GrpoRecipe recipe) : r_(std::move(recipe)) {
   engine_ = std::make_unique<Engine>(policy_.model);
   std::tie(train_, val_) = load_splits(r_);
   prompts_ = std::make_unique<PromptBuilder>(train_, prompt_options(r_));
-  rewards_ = make_rewards(r_);
+  if (rewards_.empty()) rewards_ = make_rewards(r_);
+  std::vector<std::string> names;
+  for (const auto& f : rewards_) names.push_back(f->name());
+  RLVR_CHECK(names == r_.reward_funcs, "GrpoTrainer: ", names.size(), " rewards given ('", names.empty() ? "" : names[0],
+             "' first); reward_funcs must name the given rewards in order");
   weights_ = r_.reward_weights.empty() ? std::vector<double>(rewards_.size(), 1.0) : r_.reward_weights;
   loss_opts_ = loss_options(r_);
   cursor_ = DataCursor(static_cast<int64_t>(train_.size()), static_cast<uint64_t>(r_.seed), r_.shuffle_dataset);
@@ -170,7 +175,7 @@ Metrics GrpoTrainer::validate() {
   std::vector<RewardSample> samples;
   for (const auto& row : out.completions) {
     const auto i = row["problem_index"].get<int64_t>();
-    samples.push_back({prompts_->build(probs[i]).full(), row["completion"].get<std::string>(), probs[i].answer});
+    samples.push_back(reward_sample(probs[i], prompts_->build(probs[i]).full(), row["completion"].get<std::string>()));
   }
   const RewardResult rr = score_all(rewards_, weights_, samples);
   double mean = 0;

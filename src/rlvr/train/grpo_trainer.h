@@ -31,7 +31,9 @@ std::vector<std::unique_ptr<RewardFunction>> make_rewards(const GrpoRecipe& r);
 
 class GrpoTrainer : public TrainingJob {
  public:
-  explicit GrpoTrainer(GrpoRecipe recipe);
+  // rewards: reward functions as objects (a library caller's own, as TRL takes callables), one per
+  // name of reward_funcs, in order; empty = make_rewards(recipe).
+  explicit GrpoTrainer(GrpoRecipe recipe, std::vector<std::unique_ptr<RewardFunction>> rewards = {});
   // The recipe's run options (run_loop.h); the CLI adds resume, --set keys and the command.
   RunOptions run_options() const;
   // run_training with run_options(): to max_steps (or the epochs); with resume, continues from

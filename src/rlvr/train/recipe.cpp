@@ -54,6 +54,12 @@ const std::vector<std::pair<std::string, DeviceKind>>& enum_names<DeviceKind>() 
   return t;
 }
 template <>
+const std::vector<std::pair<std::string, PromptStyle>>& enum_names<PromptStyle>() {
+  static const std::vector<std::pair<std::string, PromptStyle>> t = {{"gsm8k", PromptStyle::kGsm8k},
+                                                                     {"code", PromptStyle::kCode}};
+  return t;
+}
+template <>
 const std::vector<std::pair<std::string, DatasetFormat>>& enum_names<DatasetFormat>() {
   static const std::vector<std::pair<std::string, DatasetFormat>> t = {
       {"gsm8k", DatasetFormat::kGsm8k}, {"jsonl", DatasetFormat::kJsonl}};
@@ -175,11 +181,14 @@ void add_ddp_fields(Listing<S>& l) {
 
 void add_prompt_fields(Listing<GrpoRecipe>& l) {
   l.section("Prompts")
+      .add("prompt_style", &GrpoRecipe::prompt_style,
+           "gsm8k = k-shot Question/Solution prompts; code = zero-shot code tasks: the row's prompt text "
+           "and an instruction to answer in one ```{language} block (docs/data.md), num_shots 0")
       .add("num_shots", &GrpoRecipe::num_shots,
            "solved examples (from the train split, never the problem itself) before each problem")
       .add("shots_seed", &GrpoRecipe::shots_seed, "seed for drawing the few-shot examples")
       .add("prompt_template", &GrpoRecipe::prompt_template,
-           "the problem to solve; {question} is replaced")
+           "the problem to solve; {question} is replaced, and {language} by the row's language (python when none)")
       .add("exemplar_template", &GrpoRecipe::exemplar_template,
            "one solved example; {question}, {solution}, {answer} are replaced")
       .add("stop_strings", &GrpoRecipe::stop_strings,
@@ -544,6 +553,23 @@ int64_t generation_batch_size(const GrpoRecipe& r, int64_t world_size) {
   return r.per_device_train_batch_size * r.gradient_accumulation_steps * world_size;
 }
 
+namespace {
+
+// prompt_style code: the prompt keys still at their gsm8k defaults take the code style's values;
+// code prompts have no exemplars.
+void resolve_prompt_style(GrpoRecipe* r) {
+  if (r->prompt_style != PromptStyle::kCode) return;
+  RLVR_CHECK(r->num_shots == 0, "recipe: prompt_style code takes no exemplars, but num_shots is ", r->num_shots,
+             "; set num_shots: 0");
+  const GrpoRecipe defaults;
+  const PromptOptions code = prompt_style_options(PromptStyle::kCode);
+  if (r->prompt_template == defaults.prompt_template) r->prompt_template = code.query_template;
+  if (r->exemplar_template == defaults.exemplar_template) r->exemplar_template = code.exemplar_template;
+  if (r->stop_strings == defaults.stop_strings) r->stop_strings = code.stop;
+}
+
+}  // namespace
+
 void validate_recipe(GrpoRecipe* r, int64_t world_size) {
   validate_base(*r, world_size);
   RLVR_CHECK(r->num_generations >= 2,
@@ -569,6 +595,7 @@ void validate_recipe(GrpoRecipe* r, int64_t world_size) {
              "recipe: max_prompt_length must be >= 1 or null, got ",
              r->max_prompt_length.value_or(0));
   RLVR_CHECK(r->num_shots >= 0, "recipe: num_shots must be >= 0, got ", r->num_shots);
+  resolve_prompt_style(r);
   RLVR_CHECK(r->temperature > 0, "recipe: temperature must be > 0, got ", r->temperature);
   RLVR_CHECK(r->top_p > 0 && r->top_p <= 1, "recipe: top_p must be in (0, 1], got ", r->top_p);
   RLVR_CHECK(r->top_k >= 0, "recipe: top_k must be >= 0 (0 = off), got ", r->top_k);

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "rlvr/data/dataset.h"
+#include "rlvr/data/prompt.h"
 #include "rlvr/rl/grpo_types.h"
 #include "rlvr/train/schedule.h"
 
@@ -75,6 +76,7 @@ struct TrainRecipeBase {
 struct GrpoRecipe : TrainRecipeBase {
   GrpoRecipe() { learning_rate = 1e-6; }  // TRL GRPOConfig default
   // prompts (grpo-spec.md section 3)
+  PromptStyle prompt_style = PromptStyle::kGsm8k;
   int64_t num_shots = 8;
   int64_t shots_seed = 42;
   std::string prompt_template = "Question: {question}\nSolution: ";
@@ -147,7 +149,9 @@ void apply_recipe_override(const std::string& assignment, GrpoRecipe* r,
 void apply_recipe_override(const std::string& assignment, SftRecipe* r,
                            std::vector<std::string>* notices);
 
-// Checks ranges and cross-key rules and resolves defaults (epsilon_high). world_size: processes.
+// Checks ranges and cross-key rules and resolves defaults (epsilon_high; prompt_style code: the
+// templates and stop_strings still at their gsm8k defaults become the code style's). world_size:
+// processes.
 void validate_recipe(GrpoRecipe* r, int64_t world_size);
 void validate_recipe(SftRecipe* r, int64_t world_size);
 // Completions generated per optimizer step: per_device_train_batch_size *
