@@ -514,7 +514,7 @@ TEST(GrpoTrain, ConversationalDatasetRendersWithTheChatTemplate) {
                             {"answer", std::to_string(i + 1)}}).dump() + "\n";
   write_text_file(dir + "/chat.jsonl", rows);
   GrpoRecipe r = recipe({"model_name_or_path=" + model, "train_dataset_id_or_path=" + dir + "/chat.jsonl",
-                         "num_shots=0", "chat_template_kwargs={enable_thinking: false}", "val_fraction=0.25", "eval_steps=2",
+                         "dataset_format=jsonl", "prompt_field=prompt", "num_shots=0", "chat_template_kwargs={enable_thinking: false}", "val_fraction=0.25", "eval_steps=2",
                          "output_dir=" + dir + "/out", "use_peft=false", "dtype=float32", "max_steps=2",
                          "num_generations=2", "per_device_train_batch_size=4", "max_completion_length=6",
                          "reward_funcs=[text]", "logging_steps=1", "save_steps=0", "gradient_checkpointing=false",
