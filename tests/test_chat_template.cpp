@@ -10,6 +10,7 @@
 #include "rlvr/chat/chat_template.h"
 #include "rlvr/core/error.h"
 #include "rlvr/core/files.h"
+#include "rlvr/tokenizer/tokenizer.h"
 #include "testlib.h"
 
 namespace rlvr {
@@ -109,6 +110,40 @@ TEST(ChatTemplateLoad, FromTheQwenTokenizerConfig) {
             "<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\n"
             "<|im_start|>user\n2+3?<|im_end|>\n<|im_start|>assistant\n");
   EXPECT_EQ(t.render(user_chat("2+3?", false)).find("<|im_start|>assistant"), std::string::npos);
+}
+
+// Moved from test_tokenizer.cpp with the ChatML renderer that rlvr had in code: the Qwen2.5
+// template gives the 5 reference prompts (text and ids), plain and tool turns, and the base
+// config's default system prompt.
+TEST(ChatTemplateLoad, QwenTemplateMatchesReferencePrompts) {
+  const std::string qwen_dir = join_path(test::shared_data(), "qwen-tokenizer");
+  const ChatTemplate t = ChatTemplate::load(qwen_dir);
+  const Tokenizer tok = Tokenizer::load(qwen_dir);
+  auto rows = read_jsonl_file(join_path(qwen_dir, "reference_encodings.jsonl"));
+  auto test_rows = read_jsonl_file(join_path(test::shared_data(), "gsm8k/test.jsonl"));
+  for (size_t k = 0; k < 5; ++k) {
+    const auto& ref = rows[rows.size() - 5 + k];
+    const std::string prompt = t.render(user_chat(test_rows[k]["question"].get<std::string>()));
+    EXPECT_EQ(prompt, ref["text"].get<std::string>());
+    EXPECT_EQ(tok.encode(prompt), ref["ids"].get<std::vector<int32_t>>());
+  }
+  auto turns = [](std::vector<std::pair<std::string, std::string>> m) {
+    ChatTemplate::Chat c;
+    for (const auto& [role, content] : m) c.messages.push_back({{"role", role}, {"content", content}});
+    return c;
+  };
+  EXPECT_EQ(t.render(turns({{"system", "S"}, {"user", "U"}, {"assistant", "A"}})),
+            "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nU<|im_end|>\n"
+            "<|im_start|>assistant\nA<|im_end|>\n");
+  EXPECT_EQ(t.render(turns({{"system", "S"}, {"tool", "r1"}, {"tool", "r2"}})),
+            "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\n<tool_response>\nr1\n"
+            "</tool_response>\n<tool_response>\nr2\n</tool_response><|im_end|>\n");
+  const std::string dir = test::scratch_dir("chat_base_config");
+  write_text_file(join_path(dir, "tokenizer_config.json"),
+                  read_text_file(join_path(qwen_dir, "tokenizer_config_base.json")));
+  EXPECT_EQ(ChatTemplate::load(dir).render(user_chat("2+2?")),
+            "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n2+2?"
+            "<|im_end|>\n<|im_start|>assistant\n");
 }
 
 TEST(ChatTemplateLoad, SpecialTokensAsStringsOrAddedTokensAndNamedTemplates) {

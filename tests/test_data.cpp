@@ -17,6 +17,7 @@
 #include "rlvr/data/prompt.h"
 #include "rlvr/data/synth.h"
 #include "rlvr/rewards/reward.h"
+#include "rlvr/tokenizer/tokenizer.h"
 #include "testlib.h"
 
 namespace rlvr {
@@ -563,7 +564,7 @@ TEST(Dataset, RowsKeepEveryFieldAndCodeTasksNeedNoAnswer) {
 TEST(Prompt, CodeStyleAsksForOneFencedBlockInTheRowsLanguage) {
   EXPECT_EQ(parse_prompt_style("code"), PromptStyle::kCode);
   EXPECT_EQ(prompt_style_name(parse_prompt_style("gsm8k")), std::string("gsm8k"));
-  EXPECT_NE(error_of([] { parse_prompt_style("chat"); }).find("use gsm8k or code"), std::string::npos);
+  EXPECT_NE(error_of([] { parse_prompt_style("chatml"); }).find("use gsm8k, code or chat"), std::string::npos);
   const PromptOptions code = prompt_style_options(PromptStyle::kCode);
   EXPECT_EQ(code.shots, 0);
   EXPECT_TRUE(code.stop.empty());
@@ -584,6 +585,132 @@ TEST(Prompt, CodeStyleAsksForOneFencedBlockInTheRowsLanguage) {
   auto refused = test::run_cmd(test::rlvr_bin() + " data show --data " + code_tasks() + " --prompt-style code --shots 2");
   EXPECT_NE(refused.status, 0);
   EXPECT_NE(refused.err.find("--prompt-style code takes no exemplars"), std::string::npos) << refused.err;
+}
+
+// ---- chat prompts (issue 19) ----
+
+namespace {
+
+std::string qwen_dir() { return test::shared_data() + "/qwen-tokenizer"; }  // Qwen2.5 Instruct
+
+std::shared_ptr<const ChatTemplate> qwen_template() {
+  static const auto t = std::make_shared<const ChatTemplate>(ChatTemplate::load(qwen_dir()));
+  return t;
+}
+
+ChatTemplate::json turn(const std::string& role, const std::string& content) {
+  return {{"role", role}, {"content", content}};
+}
+
+std::string render(const ChatTemplate::json& messages, bool add_generation_prompt) {
+  ChatTemplate::Chat c;
+  c.messages = messages;
+  c.add_generation_prompt = add_generation_prompt;
+  return qwen_template()->render(c);
+}
+
+}  // namespace
+
+// A row whose prompt is a list of messages (TRL conversational) keeps them; its question is the
+// last message's text. It renders with the chat template in any style, without exemplars.
+TEST(Prompt, ConversationalRowsRenderWithTheChatTemplate) {
+  const std::string path = write_file("conv.jsonl",
+      "{\"prompt\": [{\"role\": \"system\", \"content\": \"Be brief.\"}, {\"role\": \"user\", \"content\": \"2+2?\"}], "
+      "\"answer\": \"4\"}\n{\"prompt\": \"plain\", \"answer\": \"1\"}\n");
+  const auto ps = load_problems(path, {});
+  ASSERT_EQ(ps.size(), 2u);
+  EXPECT_EQ(ps[0].question, "2+2?");
+  EXPECT_EQ(ps[0].answer, "4");
+  EXPECT_EQ(ChatTemplate::json::parse(ps[0].messages).size(), 2u);
+  EXPECT_EQ(ps[1].messages, "");
+  PromptOptions o;
+  o.shots = 0;
+  EXPECT_TRUE(needs_chat_template(o, ps));
+  EXPECT_FALSE(needs_chat_template(o, {ps[1]}));
+  EXPECT_NE(error_of([&] { PromptBuilder({}, o).build(ps[0]); }).find("chat template"), std::string::npos);
+  load_chat_template(&o, ps, qwen_dir());
+  const PromptParts parts = PromptBuilder({}, o).build(ps[0]);
+  EXPECT_EQ(parts.prefix, "");
+  EXPECT_EQ(parts.suffix, "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\n2+2?<|im_end|>\n"
+                          "<|im_start|>assistant\n");
+  o.shots = 1;
+  EXPECT_NE(error_of([&] { PromptBuilder(train(), o).build(ps[0]); }).find("set the shots to 0"), std::string::npos);
+  const std::string bad = write_file("conv_bad.jsonl", "{\"prompt\": [\"hi\"], \"answer\": \"1\"}\n");
+  EXPECT_NE(error_of([&] { load_problems(bad, {}); }).find("conv_bad.jsonl:1: field \"prompt\" is a list"),
+            std::string::npos);
+  const std::string missing = test::scratch_dir("data_no_template");
+  EXPECT_NE(error_of([&] { PromptOptions n; load_chat_template(&n, ps, missing); }).find("list of messages"),
+            std::string::npos);
+}
+
+// The chat style: [system], the k exemplars as user/assistant turns, the question; rendered by the
+// model's template. The shared part (system + exemplars) is the prefix, rendered once, and it is a
+// prefix of every prompt in text and in tokens for the Qwen2.5 template.
+TEST(Prompt, ChatStyleSharesTheSystemAndExemplarTurnsAsPrefix) {
+  EXPECT_EQ(parse_prompt_style("chat"), PromptStyle::kChat);
+  EXPECT_EQ(prompt_style_name(PromptStyle::kChat), std::string("chat"));
+  PromptOptions o = prompt_style_options(PromptStyle::kChat);
+  EXPECT_TRUE(o.chat);
+  EXPECT_TRUE(o.stop.empty());
+  o.shots = 2;
+  o.system_prompt = "Solve it.";
+  load_chat_template(&o, {}, qwen_dir());
+  const PromptBuilder b(train(), o);
+  const std::vector<int64_t> ex = b.exemplars_for(testset()[0]);
+  ChatTemplate::json m = ChatTemplate::json::array({turn("system", "Solve it.")});
+  for (int64_t i : ex) {
+    m.push_back(turn("user", train()[i].question));
+    m.push_back(turn("assistant", render_template("{solution}.\n#### The final answer is {answer}", train()[i], true)));
+  }
+  const std::string prefix = render(m, false);
+  m.push_back(turn("user", testset()[0].question));
+  const Tokenizer tok = Tokenizer::load(qwen_dir());
+  for (int k = 0; k < 3; ++k) {
+    const PromptParts parts = b.build(testset()[k]);
+    EXPECT_EQ(parts.prefix, prefix);
+    EXPECT_FALSE(parts.prefix.empty());
+    const std::vector<int32_t> full = tok.encode(parts.full()), pre = tok.encode(parts.prefix);
+    ASSERT_LT(pre.size(), full.size());
+    EXPECT_TRUE(std::equal(pre.begin(), pre.end(), full.begin())) << k;
+  }
+  EXPECT_EQ(b.build(testset()[0]).full(), render(m, true));
+  // GSM8K train problem 0's reply: its joined reasoning lines, `..` fixed, then the answer line.
+  EXPECT_EQ(reference_completion(train()[0], o),
+            "Natalia sold 48/2 = 24 clips in May. Natalia sold 48+24 = 72 clips altogether in April and May.\n"
+            "#### The final answer is 72");
+}
+
+// A template that renders the shared turns differently inside the whole conversation gets no
+// shared prefix: the prompt goes whole (a template that numbers the turns from the end; Qwen3's,
+// which writes an empty think block only into the last assistant turn).
+TEST(Prompt, ChatPrefixIsDroppedWhenTheTemplateRewritesEarlierTurns) {
+  PromptOptions o = prompt_style_options(PromptStyle::kChat);
+  o.shots = 1;
+  o.chat_template = std::make_shared<const ChatTemplate>(
+      "{% for m in messages %}[{{ messages|length - loop.index }}]{{ m.content }}{% endfor %}", "countdown");
+  const PromptParts parts = PromptBuilder(train(), o).build(testset()[0]);
+  EXPECT_EQ(parts.prefix, "");
+  EXPECT_EQ(parts.suffix.substr(0, 3), "[2]");
+  const auto templates = ChatTemplate::json::parse(
+      read_text_file(test::shared_data() + "/chat-templates/templates.json"))["templates"];
+  ASSERT_EQ(templates[2]["model"], "Qwen/Qwen3-0.6B");
+  o.chat_template = std::make_shared<const ChatTemplate>(templates[2]["template"].get<std::string>(), "qwen3",
+                                                         templates[2]["special_tokens"]);
+  const PromptParts qwen3 = PromptBuilder(train(), o).build(testset()[0]);
+  EXPECT_EQ(qwen3.prefix, "");
+  EXPECT_EQ(qwen3.suffix.rfind("<|im_start|>user\n", 0), 0u) << qwen3.suffix;
+}
+
+// `rlvr data show --chat` prints the chat prompt of a test problem, rendered with the template
+// of --tokenizer's folder.
+TEST(DataCli, ShowChatRendersTheTemplate) {
+  auto show = test::run_cmd(test::rlvr_bin() + " data show --data " + gsm8k("test.jsonl") + " --chat --shots 0 " +
+                            "--system-prompt 'Reason step by step.' --tokenizer " + qwen_dir() + " --index 0");
+  ASSERT_EQ(show.status, 0) << show.err;
+  EXPECT_EQ(show.out, render({turn("system", "Reason step by step."), turn("user", testset()[0].question)}, true));
+  auto no_tok = test::run_cmd(test::rlvr_bin() + " data show --data " + gsm8k("test.jsonl") + " --chat --shots 0");
+  EXPECT_NE(no_tok.status, 0);
+  EXPECT_NE(no_tok.err.find("give --tokenizer"), std::string::npos) << no_tok.err;
 }
 
 }  // namespace rlvr

@@ -621,3 +621,34 @@ TEST(Evaluator, JudgesScoreTheirRanksShareAndCountersSumOverRanks) {
   });
   EXPECT_EQ(codes, (std::vector<int>{0, 0}));
 }
+
+// `rlvr eval --chat` (acceptance 3 of issue 19): the chat style renders each GSM8K problem with the
+// model's chat template (the byte-level tokenizer's ChatML: --system-prompt, two exemplar turns, the question, the
+// generation prompt) and prints the table; completions stop at <|im_end|>.
+TEST(Evaluator, CliChatStyleRendersWithTheModelsTemplate) {
+  const std::string dir = test::scratch_dir("evaluator_cli_chat");
+  const std::string model = join_path(dir, "model"), out = join_path(dir, "out");
+  byte_model(model);
+  auto r = test::run_cmd(test::rlvr_bin() + " eval --model " + model + " --data " + gsm8k("test") + " --fewshot-data " +
+                         gsm8k("train") + " --chat --system-prompt 'Be exact.' --shots 2 --limit 3 --max-new-tokens 6 --out " +
+                         out);
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("| " + model + " | base | 2 | 3 |"), std::string::npos) << r.out;
+  PromptOptions po = prompt_style_options(PromptStyle::kChat);
+  po.shots = 2;
+  po.system_prompt = "Be exact.";
+  load_chat_template(&po, {}, model);
+  const PromptBuilder b(load_n(gsm8k("train"), -1), po);
+  const auto problems = load_n(gsm8k("test"), 3);
+  const auto rows = read_lines(join_path(out, "completions.jsonl"));
+  ASSERT_EQ(rows.size(), 3u);
+  const Tokenizer tok = Tokenizer::load(model);
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const json row = json::parse(rows[i]);
+    const std::string prompt = b.build(problems[i]).full();
+    EXPECT_EQ(row.at("prompt_tokens").get<size_t>(), tok.encode(prompt).size());
+    EXPECT_EQ(prompt.rfind("<|im_start|>system\nBe exact.<|im_end|>\n<|im_start|>user\n", 0), 0u) << prompt;
+    EXPECT_EQ(prompt.substr(prompt.size() - 33), "<|im_end|>\n<|im_start|>assistant\n") << prompt;
+    EXPECT_EQ(row.at("completion").get<std::string>().find("<|im_end|>"), std::string::npos);
+  }
+}

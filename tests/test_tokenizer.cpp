@@ -115,8 +115,6 @@ TEST(Tokenizer, QwenFacts) {
   EXPECT_EQ(qwen().id_to_token(279), "Ġthe");
   EXPECT_TRUE(qwen().is_special(151645));
   EXPECT_FALSE(qwen().is_special(151657));  // <tool_call>: added but not special
-  EXPECT_EQ(qwen().default_system_prompt(),
-            "You are Qwen, created by Alibaba Cloud. You are a helpful assistant.");
 }
 
 TEST(Tokenizer, SpecialTokensInsideText) {
@@ -134,24 +132,6 @@ TEST(Tokenizer, SpecialTokensInsideText) {
   EXPECT_EQ(t.encode("<|endoftext|><|endoftext|>"), Ids({151643, 151643}));
 }
 
-TEST(Tokenizer, ChatmlMatchesReferencePrompts) {
-  auto rows = read_jsonl_file(join_path(qwen_dir(), "reference_encodings.jsonl"));
-  auto test_rows = gsm8k_rows("test");
-  for (size_t k = 0; k < 5; ++k) {
-    const auto& ref = rows[rows.size() - 5 + k];
-    std::string prompt =
-        qwen().chatml({{"user", test_rows[k]["question"].get<std::string>()}}, true);
-    EXPECT_EQ(prompt, ref["text"].get<std::string>());
-    EXPECT_EQ(qwen().encode(prompt), ref["ids"].get<Ids>());
-  }
-  EXPECT_EQ(qwen().chatml({{"system", "S"}, {"user", "U"}, {"assistant", "A"}}, false),
-            "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nU<|im_end|>\n"
-            "<|im_start|>assistant\nA<|im_end|>\n");
-  EXPECT_EQ(qwen().chatml({{"system", "S"}, {"tool", "r1"}, {"tool", "r2"}}, false),
-            "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\n<tool_response>\nr1\n"
-            "</tool_response>\n<tool_response>\nr2\n</tool_response><|im_end|>\n");
-}
-
 TEST(Tokenizer, BaseConfigAndGenerationConfig) {
   std::string dir = test::scratch_dir("tok_base_config");
   write_text_file(join_path(dir, "tokenizer.json"),
@@ -163,10 +143,6 @@ TEST(Tokenizer, BaseConfigAndGenerationConfig) {
   Tokenizer t = Tokenizer::load(dir);
   EXPECT_EQ(t.eos_ids(), Ids({151643, 151645}));
   EXPECT_EQ(t.bos_id(), -1);  // tokenizer_config says bos_token: null, which wins
-  EXPECT_EQ(t.default_system_prompt(), "You are a helpful assistant.");
-  EXPECT_EQ(t.chatml({{"user", "2+2?"}}, true),
-            "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n2+2?"
-            "<|im_end|>\n<|im_start|>assistant\n");
 }
 
 TEST(Tokenizer, MergesAsPairsLoadTheSame) {  // Qwen3 stores merges as [a, b]

@@ -475,3 +475,71 @@ TEST(GrpoTrain, CodeTasksSmokeRecipeRunsFiveSteps) {
   EXPECT_TRUE(rows.back().contains("eval_reward"));
   EXPECT_TRUE(file_exists(out + "/tokenizer.json"));  // `rlvr eval --model out` works on it
 }
+
+namespace {
+
+// Records the prompt and completion text each reward sample carries; scores the reply's length.
+class TextRecorder : public RewardFunction {
+ public:
+  const std::string& name() const override { return name_; }
+  std::vector<double> score(const std::vector<RewardSample>& batch) override {
+    std::vector<double> out;
+    for (const RewardSample& s : batch) {
+      prompts.push_back(s.prompt);
+      completions.push_back(s.completion);
+      out.push_back(static_cast<double>(s.completion.size() % 3));
+    }
+    return out;
+  }
+  std::vector<std::string> prompts, completions;
+
+ private:
+  std::string name_ = "text";
+};
+
+}  // namespace
+
+// Acceptance 3 of issue 19: GRPO on a conversational JSONL (TRL's "prompt": [messages]) with a
+// ChatML tokenizer whose end of turn is <|im_end|> and the Qwen2.5 chat template: each prompt is
+// the template's rendering (default system turn, the user turn, the generation prompt), each
+// completion stops at <|im_end|>, and the rewards see the reply text.
+TEST(GrpoTrain, ConversationalDatasetRendersWithTheChatTemplate) {
+  auto dir = test::scratch_dir("train_chat");
+  const std::string model = tiny_model_dir(dir + "/model", 32, 2);
+  const nlohmann::json templates =
+      read_json_file(test::shared_data() + "/chat-templates/templates.json").at("templates");
+  nlohmann::json config = read_json_file(model + "/tokenizer_config.json");
+  config["chat_template"] = templates.at(0).at("template");  // Qwen/Qwen2.5-0.5B-Instruct
+  ASSERT_EQ(templates.at(0).at("model"), "Qwen/Qwen2.5-0.5B-Instruct");
+  write_json_file(model + "/tokenizer_config.json", config);
+  std::string rows;
+  for (int i = 0; i < 8; ++i)
+    rows += nlohmann::json({{"prompt", {{{"role", "user"}, {"content", "Add " + std::to_string(i) + " and 1."}}}},
+                            {"answer", std::to_string(i + 1)}}).dump() + "\n";
+  write_text_file(dir + "/chat.jsonl", rows);
+  GrpoRecipe r = recipe({"model_name_or_path=" + model, "train_dataset_id_or_path=" + dir + "/chat.jsonl",
+                         "dataset_format=jsonl", "prompt_field=prompt", "num_shots=0", "chat_template_kwargs={enable_thinking: false}", "val_fraction=0.25", "eval_steps=2",
+                         "output_dir=" + dir + "/out", "use_peft=false", "dtype=float32", "max_steps=2",
+                         "num_generations=2", "per_device_train_batch_size=4", "max_completion_length=6",
+                         "reward_funcs=[text]", "logging_steps=1", "save_steps=0", "gradient_checkpointing=false",
+                         "temperature=1.0", "seed=5"});
+  auto reward = std::make_unique<TextRecorder>();
+  TextRecorder* seen = reward.get();
+  std::vector<std::unique_ptr<RewardFunction>> rewards;
+  rewards.push_back(std::move(reward));
+  GrpoTrainer t(r, std::move(rewards));
+  ASSERT_EQ(t.train(false).steps_done, 2);
+  ASSERT_EQ(metrics_of(dir + "/out").size(), 2u);
+  ASSERT_EQ(seen->prompts.size(), 10u);  // 2 steps x 2 prompts x 2 completions, then 2 validation problems
+  const Tokenizer tok = Tokenizer::load(model);
+  EXPECT_EQ(tok.eos_ids(), std::vector<int32_t>{258});  // <|im_end|>
+  for (size_t i = 0; i < seen->prompts.size(); ++i) {
+    const std::string& p = seen->prompts[i];
+    EXPECT_EQ(p.rfind("<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\n"
+                      "<|im_start|>user\nAdd ", 0), 0u) << p;
+    const std::string end = " and 1.<|im_end|>\n<|im_start|>assistant\n";
+    ASSERT_GT(p.size(), end.size());
+    EXPECT_EQ(p.substr(p.size() - end.size()), end) << p;
+    EXPECT_EQ(seen->completions[i].find("<|im_end|>"), std::string::npos) << seen->completions[i];
+  }
+}

@@ -6,6 +6,7 @@
 #include "commands.h"
 #include "rlvr/tokenizer/tokenizer.h"
 #include "rlvr/core/error.h"
+#include "rlvr/core/files.h"
 #include "rlvr/data/dataset.h"
 #include "rlvr/data/prompt.h"
 #include "rlvr/data/synth.h"
@@ -138,10 +139,34 @@ void run_synth(const SynthArgs& a) {
 
 struct ShowArgs {
   std::string data, fewshot_data, format = "auto", part = "full", tokenizer, prompt_style = "gsm8k";
+  std::string system_prompt, chat_template_kwargs = "{}";  // chat style
   int64_t shots = 8, index = 0;  // code style: 0 unless --shots is given
   uint64_t seed = 42;
-  bool per_problem = false;
+  bool per_problem = false, chat = false;
 };
+
+// The prompt options of --prompt-style and the flags; a chat prompt's template comes from
+// --tokenizer's folder.
+PromptOptions show_prompt_options(const ShowArgs& a, const std::vector<Problem>& problems) {
+  PromptOptions popt = prompt_style_options(parse_prompt_style(a.prompt_style));
+  RLVR_CHECK(a.prompt_style != "code" || a.shots == 0, "--prompt-style code takes no exemplars; leave out --shots or give 0");
+  popt.shots = a.shots;
+  popt.seed = a.seed;
+  popt.per_problem_shots = a.per_problem;
+  popt.system_prompt = a.system_prompt;
+  try {
+    popt.chat_template_kwargs = ChatTemplate::json::parse(a.chat_template_kwargs);
+  } catch (const nlohmann::json::exception& e) {
+    fail("--chat-template-kwargs: invalid JSON (", e.what(), ")");
+  }
+  RLVR_CHECK(popt.chat_template_kwargs.is_object(), "--chat-template-kwargs must be a JSON object");
+  if (needs_chat_template(popt, problems)) {
+    RLVR_CHECK(!a.tokenizer.empty(), "a chat prompt renders with the model's chat template: give --tokenizer, the "
+               "model folder holding tokenizer_config.json");
+    load_chat_template(&popt, problems, is_directory(a.tokenizer) ? a.tokenizer : parent_dir(a.tokenizer));
+  }
+  return popt;
+}
 
 void run_show(const ShowArgs& a) {
   DataOptions dopt;
@@ -150,13 +175,8 @@ void run_show(const ShowArgs& a) {
   RLVR_CHECK(a.index >= 0 && a.index < static_cast<int64_t>(problems.size()), "--index ", a.index,
              " out of range: ", a.data, " has ", problems.size(), " problems");
   std::string pool_path = a.fewshot_data.empty() ? a.data : a.fewshot_data;
-  PromptOptions popt = prompt_style_options(parse_prompt_style(a.prompt_style));
-  RLVR_CHECK(a.prompt_style != "code" || a.shots == 0, "--prompt-style code takes no exemplars; leave out --shots or give 0");
-  popt.shots = a.shots;
-  popt.seed = a.seed;
-  popt.per_problem_shots = a.per_problem;
   PromptBuilder builder(a.shots > 0 ? load_problems(pool_path, dopt) : std::vector<Problem>{},
-                        popt);
+                        show_prompt_options(a, problems));
   PromptParts parts = builder.build(problems[a.index]);
   if (a.part == "prefix") std::cout << parts.prefix;
   else if (a.part == "suffix") std::cout << parts.suffix;
@@ -223,12 +243,19 @@ void add_data_commands(CLI::App& app, CLI::App& /*bench*/) {
   show->add_option("--format", show_args->format, "auto, gsm8k or jsonl");
   show->add_option("--part", show_args->part, "full, prefix or suffix");
   show->add_option("--tokenizer", show_args->tokenizer,
-                   "tokenizer.json or model directory: also print the prompt's token count");
+                   "tokenizer.json or model directory: also print the prompt's token count; chat prompts take "
+                   "the chat template of its folder");
   show->add_flag("--per-problem-shots", show_args->per_problem,
                  "Pick exemplars per problem instead of one shared set");
   show->add_option("--prompt-style", show_args->prompt_style,
-                   "gsm8k (k-shot Question/Solution) | code (zero-shot code tasks; --shots defaults to 0)");
+                   "gsm8k (k-shot Question/Solution) | code (zero-shot code tasks; --shots defaults to 0) | chat "
+                   "(the chat template of --tokenizer's folder over --system-prompt, the shots as turns, the question)");
+  show->add_flag("--chat", show_args->chat, "short for --prompt-style chat");
+  show->add_option("--system-prompt", show_args->system_prompt, "chat style: the first (system) turn (default none)");
+  show->add_option("--chat-template-kwargs", show_args->chat_template_kwargs,
+                   "JSON object of extra chat template variables, e.g. '{\"enable_thinking\": false}'");
   show->callback([show_args, show] {
+    if (show_args->chat) show_args->prompt_style = "chat";
     if (show->count("--shots") == 0 && show_args->prompt_style == "code") show_args->shots = 0;
     run_show(*show_args);
   });

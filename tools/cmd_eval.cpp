@@ -30,6 +30,8 @@ struct EvalArgs {
   std::string data, fewshot_data, out, protocol = "honest", ddp_backend = "auto", prompt_style = "gsm8k";
   std::vector<std::string> rewards;             // judges: rewards that decide correctness
   std::string reward_options = "{}";
+  std::string system_prompt, chat_template_kwargs = "{}";  // chat style
+  bool chat = false;                                       // --chat: --prompt-style chat
   std::vector<int64_t> shots = {8};             // code style: {0} unless --shots is given
   std::optional<int64_t> limit;  // none: every problem
   int64_t n_samples = 1, max_new_tokens = 256, max_batch_seqs = 64, ddp_timeout = 1800;
@@ -83,6 +85,16 @@ EvalData load_eval_data(const EvalArgs& a) {
   return d;
 }
 
+// A flag's JSON value; invalid JSON is one error naming the flag.
+template <class Json>
+Json parse_json_flag(const char* flag, const std::string& text) {
+  try {
+    return Json::parse(text);
+  } catch (const nlohmann::json::exception& e) {  // a parse error, or a number out of range
+    fail(flag, ": invalid JSON (", e.what(), ")");
+  }
+}
+
 EvalOptions eval_options(const EvalArgs& a) {
   EvalOptions opt;
   opt.protocol = a.protocol;
@@ -101,18 +113,17 @@ EvalOptions eval_options(const EvalArgs& a) {
   opt.seed = a.seed;
   opt.prompt = prompt_style_options(parse_prompt_style(a.prompt_style));
   opt.prompt.seed = a.shots_seed;
+  opt.prompt.system_prompt = a.system_prompt;
+  opt.prompt.chat_template_kwargs = parse_json_flag<ChatTemplate::json>("--chat-template-kwargs", a.chat_template_kwargs);
+  RLVR_CHECK(opt.prompt.chat_template_kwargs.is_object(), "--chat-template-kwargs must be a JSON object, e.g. "
+             "'{\"enable_thinking\": false}'");
   opt.model_label = a.model.dir;
   return opt;
 }
 
 // The judges of --rewards with their --reward-options ({"name": {...}}); none without --rewards.
 std::vector<std::unique_ptr<RewardFunction>> make_judges(const EvalArgs& a) {
-  nlohmann::json options;
-  try {
-    options = nlohmann::json::parse(a.reward_options);
-  } catch (const nlohmann::json::exception& e) {  // a parse error, or a number out of range
-    fail("--reward-options: invalid JSON (", e.what(), ")");
-  }
+  const auto options = parse_json_flag<nlohmann::json>("--reward-options", a.reward_options);
   RLVR_CHECK(options.is_object(), "--reward-options must be a JSON object {\"reward name\": {...}}");
   for (const auto& [name, _] : options.items())
     RLVR_CHECK(std::find(a.rewards.begin(), a.rewards.end(), name) != a.rewards.end(), "--reward-options names '",
@@ -172,6 +183,7 @@ void run_eval(EvalArgs a) {
   comm.agree([&] {  // a bad flag or file stops every rank with one line
     d = load_eval_data(a);
     opt = eval_options(a);
+    load_chat_template(&opt.prompt, d.problems, a.model.dir);
     judges = make_judges(a);
     for (const auto& j : judges) opt.judges.push_back(j.get());
     check_model_flags(a.model);
@@ -223,7 +235,12 @@ void add_eval_commands(CLI::App& app, CLI::App& /*bench*/) {
   ev->add_option("--shots", ea->shots, "comma-separated shot counts, e.g. 0,2,4,8 (default 8; 0 with --prompt-style code)")
       ->delimiter(',');
   ev->add_option("--prompt-style", ea->prompt_style,
-                 "gsm8k (k-shot Question/Solution) | code (zero-shot code tasks: the row's prompt and a fenced-answer instruction)");
+                 "gsm8k (k-shot Question/Solution) | code (zero-shot code tasks: the row's prompt and a fenced-answer "
+                 "instruction) | chat (the model's chat template: --system-prompt, the shots as turns, the question)");
+  ev->add_flag("--chat", ea->chat, "short for --prompt-style chat (Instruct models)");
+  ev->add_option("--system-prompt", ea->system_prompt, "chat style: the first (system) turn (default none)");
+  ev->add_option("--chat-template-kwargs", ea->chat_template_kwargs,
+                 "JSON object of extra chat template variables, e.g. '{\"enable_thinking\": false}'");
   ev->add_option("--rewards", ea->rewards,
                  "comma-separated rewards that decide correctness instead of the GSM8K answer rules (e.g. code): a "
                  "completion is correct when each gives 1.0; prints pass@1 and pass@K with 95% intervals")
@@ -244,6 +261,7 @@ void add_eval_commands(CLI::App& app, CLI::App& /*bench*/) {
   ev->add_option("--ddp-timeout", ea->ddp_timeout, "ranks started by a launcher: seconds a rendezvous or collective may take (default 1800)");
   ev->callback([ea, ev] {
     ea->temperature_given = ev->count("--temperature") > 0;
+    if (ea->chat) ea->prompt_style = "chat";
     if (ev->count("--shots") == 0 && ea->prompt_style == "code") ea->shots = {0};
     run_eval(*ea);
   });

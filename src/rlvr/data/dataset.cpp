@@ -69,6 +69,25 @@ bool field_text(const nlohmann::json& obj, const std::string& key, std::string* 
   return false;
 }
 
+// The question field as a list of chat messages (TRL conversational): each an object with a string
+// "role"; the last one's string "content" becomes the question text.
+bool field_messages(const nlohmann::json& obj, const std::string& key, Problem* p, std::string* why) {
+  const nlohmann::json& m = obj.at(key);
+  for (const auto& msg : m)
+    if (!msg.is_object() || !msg.contains("role") || !msg["role"].is_string()) {
+      *why = "field \"" + key + "\" is a list, so each entry must be a message {\"role\": ..., \"content\": ...}";
+      return false;
+    }
+  if (m.empty()) {
+    *why = "field \"" + key + "\" is an empty list of messages";
+    return false;
+  }
+  const nlohmann::json& last = m.back().value("content", nlohmann::json());
+  p->question = last.is_string() ? last.get<std::string>() : last.dump();
+  p->messages = m.dump();
+  return true;
+}
+
 // Parses one line into a Problem; on failure returns false with the reason in `why`.
 bool parse_line(const std::string& line, const DataOptions& opts, Problem* p, std::string* why) {
   nlohmann::json j;
@@ -84,7 +103,8 @@ bool parse_line(const std::string& line, const DataOptions& opts, Problem* p, st
   }
   std::string qkey = opts.question_field;
   if (qkey.empty()) qkey = (!j.contains("question") && j.contains("prompt")) ? "prompt" : "question";
-  if (!field_text(j, qkey, &p->question, why)) return false;
+  const bool chat = j.contains(qkey) && j[qkey].is_array();
+  if (!(chat ? field_messages(j, qkey, p, why) : field_text(j, qkey, &p->question, why))) return false;
   p->row = line;
   std::string ans;
   if (!j.contains(opts.answer_field) && (j.contains("tests") || j.contains("test_cases")))

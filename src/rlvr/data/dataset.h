@@ -16,6 +16,10 @@ struct Problem {
   std::string solution_raw;  // GSM8K: the whole "answer" field (reasoning, then "#### N")
   std::string answer;        // reference: text after the last "####", trimmed (or the answer field)
   std::string row = "{}";    // the whole dataset line, one JSON object (every field reaches rewards)
+  // TRL's conversational format: the prompt field as a JSON list of {"role", "content"} messages
+  // (rendered with the model's chat template; `question` is then the last message's content).
+  // Empty for a text prompt.
+  std::string messages;
 };
 
 enum class DataFormat { kAuto, kGsm8k, kJsonl };

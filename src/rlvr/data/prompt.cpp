@@ -1,6 +1,8 @@
 // Prompt rendering (grpo-spec.md section 3) and exemplar selection for PromptBuilder.
 #include "rlvr/data/prompt.h"
 
+#include <algorithm>
+
 #include "rlvr/core/error.h"
 #include "rlvr/data/shuffle.h"
 #include "rlvr/data/text.h"
@@ -84,14 +86,24 @@ std::string render_template(const std::string& tmpl, const Problem& p, bool coll
 PromptStyle parse_prompt_style(const std::string& s) {
   if (s == "gsm8k") return PromptStyle::kGsm8k;
   if (s == "code") return PromptStyle::kCode;
-  fail("unknown prompt style '", s, "'; use gsm8k or code");
+  if (s == "chat") return PromptStyle::kChat;
+  fail("unknown prompt style '", s, "'; use gsm8k, code or chat");
 }
 
-const char* prompt_style_name(PromptStyle s) { return s == PromptStyle::kCode ? "code" : "gsm8k"; }
+const char* prompt_style_name(PromptStyle s) {
+  return s == PromptStyle::kCode ? "code" : s == PromptStyle::kChat ? "chat" : "gsm8k";
+}
 
 PromptOptions prompt_style_options(PromptStyle s) {
   PromptOptions o;
   if (s == PromptStyle::kGsm8k) return o;
+  if (s == PromptStyle::kChat) {
+    o.chat = true;
+    o.exemplar_template = "{solution}.\n#### The final answer is {answer}";
+    o.query_template = "{question}";
+    o.stop.clear();
+    return o;
+  }
   o.shots = 0;
   o.exemplar_template.clear();
   o.query_template = "{question}\n\nGive the complete solution in one ```{language} code block.\n";
@@ -100,9 +112,24 @@ PromptOptions prompt_style_options(PromptStyle s) {
   return o;
 }
 
+bool needs_chat_template(const PromptOptions& opts, const std::vector<Problem>& problems) {
+  return opts.chat ||
+         std::any_of(problems.begin(), problems.end(), [](const Problem& p) { return !p.messages.empty(); });
+}
+
+void load_chat_template(PromptOptions* opts, const std::vector<Problem>& problems, const std::string& tokenizer_dir) {
+  if (opts->chat_template || !needs_chat_template(*opts, problems)) return;
+  try {
+    opts->chat_template = std::make_shared<const ChatTemplate>(ChatTemplate::load(tokenizer_dir));
+  } catch (const Error& e) {
+    fail(opts->chat ? "the chat prompt style" : "a problem whose prompt is a list of messages",
+         " renders with the model's chat template: ", e.what());
+  }
+}
+
 std::string reference_completion(const Problem& p, const PromptOptions& opts) {
   std::string ex = render_template(opts.exemplar_template, p, opts.collapse_double_dots);
-  std::string q = render_template(opts.query_template, p, opts.collapse_double_dots);
+  std::string q = opts.chat ? "" : render_template(opts.query_template, p, opts.collapse_double_dots);
   RLVR_CHECK(ex.compare(0, q.size(), q) == 0,
              "reference_completion: the exemplar template does not start with the query template");
   std::string rest = ex.substr(q.size());
@@ -150,21 +177,60 @@ std::vector<int64_t> PromptBuilder::exemplars_for(const Problem& p) const {
 }
 
 std::string PromptBuilder::render_prefix(const std::vector<int64_t>& idx) const {
+  if (opts_.chat) {
+    const ChatTemplate::json shared = chat_messages(idx);
+    return shared.empty() ? "" : render_chat(shared, /*add_generation_prompt=*/false);
+  }
   std::string prefix;
   for (int64_t i : idx)
     prefix += render_template(opts_.exemplar_template, pool_[i], opts_.collapse_double_dots);
   return prefix;
 }
 
-PromptParts PromptBuilder::build(const Problem& p) const {
-  PromptParts parts;
-  if (!opts_.per_problem_shots && !shared_questions_.count(p.question)) {
-    parts.prefix = shared_prefix_;
-  } else {
-    parts.prefix = render_prefix(exemplars_for(p));
+ChatTemplate::json PromptBuilder::chat_messages(const std::vector<int64_t>& idx) const {
+  using json = ChatTemplate::json;
+  json m = json::array();
+  if (!opts_.system_prompt.empty()) m.push_back({{"role", "system"}, {"content", opts_.system_prompt}});
+  for (int64_t i : idx) {
+    m.push_back({{"role", "user"}, {"content", render_template(opts_.query_template, pool_[i], opts_.collapse_double_dots)}});
+    m.push_back({{"role", "assistant"}, {"content", reference_completion(pool_[i], opts_)}});
   }
-  parts.suffix = render_template(opts_.query_template, p, opts_.collapse_double_dots);
+  return m;
+}
+
+std::string PromptBuilder::render_chat(const ChatTemplate::json& messages, bool add_generation_prompt) const {
+  RLVR_CHECK(opts_.chat_template != nullptr, "a chat prompt needs the model's chat template, and none was loaded");
+  ChatTemplate::Chat chat;
+  chat.messages = messages;
+  chat.add_generation_prompt = add_generation_prompt;
+  chat.extra = opts_.chat_template_kwargs;
+  return opts_.chat_template->render(chat);
+}
+
+// The whole conversation rendered with the generation prompt; `prefix` (the shared turns
+// rendered alone) is kept only when the whole begins with it.
+PromptParts PromptBuilder::build_chat(const Problem& p, const std::vector<int64_t>& idx, std::string prefix) const {
+  RLVR_CHECK(opts_.chat || idx.empty(), "a problem whose prompt is a list of messages is rendered as is with the ",
+             "chat template, without exemplars; set the shots to 0, or use the chat prompt style");
+  ChatTemplate::json messages = opts_.chat ? chat_messages(idx) : ChatTemplate::json::array();
+  if (p.messages.empty()) {
+    messages.push_back({{"role", "user"}, {"content", render_template(opts_.query_template, p, opts_.collapse_double_dots)}});
+  } else {
+    for (auto& m : ChatTemplate::json::parse(p.messages)) messages.push_back(std::move(m));
+  }
+  const std::string full = render_chat(messages, /*add_generation_prompt=*/true);
+  PromptParts parts;
+  if (full.compare(0, prefix.size(), prefix) == 0) parts.prefix = std::move(prefix);
+  parts.suffix = full.substr(parts.prefix.size());
   return parts;
+}
+
+PromptParts PromptBuilder::build(const Problem& p) const {
+  const bool shared = !opts_.per_problem_shots && !shared_questions_.count(p.question);
+  const std::vector<int64_t> idx = shared ? shared_ : exemplars_for(p);
+  std::string prefix = shared ? shared_prefix_ : render_prefix(idx);
+  if (opts_.chat || !p.messages.empty()) return build_chat(p, idx, std::move(prefix));
+  return PromptParts{std::move(prefix), render_template(opts_.query_template, p, opts_.collapse_double_dots)};
 }
 
 }  // namespace rlvr

@@ -1,6 +1,6 @@
 // Tokenizer::load and the encode/decode paths: raw added-token split -> NFC -> normalized
 // added-token split -> pre-tokenizer pieces -> BPE per piece; decode maps ids to bytes and
-// replaces invalid UTF-8. Config files and ChatML live in tokenizer_config.cpp.
+// replaces invalid UTF-8. Config files are read in tokenizer_config.cpp.
 #include "rlvr/tokenizer/tokenizer.h"
 
 #include <limits>
@@ -195,7 +195,6 @@ std::vector<int32_t> Tokenizer::eos_ids() const { return impl_->eos; }
 int32_t Tokenizer::pad_id() const { return impl_->pad; }
 int32_t Tokenizer::bos_id() const { return impl_->bos; }
 const std::vector<AddedToken>& Tokenizer::added_tokens() const { return impl_->added; }
-const std::string& Tokenizer::default_system_prompt() const { return impl_->default_system; }
 const std::string& Tokenizer::path() const { return impl_->path; }
 void Tokenizer::clear_cache() const { impl_->bpe->clear_cache(); }
 

@@ -1,6 +1,7 @@
 // rlvr::Tokenizer: loads a Hugging Face tokenizer.json with a byte-level BPE model (Qwen2/2.5/3,
 // GPT-2, Llama-3 style) plus tokenizer_config.json / generation_config.json, and encodes,
-// decodes (also incrementally, see StreamDecoder) and renders Qwen ChatML prompts. Encoding never
+// decodes (also incrementally, see StreamDecoder). Chat prompts are rendered by the model's chat
+// template (rlvr/chat), not here. Encoding never
 // adds BOS/EOS (post_processor is ignored); callers add bos_id() themselves where a model wants it.
 #pragma once
 #include <cstdint>
@@ -41,14 +42,6 @@ class Tokenizer {
   std::optional<std::string> id_to_token(int32_t id) const;
   bool is_special(int32_t id) const;  // an added token marked "special"
   const std::vector<AddedToken>& added_tokens() const;
-
-  // Qwen ChatML: "<|im_start|>{role}\n{content}<|im_end|>\n" per message (role, content), the
-  // default system prompt first when messages[0] is not "system", "tool" messages wrapped in
-  // <tool_response> as Qwen's template does, then "<|im_start|>assistant\n" if asked.
-  std::string chatml(const std::vector<std::pair<std::string, std::string>>& messages,
-                     bool add_generation_prompt) const;
-  // The default system prompt found in tokenizer_config's chat_template ("" if none).
-  const std::string& default_system_prompt() const;
 
   const std::string& path() const;  // the tokenizer.json that was loaded
   void clear_cache() const;         // empties the per-word BPE cache (benchmarks)

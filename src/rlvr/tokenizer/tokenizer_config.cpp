@@ -1,6 +1,5 @@
-// tokenizer_config.json / generation_config.json (eos, pad, bos; the chat template's default
-// system prompt) and Qwen ChatML rendered in code (no Jinja engine: the template's structure
-// for plain and tool messages is fixed, only its default system prompt is read from the file).
+// tokenizer_config.json / generation_config.json: eos, pad and bos (the chat template is read by
+// rlvr/chat).
 #include <algorithm>
 
 #include "rlvr/core/error.h"
@@ -45,35 +44,6 @@ static std::vector<int32_t> id_list(const json& v, int32_t vocab, const std::str
   return out;
 }
 
-// Undo the escapes of a Jinja single-quoted string literal.
-static std::string unescape_jinja(const std::string& s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] != '\\' || i + 1 == s.size()) {
-      out += s[i];
-      continue;
-    }
-    char c = s[++i];
-    out += c == 'n' ? '\n' : c == 't' ? '\t' : c;
-  }
-  return out;
-}
-
-std::string chat_template_default_system(const std::string& tmpl) {
-  // Qwen writes it as '<|im_start|>system\nYOUR PROMPT<|im_end|>\n' in the no-system branch.
-  const std::string open = "'<|im_start|>system\\n", close = "<|im_end|>";
-  for (size_t at = tmpl.find(open); at != std::string::npos; at = tmpl.find(open, at + 1)) {
-    size_t start = at + open.size();
-    if (start >= tmpl.size() || tmpl[start] == '\'') continue;
-    size_t end = tmpl.find(close, start);
-    size_t quote = tmpl.find('\'', start);
-    while (quote != std::string::npos && tmpl[quote - 1] == '\\') quote = tmpl.find('\'', quote + 1);
-    if (end == std::string::npos || (quote != std::string::npos && quote < end)) continue;
-    return unescape_jinja(tmpl.substr(start, end - start));
-  }
-  return "";
-}
-
 void load_tokenizer_configs(const std::string& dir, const Tokenizer& tok, Tokenizer::Impl& impl) {
   std::string tc_path = join_path(dir, "tokenizer_config.json");
   std::string gc_path = join_path(dir, "generation_config.json");
@@ -98,36 +68,6 @@ void load_tokenizer_configs(const std::string& dir, const Tokenizer& tok, Tokeni
   };
   impl.pad = pick("pad_token", "pad_token_id");
   impl.bos = pick("bos_token", "bos_token_id");
-
-  const json& ct = tc.value("chat_template", json());
-  if (ct.is_string()) {
-    impl.default_system = chat_template_default_system(ct.get<std::string>());
-  } else if (ct.is_array()) {  // [{"name": "default", "template": "..."}, ...]
-    for (const auto& t : ct)
-      if (t.is_object() && t.value("name", std::string()) == "default" && t.contains("template") &&
-          t["template"].is_string())
-        impl.default_system = chat_template_default_system(t["template"].get<std::string>());
-  }
-}
-
-std::string Tokenizer::chatml(const std::vector<std::pair<std::string, std::string>>& messages,
-                              bool add_generation_prompt) const {
-  std::string out;
-  bool has_system = !messages.empty() && messages[0].first == "system";
-  if (!has_system && !impl_->default_system.empty())
-    out += "<|im_start|>system\n" + impl_->default_system + "<|im_end|>\n";
-  for (size_t i = 0; i < messages.size(); ++i) {
-    const auto& [role, content] = messages[i];
-    if (role != "tool") {
-      out += "<|im_start|>" + role + "\n" + content + "<|im_end|>\n";
-      continue;
-    }
-    if (i == 0 || messages[i - 1].first != "tool") out += "<|im_start|>user";
-    out += "\n<tool_response>\n" + content + "\n</tool_response>";
-    if (i + 1 == messages.size() || messages[i + 1].first != "tool") out += "<|im_end|>\n";
-  }
-  if (add_generation_prompt) out += "<|im_start|>assistant\n";
-  return out;
 }
 
 }  // namespace rlvr

@@ -27,7 +27,6 @@ struct Tokenizer::Impl {
   std::vector<std::string> added_bytes;  // decode bytes of each added token
   std::vector<int32_t> eos;
   int32_t pad = -1, bos = -1;
-  std::string default_system;
 
   // Appends the bytes of `id` (nothing for unknown ids or skipped specials).
   void append_bytes(int32_t id, bool skip_special, std::string& out) const;
@@ -35,7 +34,5 @@ struct Tokenizer::Impl {
 
 // Reads tokenizer_config.json / generation_config.json in `dir` (when present) into `impl`.
 void load_tokenizer_configs(const std::string& dir, const Tokenizer& tok, Tokenizer::Impl& impl);
-// The default system prompt written in a Qwen-style ChatML Jinja template ("" if none).
-std::string chat_template_default_system(const std::string& tmpl);
 
 }  // namespace rlvr

@@ -7,6 +7,7 @@
 
 #include "rlvr/core/clock.h"
 #include "rlvr/core/error.h"
+#include "rlvr/core/files.h"
 #include "rlvr/dist/comm.h"
 #include "rlvr/evaluator/evaluator.h"
 #include "rlvr/train/grpo_metrics.h"
@@ -33,6 +34,8 @@ PromptOptions prompt_options(const GrpoRecipe& r) {
   po.exemplar_template = r.exemplar_template;
   po.query_template = r.prompt_template;
   po.stop = r.stop_strings;
+  po.system_prompt = r.system_prompt;
+  po.chat_template_kwargs = ChatTemplate::json::parse(r.chat_template_kwargs.dump());
   return po;
 }
 
@@ -74,7 +77,9 @@ GrpoTrainer::GrpoTrainer(GrpoRecipe recipe, std::vector<std::unique_ptr<RewardFu
   opt_ = make_optimizer(policy_, r_);
   engine_ = std::make_unique<Engine>(policy_.model);
   std::tie(train_, val_) = load_splits(r_);
-  prompts_ = std::make_unique<PromptBuilder>(train_, prompt_options(r_));
+  PromptOptions po = prompt_options(r_);
+  load_chat_template(&po, train_, parent_dir(policy_.tokenizer->path()));
+  prompts_ = std::make_unique<PromptBuilder>(train_, std::move(po));
   if (rewards_.empty()) rewards_ = make_rewards(r_);
   std::vector<std::string> names;
   for (const auto& f : rewards_) names.push_back(f->name());

@@ -56,7 +56,8 @@ const std::vector<std::pair<std::string, DeviceKind>>& enum_names<DeviceKind>() 
 template <>
 const std::vector<std::pair<std::string, PromptStyle>>& enum_names<PromptStyle>() {
   static const std::vector<std::pair<std::string, PromptStyle>> t = {{"gsm8k", PromptStyle::kGsm8k},
-                                                                     {"code", PromptStyle::kCode}};
+                                                                     {"code", PromptStyle::kCode},
+                                                                     {"chat", PromptStyle::kChat}};
   return t;
 }
 template <>
@@ -183,7 +184,13 @@ void add_prompt_fields(Listing<GrpoRecipe>& l) {
   l.section("Prompts")
       .add("prompt_style", &GrpoRecipe::prompt_style,
            "gsm8k = k-shot Question/Solution prompts; code = zero-shot code tasks: the row's prompt text "
-           "and an instruction to answer in one ```{language} block (docs/data.md), num_shots 0")
+           "and an instruction to answer in one ```{language} block (docs/data.md), num_shots 0; chat = the model's "
+           "chat template over [system_prompt], the shots as user/assistant turns and the question "
+           "(Instruct models; docs/chat-templates.md)")
+      .add("system_prompt", &GrpoRecipe::system_prompt,
+           "prompt_style chat: the first (system) turn; empty = none (the template may add its default)")
+      .add("chat_template_kwargs", &GrpoRecipe::chat_template_kwargs,
+           "extra variables for the chat template (TRL's key), e.g. `{enable_thinking: false}`")
       .add("num_shots", &GrpoRecipe::num_shots,
            "solved examples (from the train split, never the problem itself) before each problem")
       .add("shots_seed", &GrpoRecipe::shots_seed, "seed for drawing the few-shot examples")
@@ -555,17 +562,17 @@ int64_t generation_batch_size(const GrpoRecipe& r, int64_t world_size) {
 
 namespace {
 
-// prompt_style code: the prompt keys still at their gsm8k defaults take the code style's values;
+// prompt_style code or chat: the prompt keys still at their gsm8k defaults take the style's values;
 // code prompts have no exemplars.
 void resolve_prompt_style(GrpoRecipe* r) {
-  if (r->prompt_style != PromptStyle::kCode) return;
-  RLVR_CHECK(r->num_shots == 0, "recipe: prompt_style code takes no exemplars, but num_shots is ", r->num_shots,
-             "; set num_shots: 0");
+  if (r->prompt_style == PromptStyle::kGsm8k) return;
+  RLVR_CHECK(r->prompt_style != PromptStyle::kCode || r->num_shots == 0,
+             "recipe: prompt_style code takes no exemplars, but num_shots is ", r->num_shots, "; set num_shots: 0");
   const GrpoRecipe defaults;
-  const PromptOptions code = prompt_style_options(PromptStyle::kCode);
-  if (r->prompt_template == defaults.prompt_template) r->prompt_template = code.query_template;
-  if (r->exemplar_template == defaults.exemplar_template) r->exemplar_template = code.exemplar_template;
-  if (r->stop_strings == defaults.stop_strings) r->stop_strings = code.stop;
+  const PromptOptions style = prompt_style_options(r->prompt_style);
+  if (r->prompt_template == defaults.prompt_template) r->prompt_template = style.query_template;
+  if (r->exemplar_template == defaults.exemplar_template) r->exemplar_template = style.exemplar_template;
+  if (r->stop_strings == defaults.stop_strings) r->stop_strings = style.stop;
 }
 
 }  // namespace

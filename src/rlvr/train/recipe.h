@@ -77,6 +77,8 @@ struct GrpoRecipe : TrainRecipeBase {
   GrpoRecipe() { learning_rate = 1e-6; }  // TRL GRPOConfig default
   // prompts (grpo-spec.md section 3)
   PromptStyle prompt_style = PromptStyle::kGsm8k;
+  std::string system_prompt;
+  nlohmann::json chat_template_kwargs = nlohmann::json::object();
   int64_t num_shots = 8;
   int64_t shots_seed = 42;
   std::string prompt_template = "Question: {question}\nSolution: ";
