@@ -133,9 +133,10 @@ const std::array<float, 256>& dynamic_map() {
   return map;
 }
 
-// The kernels' dQuantize: seven halving steps from the middle bracket the value between the
-// last pivot below it and the last pivot at or above it (only odd indices are compared); index
-// 255 is never a candidate (254 replaces it); the nearer of the two wins, a tie the upper one.
+// The kernels' dQuantize (round to nearest): seven halving steps from index 127 leave a pivot
+// between the last compared index below the value and the last one at or above it; the value
+// goes to the pivot unless it lies beyond the float midpoint (a + b) * 0.5f towards a bracket
+// end. A value on a midpoint takes the pivot; NaN walks down to index 0.
 uint8_t encode_8bit(float scaled, const std::array<float, 256>& map) {
   int pivot = 127, below = 0, above = 255;
   for (int half = 64; half > 0; half /= 2) {
@@ -147,9 +148,9 @@ uint8_t encode_8bit(float scaled, const std::array<float, 256>& map) {
       pivot -= half;
     }
   }
-  if (above == 255) above = 254;
-  const bool lower_nearer = std::fabs(scaled - map[below]) < std::fabs(scaled - map[above]);
-  return static_cast<uint8_t>(lower_nearer ? below : above);
+  const float at = map[pivot];
+  if (scaled > at) return static_cast<uint8_t>(scaled > (map[above] + at) * 0.5f ? above : pivot);
+  return static_cast<uint8_t>(scaled < (map[below] + at) * 0.5f ? below : pivot);
 }
 
 float bf16_to_float(uint16_t bits) {
