@@ -34,8 +34,8 @@ std::array<float, 16> make_fp4() {
 // as the decimals written in the kernel's dQuantizeFP4 (0.583333 is not the exact midpoint
 // 0.5833333, so these are kept as written, not recomputed).
 // The NF4 thresholds as the decimals written in the kernel's dQuantizeNF4: the midpoints of
-// neighbouring code values. Rounded to float they differ by one ulp from the float-rounded exact
-// midpoints in 4 places (a midpoint of two floats can be a tie), so they are kept as written.
+// neighbouring code values. Rounded to float, 4 of them are one ulp away from the float-rounded
+// exact midpoints, so they are kept as written.
 constexpr std::array<float, 15> kNf4Thresholds = {
     -0.8480964004993439f, -0.6106329262256622f, -0.4599952697753906f, -0.33967943489551544f,
     -0.23460740596055984f, -0.13791173323988914f, -0.045525018125772476f, 0.03979014977812767f,

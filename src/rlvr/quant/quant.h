@@ -1,7 +1,8 @@
 // Blockwise 4-bit (NF4 / FP4) quantization with double quantization of the block statistics,
-// bit-for-bit the algorithm of bitsandbytes' CUDA kernels (the QLoRA reference implementation,
-// arXiv 2305.14314). Torch-free: plain float arrays in, codes and statistics out. Every rule and
-// its source is in docs/quantization.md.
+// following bitsandbytes' CUDA kernels rounding for rounding (the QLoRA reference implementation,
+// arXiv 2305.14314). Torch-free: plain float arrays in, codes and statistics out. Every rule, its
+// source, and the two places where the last bit can differ from a given bitsandbytes install (the
+// dynamic map, the mean offset) are in docs/quantization.md.
 #pragma once
 #include <array>
 #include <cstddef>
