@@ -1,7 +1,6 @@
 #include "rlvr/quant/quant.h"
 
 #include <algorithm>
-#include <cfloat>
 #include <cmath>
 #include <cstring>
 
@@ -30,9 +29,6 @@ std::array<float, 16> make_fp4() {
   return t;
 }
 
-// The FP4 magnitudes in ascending order (as 3-bit codes) and the thresholds between them,
-// as the decimals written in the kernel's dQuantizeFP4 (0.583333 is not the exact midpoint
-// 0.5833333, so these are kept as written, not recomputed).
 // The NF4 thresholds as the decimals written in the kernel's dQuantizeNF4: the midpoints of
 // neighbouring code values. Rounded to float, 4 of them are one ulp away from the float-rounded
 // exact midpoints, so they are kept as written.
@@ -42,6 +38,9 @@ constexpr std::array<float, 15> kNf4Thresholds = {
     0.1202552504837513f,  0.2035212516784668f,  0.2920137718319893f,  0.3893125355243683f,
     0.5016634166240692f,  0.6427869200706482f,  0.8614784181118011f};
 
+// The FP4 magnitudes in ascending order (as 3-bit codes) and the thresholds between them,
+// as the decimals written in the kernel's dQuantizeFP4 (0.583333 is not the exact midpoint
+// 0.5833333, so these are kept as written, not recomputed).
 constexpr uint8_t kFp4Ascending[8] = {0b000, 0b001, 0b110, 0b111, 0b100, 0b101, 0b010, 0b011};
 constexpr float kFp4Thresholds[7] = {0.00260417f, 0.0859375f, 0.20833333f, 0.29166667f,
                                      0.4166667f,  0.583333f,  0.8333333f};
