@@ -8,8 +8,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 build="${ASAN_BUILD:-build-asan}"
 tests=(test_core test_tokenizer test_data test_answer test_rewards test_code_reward test_eval test_layout
+       test_jinja test_chat_template test_quant
        fuzz_replay_answer fuzz_replay_dataset fuzz_replay_tokenizer_json fuzz_replay_tokenizer_encode
-       fuzz_replay_code_extract)
+       fuzz_replay_code_extract fuzz_replay_external_reply fuzz_replay_chat_template)
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRLVR_SANITIZE=ON >/dev/null
 cmake --build "$build" -j "$(nproc)" --target rlvr "${tests[@]}"
 regex="^($(IFS='|'; echo "${tests[*]}"))\$"
