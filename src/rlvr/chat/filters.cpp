@@ -289,7 +289,7 @@ Value f_reverse(Renderer&, const Value& v, Args& a) {
   if (v.is_string()) {
     std::vector<uint32_t> cps = code_points(v.str());
     std::string out;
-    for (size_t k = cps.size(); k-- > 0;) append_utf8(out, cps[k]);
+    for (size_t k = cps.size(); k-- > 0;) utf8::append_codepoint(out, cps[k]);
     return Value(std::move(out));
   }
   Items items = iterate(v);

@@ -59,7 +59,7 @@ static void append_repr_string(std::string& out, const std::string& s) {
       std::snprintf(buf, sizeof buf, "\\u%04x", cp);
       out += buf;
     } else {
-      append_utf8(out, cp);
+      utf8::append_codepoint(out, cp);
     }
   }
   out += q;

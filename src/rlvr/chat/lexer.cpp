@@ -280,7 +280,7 @@ void Lexer::string_literal() {
     } else if (e >= '0' && e <= '7') {
       uint32_t v = e - '0';
       for (int k = 0; k < 2 && pos_ < src_.size() && src_[pos_] >= '0' && src_[pos_] <= '7'; ++k) v = v * 8 + (src_[pos_++] - '0');
-      append_utf8(out, v);
+      utf8::append_codepoint(out, v);
     } else if (e == 'x' || e == 'u' || e == 'U') {
       const int n = e == 'x' ? 2 : e == 'u' ? 4 : 8;
       uint32_t v = 0;
@@ -289,7 +289,7 @@ void Lexer::string_literal() {
         v = v * 16 + hex_value(src_[pos_++]);
       }
       if (v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF)) error(pos_, "a string escape names no character");
-      append_utf8(out, v);
+      utf8::append_codepoint(out, v);
     } else {
       out += '\\';
       out += e;

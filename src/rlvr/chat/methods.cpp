@@ -97,7 +97,7 @@ Value get_item(const Value& obj, const Value& key) {
     const std::vector<uint32_t> cps = code_points(obj.str());
     if (!to_index(key, cps.size(), at)) return Value::undefined("string index out of range");
     std::string c;
-    append_utf8(c, cps[at]);
+    utf8::append_codepoint(c, cps[at]);
     return Value(std::move(c));
   }
   if (key.is_string()) return get_attr(obj, key.str());
@@ -119,7 +119,7 @@ Value slice(const Value& obj, const Value& start, const Value& stop, const Value
   std::string s;
   Items items;
   for (int64_t i = a; step > 0 ? i < b : i > b; i += step) {
-    if (obj.is_string()) append_utf8(s, cps[static_cast<size_t>(i)]);
+    if (obj.is_string()) utf8::append_codepoint(s, cps[static_cast<size_t>(i)]);
     else items.push_back(obj.items()[static_cast<size_t>(i)]);
   }
   if (obj.is_string()) return Value(std::move(s));
@@ -140,7 +140,7 @@ Items iterate(const Value& v) {
       Items chars;
       for (uint32_t cp : code_points(v.str())) {
         std::string c;
-        append_utf8(c, cp);
+        utf8::append_codepoint(c, cp);
         chars.emplace_back(std::move(c));
       }
       return chars;

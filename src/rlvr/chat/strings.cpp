@@ -23,7 +23,7 @@ std::string map_chars(const std::string& s, F f) {
   std::string out;
   out.reserve(s.size());
   size_t k = 0;
-  for (uint32_t cp : code_points(s)) append_utf8(out, f(cp, k++));
+  for (uint32_t cp : code_points(s)) utf8::append_codepoint(out, f(cp, k++));
   return out;
 }
 
@@ -58,7 +58,7 @@ std::string py_strip(const std::string& s, const Value& chars, bool left, bool r
   while (left && a < b && strip(cps[a])) ++a;
   while (right && b > a && strip(cps[b - 1])) --b;
   std::string out;
-  for (size_t k = a; k < b; ++k) append_utf8(out, cps[k]);
+  for (size_t k = a; k < b; ++k) utf8::append_codepoint(out, cps[k]);
   return out;
 }
 
@@ -72,11 +72,11 @@ Items py_split(const std::string& s, const Value& sep, int64_t maxsplit) {
       if (k == cps.size()) break;
       std::string word;
       if (maxsplit >= 0 && static_cast<int64_t>(out.size()) == maxsplit) {
-        while (k < cps.size()) append_utf8(word, cps[k++]);  // the rest, trailing spaces kept
+        while (k < cps.size()) utf8::append_codepoint(word, cps[k++]);  // the rest, trailing spaces kept
         out.emplace_back(std::move(word));
         break;
       }
-      while (k < cps.size() && !is_py_space(cps[k])) append_utf8(word, cps[k++]);
+      while (k < cps.size() && !is_py_space(cps[k])) utf8::append_codepoint(word, cps[k++]);
       out.emplace_back(std::move(word));
     }
     return out;
@@ -127,7 +127,7 @@ std::string py_replace(const std::string& s, const std::string& old, const std::
     const std::vector<uint32_t> cps = code_points(s);
     for (size_t k = 0; k <= cps.size(); ++k) {
       if (count < 0 || n < count) out += with, ++n;
-      if (k < cps.size()) append_utf8(out, cps[k]);
+      if (k < cps.size()) utf8::append_codepoint(out, cps[k]);
     }
     return out;
   }
@@ -152,7 +152,7 @@ std::vector<std::string> py_splitlines(const std::string& s) {
   std::string line;
   for (size_t k = 0; k < cps.size(); ++k) {
     if (!is_line_break(cps[k])) {
-      append_utf8(line, cps[k]);
+      utf8::append_codepoint(line, cps[k]);
       continue;
     }
     if (cps[k] == '\r' && k + 1 < cps.size() && cps[k + 1] == '\n') ++k;

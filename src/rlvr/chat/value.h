@@ -13,6 +13,8 @@
 #include <utility>
 #include <vector>
 
+#include "rlvr/tokenizer/utf8.h"
+
 namespace rlvr::jinja {
 
 enum class Kind : uint8_t { Undefined, None, Bool, Int, Float, String, List, Dict, Callable };
@@ -116,8 +118,8 @@ std::string to_json(const Value& v, const JsonOptions& opt);
 Value from_json(const nlohmann::ordered_json& j);
 
 // UTF-8 helpers: code points of a string, and one code point back to UTF-8.
+// The code points of UTF-8 text (tokenizer/utf8.h decode_at; append_codepoint is the inverse).
 std::vector<uint32_t> code_points(std::string_view s);
-void append_utf8(std::string& out, uint32_t cp);
 size_t utf8_length(std::string_view s);
 
 }  // namespace rlvr::jinja
