@@ -32,7 +32,7 @@ LoadedModel load_model_dir(const std::string& dir, const LoadOptions& o) {
   const ModelConfig cfg = ModelConfig::load(dir);
   lm.tokenizer = load_tokenizer(dir, cfg, o);  // before the weights: a mismatch fails fast
   lm.dtype = resolve_dtype(o.dtype, cfg, o.device);
-  lm.model = load_model(dir, lm.dtype, o.device);
+  lm.model = load_model(dir, lm.dtype, o.device, o.q4);
   if (!o.adapter.empty()) {
     load_adapter(lm.model, o.adapter);
     lm.model->to(o.device);

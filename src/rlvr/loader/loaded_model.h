@@ -28,6 +28,7 @@ struct LoadOptions {
   std::string dtype = "auto";         // resolve_dtype's choice (model/qwen2.h)
   torch::Device device{torch::kCPU};
   std::string adapter;                // a PEFT LoRA adapter directory to apply ("" = none)
+  Quant4bitOptions q4;                // quantize the decoder Linear weights at load (QLoRA)
   std::string tokenizer_needed_by;    // non-empty: a missing tokenizer.json is an error naming it
 };
 

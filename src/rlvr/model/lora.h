@@ -6,7 +6,10 @@
 
 #include <nlohmann/json.hpp>
 #include <string>
+#include <memory>
 #include <vector>
+
+#include "rlvr/model/quant_linear.h"
 
 namespace rlvr {
 
@@ -32,8 +35,14 @@ class AdaptedLinearImpl : public torch::nn::Module {
   void merge();    // W += B A * scaling; forward then skips the adapter
   void unmerge();  // W -= B A * scaling
   bool merged() const { return merged_; }
+  // QLoRA: replaces `weight` by its 4-bit codes (weight becomes undefined and the forward
+  // dequantizes per call); merge() / unmerge() then refuse (merge from the unquantized base).
+  void quantize(const Quant4bitOptions& o);
+  void set_quantized(std::shared_ptr<const QuantizedWeight> q);  // codes loaded from a checkpoint
+  bool quantized() const { return qweight != nullptr; }
 
-  torch::Tensor weight;  // (out, in)
+  torch::Tensor weight;  // (out, in); undefined when quantized
+  std::shared_ptr<const QuantizedWeight> qweight;  // the 4-bit weight, or null
   torch::Tensor bias;    // (out) or undefined
   torch::Tensor lora_A;  // (r, in) or undefined
   torch::Tensor lora_B;  // (out, r) or undefined

@@ -650,7 +650,8 @@ void check_config_fits(const ModelConfig& c, const Checkpoint& ckpt) {
 }
 }  // namespace
 
-CausalLM load_model(const std::string& dir, torch::Dtype dtype, torch::Device device) {
+CausalLM load_model(const std::string& dir, torch::Dtype dtype, torch::Device device, const Quant4bitOptions& q4) {
+  RLVR_CHECK(!q4.enabled, dir, ": 4-bit loading is not built yet (issue 16)");
   ModelConfig cfg = ModelConfig::load(dir);
   Checkpoint ckpt = Checkpoint::open(dir);
   check_config_fits(cfg, ckpt);

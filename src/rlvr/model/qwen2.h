@@ -140,8 +140,14 @@ class CausalLMImpl : public torch::nn::Module {
   std::vector<std::pair<std::string, torch::Tensor>> trainable_parameters() const;
   // Adapter tensors with PEFT names (base_model.model.<module>.lora_A.weight).
   std::vector<std::pair<std::string, torch::Tensor>> adapter_state() const;
-  // Base weights with HF names (no LoRA tensors; lm_head omitted when tied).
+  // Base weights with HF names (no LoRA tensors; lm_head omitted when tied; 4-bit weights omitted:
+  // see quantized_weights).
   std::vector<std::pair<std::string, torch::Tensor>> base_state() const;
+  // QLoRA: quantizes every decoder Linear weight (q, k, v, o, gate, up, down) to 4 bits in place.
+  void quantize_4bit(const Quant4bitOptions& o);
+  bool is_4bit() const;
+  // The 4-bit weights with their HF names (model.layers.N.self_attn.q_proj.weight).
+  std::vector<std::pair<std::string, std::shared_ptr<const QuantizedWeight>>> quantized_weights() const;
   // Gradient checkpointing: recompute each layer in backward instead of keeping activations.
   void set_gradient_checkpointing(bool on) { checkpointing_ = on; }
 
@@ -158,8 +164,12 @@ TORCH_MODULE(CausalLM);
 
 // Random init like HF (normal(0, initializer_range), zero biases, unit norms), deterministic.
 CausalLM make_random_model(const ModelConfig& cfg, uint64_t seed);
-// Loads config.json + safetensors from a HF model directory into `dtype` on `device`.
-CausalLM load_model(const std::string& dir, torch::Dtype dtype, torch::Device device);
+// Loads config.json + safetensors from a HF model directory into `dtype` on `device`. With
+// q4.enabled the decoder Linear weights are quantized at load, tensor by tensor from the mmap; a
+// checkpoint saved in transformers' bitsandbytes 4-bit layout (config.json quantization_config)
+// loads its stored codes and statistics as they are.
+CausalLM load_model(const std::string& dir, torch::Dtype dtype, torch::Device device,
+                    const Quant4bitOptions& q4 = {});
 // Writes config.json + model.safetensors (HF layout) in `dtype`.
 void save_model(CausalLM& model, const std::string& dir, torch::Dtype dtype);
 // PEFT adapter directory: adapter_config.json + adapter_model.safetensors.
