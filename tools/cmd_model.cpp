@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <iostream>
+#include <map>
 #include <sstream>
 
 #include "commands.h"
@@ -90,6 +91,37 @@ void add_init_model(CLI::App& app) {
   });
 }
 
+// Weight bytes by how they are stored: each parameter dtype, and a 4-bit model's codes and their
+// statistics (absmax, nested absmax, maps) apart.
+struct WeightBytes {
+  int64_t params = 0;
+  std::map<std::string, int64_t> by_storage;
+  int64_t total() const {
+    int64_t t = 0;
+    for (const auto& [k, v] : by_storage) t += v;
+    return t;
+  }
+  nlohmann::json by_storage_mb() const {
+    nlohmann::json j = nlohmann::json::object();
+    for (const auto& [k, v] : by_storage) j[k] = v / 1048576.0;
+    return j;
+  }
+};
+
+WeightBytes weight_bytes(const CausalLMImpl& m) {
+  WeightBytes w;
+  for (const auto& p : m.parameters()) {
+    w.params += p.numel();
+    w.by_storage[dtype_name(p.scalar_type())] += p.numel() * static_cast<int64_t>(p.element_size());
+  }
+  for (const auto& [name, q] : m.quantized_weights()) {
+    w.params += q->out * q->in;
+    w.by_storage[std::string("4-bit ") + quant::quant_type_name(q->type) + " codes"] += q->code_bytes();
+    w.by_storage["4-bit statistics"] += q->statistic_bytes();
+  }
+  return w;
+}
+
 void add_info(CLI::App& app) {
   struct Opts {
     ModelFlags model;
@@ -102,11 +134,7 @@ void add_info(CLI::App& app) {
     LoadedModel lm = load_for_cli(o->model);
     const double load_s = clock.seconds();
     const auto& c = lm.model->config();
-    int64_t params = 0, bytes = 0;
-    for (const auto& p : lm.model->parameters()) {
-      params += p.numel();
-      bytes += p.numel() * p.element_size();
-    }
+    const WeightBytes w = weight_bytes(*lm.model);
     nlohmann::json j = {{"model", o->model.dir},
                         {"model_type", c.model_type},
                         {"hidden_size", c.hidden_size},
@@ -119,9 +147,11 @@ void add_info(CLI::App& app) {
                         {"tie_word_embeddings", c.tie_word_embeddings},
                         {"attention_bias", c.attention_bias},
                         {"rope_theta", c.rope_theta},
-                        {"parameters", params},
+                        {"parameters", w.params},
                         {"dtype", dtype_name(lm.dtype)},
-                        {"weights_mb", bytes / 1048576.0},
+                        {"load_in_4bit", lm.model->is_4bit()},
+                        {"weights_mb", w.total() / 1048576.0},
+                        {"weights_mb_by_storage", w.by_storage_mb()},
                         {"load_s", load_s},
                         {"peak_rss_mb", peak_rss_mb()}};
     std::cout << j.dump(2) << "\n";

@@ -30,8 +30,10 @@ torch::Device resolve_device(DeviceKind k) {
 
 Policy load_policy(const TrainRecipeBase& r) {
   RLVR_CHECK(!r.model_name_or_path.empty(), "recipe: model_name_or_path is required");
-  RLVR_CHECK(!r.load_in_4bit, "recipe: load_in_4bit (QLoRA) is not supported yet; set it to false");
   LoadOptions lo;
+  lo.q4.enabled = r.load_in_4bit;
+  lo.q4.type = quant::parse_quant_type(r.bnb_4bit_quant_type);
+  lo.q4.double_quant = r.use_bnb_nested_quant;
   lo.dtype = dtype_name(r.dtype);
   lo.device = resolve_device(r.device);
   lo.tokenizer_needed_by = "training";
