@@ -488,7 +488,7 @@ torch::Tensor CausalLMImpl::logits(const torch::Tensor& hidden) {
 
 namespace {
 template <typename Fn>
-void for_each_linear(CausalLMImpl& m, Fn fn) {
+void for_each_linear(const CausalLMImpl& m, Fn fn) {
   for (auto& item : m.named_modules()) {
     if (auto* lin = item.value()->as<AdaptedLinearImpl>()) {
       auto pos = item.key().rfind('.');
@@ -529,6 +529,8 @@ void CausalLMImpl::unmerge_lora() {
 }
 
 void CausalLMImpl::set_full_finetune(bool on) {
+  RLVR_CHECK(!on || !is_4bit(), "full fine-tuning needs the model's own weights, not 4-bit codes: "
+             "QLoRA trains adapters only (use_peft: true), or load without load_in_4bit");
   for (auto& item : named_parameters()) {
     bool is_lora = item.key().find("lora_") != std::string::npos;
     item.value().set_requires_grad(is_lora || on);
@@ -557,6 +559,30 @@ std::vector<std::pair<std::string, torch::Tensor>> CausalLMImpl::base_state() co
   std::vector<std::pair<std::string, torch::Tensor>> out;
   for (const auto& item : named_parameters())
     if (item.key().find("lora_") == std::string::npos) out.emplace_back(item.key(), item.value());
+  return out;
+}
+
+void CausalLMImpl::quantize_4bit(const Quant4bitOptions& o) {
+  for_each_linear(*this, [&](const std::string&, const std::string&, AdaptedLinearImpl& l) {
+    if (!l.quantized()) l.quantize(o);
+  });
+  // The float weights just freed fit nothing that comes next: out of the CPU cache with them.
+  release_cpu_cache();
+}
+
+bool CausalLMImpl::is_4bit() const {
+  bool any = false;
+  for_each_linear(*this, [&](const std::string&, const std::string&, AdaptedLinearImpl& l) {
+    any = any || l.quantized();
+  });
+  return any;
+}
+
+std::vector<std::pair<std::string, std::shared_ptr<const QuantizedWeight>>> CausalLMImpl::quantized_weights() const {
+  std::vector<std::pair<std::string, std::shared_ptr<const QuantizedWeight>>> out;
+  for_each_linear(*this, [&](const std::string& name, const std::string&, AdaptedLinearImpl& l) {
+    if (l.quantized()) out.emplace_back(name + ".weight", l.qweight);
+  });
   return out;
 }
 
@@ -671,6 +697,8 @@ CausalLM load_model(const std::string& dir, torch::Dtype dtype, torch::Device de
 }
 
 void save_model(CausalLM& model, const std::string& dir, torch::Dtype dtype) {
+  RLVR_CHECK(!model->is_4bit(), dir, ": save_model writes full-precision weights and this model holds 4-bit "
+             "codes; save the adapter, or merge from the unquantized base (rlvr merge)");
   make_dirs(dir);
   ModelConfig cfg = model->config();
   cfg.torch_dtype = dtype_name(dtype);
