@@ -19,6 +19,7 @@ void add_eval_commands(CLI::App& app, CLI::App& bench);       // eval
 void add_train_commands(CLI::App& app, CLI::App& bench);      // train, sft
 void add_recipe_commands(CLI::App& app, CLI::App& bench);     // recipe-keys
 void add_demo_commands(CLI::App& app, CLI::App& bench);       // demo
+void add_quantize_commands(CLI::App& app);                    // quantize
 
 }  // namespace rlvr::cli
 

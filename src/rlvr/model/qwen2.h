@@ -170,7 +170,8 @@ CausalLM make_random_model(const ModelConfig& cfg, uint64_t seed);
 // loads its stored codes and statistics as they are.
 CausalLM load_model(const std::string& dir, torch::Dtype dtype, torch::Device device,
                     const Quant4bitOptions& q4 = {});
-// Writes config.json + model.safetensors (HF layout) in `dtype`.
+// Writes config.json + model.safetensors (HF layout) in `dtype`; a 4-bit model's quantized weights
+// in transformers' bitsandbytes layout with config.json quantization_config (rlvr/model/quant_checkpoint.h).
 void save_model(CausalLM& model, const std::string& dir, torch::Dtype dtype);
 // PEFT adapter directory: adapter_config.json + adapter_model.safetensors.
 void save_adapter(const CausalLM& model, const std::string& dir, const std::string& base_model);
