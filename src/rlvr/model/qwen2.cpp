@@ -670,14 +670,15 @@ CausalLM load_model(const std::string& dir, torch::Dtype dtype, torch::Device de
   return m;
 }
 
-void save_model(CausalLM& model, const std::string& dir, torch::Dtype dtype) {
+void save_model(CausalLM& model, const std::string& dir, torch::Dtype dtype, nlohmann::json config) {
   make_dirs(dir);
-  ModelConfig cfg = model->config();
-  cfg.torch_dtype = dtype_name(dtype);
+  if (config.is_null()) config = model->config().to_json();
+  config["torch_dtype"] = dtype_name(dtype);
+  if (config.contains("dtype")) config["dtype"] = dtype_name(dtype);  // transformers >= 5's name
   std::vector<std::pair<std::string, torch::Tensor>> tensors;
   for (auto& [name, p] : model->base_state()) tensors.emplace_back(name, p.detach().to(dtype));
   save_safetensors(join_path(dir, "model.safetensors"), tensors, {{"format", "pt"}});
-  write_json_file(join_path(dir, "config.json"), cfg.to_json());
+  write_json_file(join_path(dir, "config.json"), config);
 }
 
 void save_adapter(const CausalLM& model, const std::string& dir, const std::string& base_model) {
