@@ -2,6 +2,7 @@
 #include "rlvr/loader/merge.h"
 
 #include <cmath>
+#include <iomanip>
 #include <sstream>
 
 #include "rlvr/core/clock.h"
@@ -78,7 +79,7 @@ void merge_adapter(const MergeOptions& o, const std::function<void(const std::st
   std::string files;
   for (const auto& f : copied) files += " " + f;
   std::ostringstream done;
-  done << "wrote " << o.out << ": config.json model.safetensors" << files << " (" << clock.seconds() << " s)";
+  done << std::fixed << std::setprecision(2) << "wrote " << o.out << ": config.json model.safetensors" << files << " (" << clock.seconds() << " s)";
   say(done.str());
 }
 
