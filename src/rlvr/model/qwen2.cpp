@@ -731,9 +731,7 @@ CausalLM load_model(const std::string& dir, torch::Dtype dtype, torch::Device de
   return m;
 }
 
-void save_model(CausalLM& model, const std::string& dir, torch::Dtype dtype) {
-  RLVR_CHECK(!model->is_4bit(), dir, ": save_model writes full-precision weights and this model holds 4-bit "
-             "codes; save the adapter, or merge from the unquantized base (rlvr merge)");
+void save_model(CausalLM& model, const std::string& dir, torch::Dtype dtype, nlohmann::json config) {
   make_dirs(dir);
   ModelConfig cfg = model->config();
   cfg.torch_dtype = dtype_name(dtype);
@@ -746,7 +744,16 @@ void save_model(CausalLM& model, const std::string& dir, torch::Dtype dtype) {
   for (const auto& [name, q] : q4)
     for (auto& t : bnb_tensors(name, *q)) tensors.push_back(std::move(t));
   save_safetensors(join_path(dir, "model.safetensors"), tensors, {{"format", "pt"}});
-  write_json_file(join_path(dir, "config.json"), cfg.to_json());
+  const nlohmann::json ours = cfg.to_json();
+  if (config.is_null()) {
+    config = ours;
+  } else {
+    config["torch_dtype"] = ours["torch_dtype"];
+    if (config.contains("dtype")) config["dtype"] = ours["torch_dtype"];  // transformers >= 5's name
+    config.erase("quantization_config");
+    if (ours.contains("quantization_config")) config["quantization_config"] = ours["quantization_config"];
+  }
+  write_json_file(join_path(dir, "config.json"), config);
 }
 
 void save_adapter(const CausalLM& model, const std::string& dir, const std::string& base_model) {
