@@ -217,6 +217,32 @@ TEST(CliFlags, Float16OnCpuIsOneLine) {
                     "dtype float16: float16 does not run on CPU; use bfloat16 or float32 (or a CUDA device)");
 }
 
+// --load-in-4bit (issue 16): info counts the 4-bit codes and their statistics apart from the
+// float weights, and they take less room than the same weights unquantized; the 4-bit flags
+// need --load-in-4bit, and a code that is not one is one line.
+TEST(CliFlags, LoadIn4bitInfoAndItsFlags) {
+  const std::string model = cli_model(test::scratch_dir("cli_4bit"));
+  auto plain = test::run_cmd(test::rlvr_bin() + " info --model " + model);
+  auto q = test::run_cmd(test::rlvr_bin() + " info --model " + model + " --load-in-4bit --quant-type fp4");
+  ASSERT_EQ(plain.status, 0) << plain.err;
+  ASSERT_EQ(q.status, 0) << q.err;
+  const auto jp = nlohmann::json::parse(plain.out), jq = nlohmann::json::parse(q.out);
+  EXPECT_FALSE(jp["load_in_4bit"].get<bool>());
+  EXPECT_TRUE(jq["load_in_4bit"].get<bool>());
+  EXPECT_EQ(jq["parameters"], jp["parameters"]);
+  const auto& by = jq["weights_mb_by_storage"];
+  ASSERT_TRUE(by.contains("4-bit fp4 codes")) << by.dump();
+  ASSERT_TRUE(by.contains("4-bit statistics")) << by.dump();
+  EXPECT_LT(jq["weights_mb"].get<double>(), jp["weights_mb"].get<double>());
+  // 1 layer of q (16x16), k and v (8x16), o (16x16), gate and up (32x16), down (16x32): 2,304
+  // weights in 1,152 bytes of codes.
+  EXPECT_DOUBLE_EQ(by["4-bit fp4 codes"].get<double>() * 1048576.0, 1152.0);
+  expect_usage_error("info --model " + model + " --quant-type fp4", "rlvr info: --quant-type requires --load-in-4bit; see 'rlvr info --help'");
+  expect_usage_error("info --model " + model + " --no-double-quant", "rlvr info: --no-double-quant requires --load-in-4bit; see 'rlvr info --help'");
+  expect_error_line("info --model " + model + " --load-in-4bit --quant-type nf5",
+                    "--quant-type nf5: not a 4-bit code; use nf4 or fp4");
+}
+
 // A worker count that is not one is a usage error (status 2), like any other bad flag value.
 TEST(CliUsageErrors, LauncherCountIsAUsageError) {
   for (const char* n : {"0", "-1", "two"})

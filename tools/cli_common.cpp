@@ -13,6 +13,29 @@ void add_model_flags(CLI::App* cmd, ModelFlags& f, bool with_adapter) {
                   "checkpoint runs as float32 on CPU)");
   cmd->add_option("--device", f.device, "cpu | cuda | cuda:N");
   if (with_adapter) cmd->add_option("--adapter", f.adapters, "PEFT LoRA adapter directory");
+  add_quant_flags(cmd, f.quant);
+}
+
+void add_quant_flags(CLI::App* cmd, QuantFlags& q) {
+  auto* on = cmd->add_flag("--load-in-4bit", q.load_in_4bit,
+                           "quantize the decoder Linear weights to 4 bits at load (QLoRA, bitsandbytes layout; "
+                           "a checkpoint saved in 4-bit loads as 4-bit without it)");
+  cmd->add_option("--quant-type", q.quant_type, "4-bit code with --load-in-4bit: nf4 | fp4")->needs(on);
+  cmd->add_flag("--no-double-quant", q.no_double_quant,
+                "with --load-in-4bit: keep the block scales in float32 (default: 8-bit double quantization)")
+      ->needs(on);
+}
+
+Quant4bitOptions QuantFlags::options() const {
+  Quant4bitOptions o;
+  o.enabled = load_in_4bit;
+  try {
+    o.type = quant::parse_quant_type(quant_type);
+  } catch (const Error&) {
+    fail("--quant-type ", quant_type, ": not a 4-bit code; use nf4 or fp4");
+  }
+  o.double_quant = !no_double_quant;
+  return o;
 }
 
 void check_model_flags(const ModelFlags& f) {
@@ -40,6 +63,7 @@ LoadedModel load_for_cli(const ModelFlags& f) {
   LoadOptions o;
   o.device = torch::Device(f.device);
   o.dtype = f.dtype;
+  o.q4 = f.quant.options();
   if (!f.adapters.empty()) o.adapter = f.adapters[0];
   LoadedModel lm = load_model_dir(f.dir, o);
   lm.model->eval();

@@ -13,11 +13,21 @@
 
 namespace rlvr::cli {
 
+// --load-in-4bit [--quant-type nf4|fp4] [--no-double-quant]: QLoRA's 4-bit base weights.
+struct QuantFlags {
+  bool load_in_4bit = false;
+  std::string quant_type = "nf4";
+  bool no_double_quant = false;
+  Quant4bitOptions options() const;  // quant_type checked here (one line naming the flag)
+};
+void add_quant_flags(CLI::App* cmd, QuantFlags& q);
+
 struct ModelFlags {
   std::string dir;
   std::string dtype = "auto";   // resolve_dtype (model/qwen2.h): auto = the checkpoint's dtype
   std::string device = "cpu";
   std::vector<std::string> adapters;
+  QuantFlags quant;
 };
 void add_model_flags(CLI::App* cmd, ModelFlags& f, bool with_adapter);
 

@@ -90,6 +90,7 @@ struct Opts {
   std::string preset, model, dtype = "auto", device = "cpu";
   int64_t prompts = 16, n = 8, prefix_len = 1490, question_len = 60, new_tokens = 200;
   int64_t naive_subset = 1, sweep_steps = 5, sweep_prefill_tokens = 512, threads = 0;
+  QuantFlags quant;
 };
 
 void run(const Opts& o) {
@@ -104,6 +105,7 @@ void run(const Opts& o) {
   const double cpu_start = cpu_seconds();
   if (o.threads > 0) torch::set_num_threads(static_cast<int>(o.threads));
   torch::Device dev(o.device);
+  const Quant4bitOptions q4 = o.quant.options();
   CausalLM m{nullptr};
   torch::Dtype dtype;
   const Stopwatch load_clock;
@@ -112,15 +114,17 @@ void run(const Opts& o) {
     dtype = resolve_dtype(o.dtype, cfg, dev);  // auto: the preset's bfloat16
     m = make_random_model(cfg, 0);
     m->to(dev, dtype);
+    if (q4.enabled) m->quantize_4bit(q4);
   } else {
     ModelConfig cfg = ModelConfig::load(o.model);
     dtype = resolve_dtype(o.dtype, cfg, dev);
-    m = load_model(o.model, dtype, dev);
+    m = load_model(o.model, dtype, dev, q4);
   }
   m->eval();
   const ModelConfig& cfg = m->config();
-  std::fprintf(stderr, "model ready in %.1f s (%s, %s, %d threads)\n", load_clock.seconds(), dtype_name(dtype).c_str(),
-               o.device.c_str(), torch::get_num_threads());
+  std::fprintf(stderr, "model ready in %.1f s (%s%s, %s, %d threads)\n", load_clock.seconds(),
+               dtype_name(dtype).c_str(), m->is_4bit() ? " with 4-bit decoder weights" : "", o.device.c_str(),
+               torch::get_num_threads());
   const Peak fp32_peak = gemm_peak(torch::kFloat32, cfg.hidden_size, cfg.intermediate_size, dev);
   const Peak bf16_peak = gemm_peak(torch::kBFloat16, cfg.hidden_size, cfg.intermediate_size, dev);
   const double peak = dtype == torch::kBFloat16 ? bf16_peak.gflops : fp32_peak.gflops;
@@ -241,6 +245,7 @@ void run(const Opts& o) {
                       {"naive_measured_sequences", naive_n},
                       {"naive_extrapolated", naive_n < o.prompts * o.n},
                       {"threads", torch::get_num_threads()},
+                      {"load_in_4bit", m->is_4bit()},
                       {"bench_s", bench_s},
                       {"bench_cpu_s", bench_cpu_s}};
   std::printf("%s\n", j.dump().c_str());
@@ -267,6 +272,7 @@ void add_bench_generate(CLI::App& bench) {
   cmd->add_option("--sweep-prefill-tokens", o->sweep_prefill_tokens,
                   "tokens prefilled per batch-size measurement (questions cut to this / B)");
   cmd->add_option("--threads", o->threads, "intra-op threads (0: torch's default)");
+  add_quant_flags(cmd, o->quant);
   cmd->add_option("--sweep-steps", o->sweep_steps, "tokens per batch-size measurement (the first comes "
                                                      "from the prefill; the rest time decode)");
   cmd->callback([o] { run(*o); });

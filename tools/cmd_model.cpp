@@ -1,9 +1,10 @@
-// Model commands: init-model, info, generate. Thin adapters: parse flags, call the library,
+// Model commands: init-model, info, generate, merge. Thin adapters: parse flags, call the library,
 // print JSON lines.
 #include <sys/resource.h>
 #include <unistd.h>
 
 #include <iostream>
+#include <map>
 #include <sstream>
 
 #include "commands.h"
@@ -13,6 +14,7 @@
 #include "rlvr/core/error.h"
 #include "rlvr/core/files.h"
 #include "rlvr/engine/engine.h"
+#include "rlvr/loader/merge.h"
 
 namespace rlvr::cli {
 
@@ -90,6 +92,37 @@ void add_init_model(CLI::App& app) {
   });
 }
 
+// Weight bytes by how they are stored: each parameter dtype, and a 4-bit model's codes and their
+// statistics (absmax, nested absmax, maps) apart.
+struct WeightBytes {
+  int64_t params = 0;
+  std::map<std::string, int64_t> by_storage;
+  int64_t total() const {
+    int64_t t = 0;
+    for (const auto& [k, v] : by_storage) t += v;
+    return t;
+  }
+  nlohmann::json by_storage_mb() const {
+    nlohmann::json j = nlohmann::json::object();
+    for (const auto& [k, v] : by_storage) j[k] = v / 1048576.0;
+    return j;
+  }
+};
+
+WeightBytes weight_bytes(const CausalLMImpl& m) {
+  WeightBytes w;
+  for (const auto& p : m.parameters()) {
+    w.params += p.numel();
+    w.by_storage[dtype_name(p.scalar_type())] += p.numel() * static_cast<int64_t>(p.element_size());
+  }
+  for (const auto& [name, q] : m.quantized_weights()) {
+    w.params += q->out * q->in;
+    w.by_storage[std::string("4-bit ") + quant::quant_type_name(q->type) + " codes"] += q->code_bytes();
+    w.by_storage["4-bit statistics"] += q->statistic_bytes();
+  }
+  return w;
+}
+
 void add_info(CLI::App& app) {
   struct Opts {
     ModelFlags model;
@@ -102,11 +135,7 @@ void add_info(CLI::App& app) {
     LoadedModel lm = load_for_cli(o->model);
     const double load_s = clock.seconds();
     const auto& c = lm.model->config();
-    int64_t params = 0, bytes = 0;
-    for (const auto& p : lm.model->parameters()) {
-      params += p.numel();
-      bytes += p.numel() * p.element_size();
-    }
+    const WeightBytes w = weight_bytes(*lm.model);
     nlohmann::json j = {{"model", o->model.dir},
                         {"model_type", c.model_type},
                         {"hidden_size", c.hidden_size},
@@ -119,9 +148,11 @@ void add_info(CLI::App& app) {
                         {"tie_word_embeddings", c.tie_word_embeddings},
                         {"attention_bias", c.attention_bias},
                         {"rope_theta", c.rope_theta},
-                        {"parameters", params},
+                        {"parameters", w.params},
                         {"dtype", dtype_name(lm.dtype)},
-                        {"weights_mb", bytes / 1048576.0},
+                        {"load_in_4bit", lm.model->is_4bit()},
+                        {"weights_mb", w.total() / 1048576.0},
+                        {"weights_mb_by_storage", w.by_storage_mb()},
                         {"load_s", load_s},
                         {"peak_rss_mb", peak_rss_mb()}};
     std::cout << j.dump(2) << "\n";
@@ -190,12 +221,31 @@ void add_generate(CLI::App& app) {
   });
 }
 
+void add_merge(CLI::App& app) {
+  auto o = std::make_shared<MergeOptions>();
+  auto* cmd = app.add_subcommand(
+      "merge",
+      "Merge a PEFT LoRA adapter into its base model and write a full HF model directory (config.json, "
+      "model.safetensors without LoRA tensors, the base's tokenizer files) that loads without --adapter. "
+      "The merge (W += B A * lora_alpha / r) runs in float32 on the original weights: --model must be the "
+      "unquantized checkpoint, never a 4-bit one");
+  cmd->add_option("--model", o->base, "the base model directory the adapter was trained on (unquantized)")
+      ->required();
+  cmd->add_option("--adapter", o->adapter, "PEFT adapter directory (adapter_config.json + adapter_model.safetensors)")
+      ->required();
+  cmd->add_option("--out", o->out, "output directory: new or empty")->required();
+  cmd->add_option("--dtype", o->dtype,
+                  "stored dtype: auto | float32 | bfloat16 | float16 (auto: the base checkpoint's torch_dtype)");
+  cmd->callback([o] { merge_adapter(*o, [](const std::string& line) { std::cerr << line << "\n"; }); });
+}
+
 }  // namespace
 
 void add_model_commands(CLI::App& app, CLI::App& bench) {
   add_init_model(app);
   add_info(app);
   add_generate(app);
+  add_merge(app);
   add_bench_generate(bench);
 }
 

@@ -98,8 +98,8 @@ AdaptedLinearImpl::AdaptedLinearImpl(int64_t in, int64_t out, bool with_bias) {
 void AdaptedLinearImpl::add_lora(int64_t r, double alpha, double dropout, torch::Dtype dtype) {
   RLVR_CHECK(r > 0, "lora_r must be positive (got ", r, ")");
   RLVR_CHECK(!merged_, "cannot add a LoRA adapter to a merged layer");
-  const int64_t in = weight.size(1), out = weight.size(0);
-  auto opts = torch::TensorOptions().dtype(dtype).device(weight.device());
+  const int64_t in = in_features(), out = out_features();
+  auto opts = torch::TensorOptions().dtype(dtype).device(quantized() ? qweight->packed.device() : weight.device());
   // PEFT: kaiming_uniform_(a=sqrt(5)) on A == U(-1/sqrt(in), 1/sqrt(in)); B = 0. Drawn from the
   // CPU generator in float32 whatever the layer's device, so a seed gives the same adapter on
   // CPU and on a GPU.
@@ -112,7 +112,8 @@ void AdaptedLinearImpl::add_lora(int64_t r, double alpha, double dropout, torch:
 }
 
 torch::Tensor AdaptedLinearImpl::forward(const torch::Tensor& x, bool adapters_on) {
-  torch::Tensor y = torch::nn::functional::linear(x, weight, bias.defined() ? bias : torch::Tensor());
+  torch::Tensor y = quantized() ? linear_4bit(x, qweight, bias)
+                                : torch::nn::functional::linear(x, weight, bias.defined() ? bias : torch::Tensor());
   if (!has_lora() || merged_ || !adapters_on) {
     if (merged_ && !adapters_on) {
       // Merged weights carry the adapter; take it back out for the base output.
@@ -135,7 +136,15 @@ torch::Tensor AdaptedLinearImpl::forward(const torch::Tensor& x, bool adapters_o
   return torch::addmm(y.reshape({-1, out}), t.reshape({-1, t.size(-1)}), b.t()).view(y.sizes());
 }
 
+namespace {
+[[noreturn]] void refuse_4bit_merge() {
+  fail("cannot merge a LoRA adapter into 4-bit weights (lossy); merge into the unquantized base: "
+       "rlvr merge --model BASE --adapter DIR --out DIR");
+}
+}  // namespace
+
 void AdaptedLinearImpl::merge() {
+  if (quantized()) refuse_4bit_merge();
   if (!has_lora() || merged_) return;
   torch::NoGradGuard ng;
   weight.add_((lora_B.matmul(lora_A) * scaling_).to(weight.scalar_type()));
@@ -143,10 +152,45 @@ void AdaptedLinearImpl::merge() {
 }
 
 void AdaptedLinearImpl::unmerge() {
+  if (quantized()) refuse_4bit_merge();
   if (!has_lora() || !merged_) return;
   torch::NoGradGuard ng;
   weight.sub_((lora_B.matmul(lora_A) * scaling_).to(weight.scalar_type()));
   merged_ = false;
+}
+
+void AdaptedLinearImpl::quantize(const Quant4bitOptions& o) {
+  RLVR_CHECK(!quantized(), "quantize: the layer is already 4-bit");
+  set_quantized(std::make_shared<const QuantizedWeight>(quantize_weight(weight, o)));
+}
+
+void AdaptedLinearImpl::set_quantized(std::shared_ptr<const QuantizedWeight> q) {
+  RLVR_CHECK(q != nullptr, "set_quantized: no 4-bit weight");
+  RLVR_CHECK(!merged_, "cannot quantize a layer with a merged LoRA adapter; unmerge it first");
+  RLVR_CHECK(q->out == out_features() && q->in == in_features(), "set_quantized: a ", q->out, " x ", q->in,
+             " 4-bit weight does not fit this ", out_features(), " x ", in_features(), " layer");
+  // The float weight stops being a parameter (no optimizer, state dict or .to() sees it) and is freed.
+  parameters_.erase("weight");
+  weight = torch::Tensor();
+  qweight = std::move(q);
+}
+
+void AdaptedLinearImpl::to(torch::Device device, torch::Dtype dtype, bool non_blocking) {
+  torch::nn::Module::to(device, dtype, non_blocking);
+  move_codes(device, non_blocking);
+}
+
+void AdaptedLinearImpl::to(torch::Device device, bool non_blocking) {
+  torch::nn::Module::to(device, non_blocking);
+  move_codes(device, non_blocking);
+}
+
+void AdaptedLinearImpl::move_codes(torch::Device device, bool non_blocking) {
+  if (!quantized() || qweight->packed.device() == device) return;
+  auto q = std::make_shared<QuantizedWeight>(*qweight);
+  for (torch::Tensor* t : {&q->packed, &q->quant_map, &q->absmax, &q->nested_codes, &q->nested_absmax, &q->nested_map})
+    if (t->defined()) *t = t->to(device, non_blocking);
+  qweight = std::move(q);
 }
 
 nlohmann::json LoraConfig::to_peft_json(const std::string& base_model) const {

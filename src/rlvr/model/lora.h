@@ -40,6 +40,13 @@ class AdaptedLinearImpl : public torch::nn::Module {
   void quantize(const Quant4bitOptions& o);
   void set_quantized(std::shared_ptr<const QuantizedWeight> q);  // codes loaded from a checkpoint
   bool quantized() const { return qweight != nullptr; }
+  int64_t in_features() const { return quantized() ? qweight->in : weight.size(1); }
+  int64_t out_features() const { return quantized() ? qweight->out : weight.size(0); }
+  // Moves the 4-bit weight with the parameters (a dtype change leaves the codes as they are:
+  // the forward dequantizes to the input's dtype).
+  using torch::nn::Module::to;
+  void to(torch::Device device, torch::Dtype dtype, bool non_blocking = false) override;
+  void to(torch::Device device, bool non_blocking = false) override;
 
   torch::Tensor weight;  // (out, in); undefined when quantized
   std::shared_ptr<const QuantizedWeight> qweight;  // the 4-bit weight, or null
@@ -48,6 +55,7 @@ class AdaptedLinearImpl : public torch::nn::Module {
   torch::Tensor lora_B;  // (out, r) or undefined
 
  private:
+  void move_codes(torch::Device device, bool non_blocking);
   double scaling_ = 1.0;
   double dropout_ = 0.0;
   bool merged_ = false;

@@ -54,6 +54,8 @@ QuantizedWeight quantize_weight(const torch::Tensor& w, const Quant4bitOptions& 
 torch::Tensor dequantize_weight(const QuantizedWeight& q, torch::ScalarType dtype);
 // ... and the slow reference it is tested against (rlvr::quant::dequantize_4bit, CPU).
 torch::Tensor dequantize_weight_reference(const QuantizedWeight& q, torch::ScalarType dtype);
+// The tensor-op path dequantize_weight takes off the CPU (any device; tested on CPU).
+torch::Tensor dequantize_weight_tensor_ops(const QuantizedWeight& q, torch::ScalarType dtype);
 
 // y = x W^T + b with W dequantized to x's dtype for this call only. Backward recomputes W (it is
 // never saved between forward and backward) and returns gradients for x and the bias only.

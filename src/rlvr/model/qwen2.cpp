@@ -489,7 +489,7 @@ torch::Tensor CausalLMImpl::logits(const torch::Tensor& hidden) {
 
 namespace {
 template <typename Fn>
-void for_each_linear(CausalLMImpl& m, Fn fn) {
+void for_each_linear(const CausalLMImpl& m, Fn fn) {
   for (auto& item : m.named_modules()) {
     if (auto* lin = item.value()->as<AdaptedLinearImpl>()) {
       auto pos = item.key().rfind('.');
@@ -530,6 +530,8 @@ void CausalLMImpl::unmerge_lora() {
 }
 
 void CausalLMImpl::set_full_finetune(bool on) {
+  RLVR_CHECK(!on || !is_4bit(), "full fine-tuning needs the model's own weights, not 4-bit codes: "
+             "QLoRA trains adapters only (use_peft: true), or load without load_in_4bit");
   for (auto& item : named_parameters()) {
     bool is_lora = item.key().find("lora_") != std::string::npos;
     item.value().set_requires_grad(is_lora || on);
@@ -558,6 +560,30 @@ std::vector<std::pair<std::string, torch::Tensor>> CausalLMImpl::base_state() co
   std::vector<std::pair<std::string, torch::Tensor>> out;
   for (const auto& item : named_parameters())
     if (item.key().find("lora_") == std::string::npos) out.emplace_back(item.key(), item.value());
+  return out;
+}
+
+void CausalLMImpl::quantize_4bit(const Quant4bitOptions& o) {
+  for_each_linear(*this, [&](const std::string&, const std::string&, AdaptedLinearImpl& l) {
+    if (!l.quantized()) l.quantize(o);
+  });
+  // The float weights just freed fit nothing that comes next: out of the CPU cache with them.
+  release_cpu_cache();
+}
+
+bool CausalLMImpl::is_4bit() const {
+  bool any = false;
+  for_each_linear(*this, [&](const std::string&, const std::string&, AdaptedLinearImpl& l) {
+    any = any || l.quantized();
+  });
+  return any;
+}
+
+std::vector<std::pair<std::string, std::shared_ptr<const QuantizedWeight>>> CausalLMImpl::quantized_weights() const {
+  std::vector<std::pair<std::string, std::shared_ptr<const QuantizedWeight>>> out;
+  for_each_linear(*this, [&](const std::string& name, const std::string&, AdaptedLinearImpl& l) {
+    if (l.quantized()) out.emplace_back(name + ".weight", l.qweight);
+  });
   return out;
 }
 
@@ -709,7 +735,7 @@ CausalLM load_model(const std::string& dir, torch::Dtype dtype, torch::Device de
   return m;
 }
 
-void save_model(CausalLM& model, const std::string& dir, torch::Dtype dtype) {
+void save_model(CausalLM& model, const std::string& dir, torch::Dtype dtype, nlohmann::json config) {
   make_dirs(dir);
   ModelConfig cfg = model->config();
   cfg.torch_dtype = dtype_name(dtype);
@@ -722,7 +748,16 @@ void save_model(CausalLM& model, const std::string& dir, torch::Dtype dtype) {
   for (const auto& [name, q] : q4)
     for (auto& t : bnb_tensors(name, *q)) tensors.push_back(std::move(t));
   save_safetensors(join_path(dir, "model.safetensors"), tensors, {{"format", "pt"}});
-  write_json_file(join_path(dir, "config.json"), cfg.to_json());
+  const nlohmann::json ours = cfg.to_json();
+  if (config.is_null()) {
+    config = ours;
+  } else {
+    config["torch_dtype"] = ours["torch_dtype"];
+    if (config.contains("dtype")) config["dtype"] = ours["torch_dtype"];  // transformers >= 5's name
+    config.erase("quantization_config");
+    if (ours.contains("quantization_config")) config["quantization_config"] = ours["quantization_config"];
+  }
+  write_json_file(join_path(dir, "config.json"), config);
 }
 
 void save_adapter(const CausalLM& model, const std::string& dir, const std::string& base_model) {

@@ -96,10 +96,11 @@ void add_model_fields(Listing<S>& l) {
            "projection names to adapt (q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, "
            "down_proj) or all-linear")
       .add("load_in_4bit", &TrainRecipeBase::load_in_4bit,
-           "QLoRA: keep frozen base weights in 4-bit NF4 (needs use_peft)")
-      .add("bnb_4bit_quant_type", &TrainRecipeBase::bnb_4bit_quant_type, "4-bit format; only nf4")
+           "QLoRA: keep the frozen decoder Linear weights in 4 bits, as bitsandbytes does (needs "
+           "use_peft)")
+      .add("bnb_4bit_quant_type", &TrainRecipeBase::bnb_4bit_quant_type, "4-bit code: nf4 | fp4")
       .add("use_bnb_nested_quant", &TrainRecipeBase::use_bnb_nested_quant,
-           "QLoRA double quantization of the NF4 block scales");
+           "QLoRA double quantization: the 4-bit block scales in 8 bits");
 }
 
 template <class S>
@@ -385,7 +386,7 @@ void add_default_only_keys(std::vector<ForeignKey>& t) {
       {"use_dora", {"false"}, "plain LoRA only"},
       {"use_rslora", {"false"}, "scale is lora_alpha / lora_r"},
       {"lora_modules_to_save", {"null"}, "only LoRA weights are trained with use_peft"},
-      {"load_in_8bit", {"false"}, "4-bit NF4 only (load_in_4bit)"},
+      {"load_in_8bit", {"false"}, "4-bit only (load_in_4bit)"},
   });
 }
 
@@ -516,8 +517,8 @@ void validate_base(const TrainRecipeBase& r, int64_t world_size) {
   RLVR_CHECK(!r.load_in_4bit || r.use_peft,
              "recipe: load_in_4bit freezes the base weights; set use_peft: true to train adapters "
              "on them");
-  RLVR_CHECK(r.bnb_4bit_quant_type == "nf4", "recipe: bnb_4bit_quant_type '", r.bnb_4bit_quant_type,
-             "' is not supported; rlvr implements nf4 only");
+  RLVR_CHECK(r.bnb_4bit_quant_type == "nf4" || r.bnb_4bit_quant_type == "fp4", "recipe: bnb_4bit_quant_type '",
+             r.bnb_4bit_quant_type, "' is not a 4-bit code; use nf4 or fp4");
 }
 
 // "2, 4, 8": divisors >= 2 of n, to suggest a num_generations.
