@@ -8,6 +8,7 @@
 #include "rlvr/core/error.h"
 #include "rlvr/core/files.h"
 #include "rlvr/model/qwen2.h"
+#include "rlvr/tokenizer/tokenizer.h"
 
 namespace rlvr::cli {
 
@@ -17,11 +18,6 @@ struct QuantizeOpts {
   std::string model, out, quant_type = "nf4", dtype = "auto";
   bool no_double_quant = false;
 };
-
-// The files of a model directory that belong to its tokenizer and generation settings.
-const char* const kTokenizerFiles[] = {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
-                                       "vocab.json",     "merges.txt",            "generation_config.json",
-                                       "chat_template.jinja"};
 
 // One line for each input the command cannot use.
 ModelConfig check_quantize_input(const QuantizeOpts& o) {
@@ -49,13 +45,9 @@ void run_quantize(const QuantizeOpts& o) {
   const size_t layers = m->quantized_weights().size();
   std::cerr << "quantized " << layers << " Linear weights in " << clock.seconds() << " s; writing " << o.out << "\n";
   make_dirs(o.out);
-  save_model(m, o.out, dtype);
+  save_model(m, o.out, dtype, read_json_file(join_path(o.model, "config.json")));  // keeps IN's other keys
   std::string copied;
-  for (const char* name : kTokenizerFiles) {
-    if (!file_exists(join_path(o.model, name))) continue;
-    copy_file(join_path(o.model, name), join_path(o.out, name));
-    copied += std::string(", ") + name;
-  }
+  for (const std::string& name : copy_tokenizer_files(o.model, o.out)) copied += ", " + name;
   std::cerr << "wrote " << o.out << ": config.json, model.safetensors" << copied << " (" << clock.seconds()
             << " s)\n";
 }

@@ -789,7 +789,6 @@ void load_adapter(CausalLM& model, const std::string& dir) {
     RLVR_CHECK(src.sizes() == p.sizes(), file.path(), ": tensor '", name, "' has shape ",
                src.sizes(), " but the model expects ", p.sizes());
     p.copy_(src);
-    ckpt.release(name);  // its mapped pages would count as this process's memory until the end
   }
   for (const auto& e : file.entries())
     RLVR_CHECK(expected.count(e.name), file.path(), ": unexpected tensor '", e.name,
