@@ -1,6 +1,7 @@
 // rlvr quantize: writes a model directory in the layout transformers saves for a bitsandbytes
 // 4-bit model (docs/quantization.md, "Checkpoint layout"). A thin adapter over load_model's
 // quantize-at-load and save_model.
+#include <iomanip>
 #include <iostream>
 
 #include "commands.h"
@@ -38,7 +39,7 @@ void run_quantize(const QuantizeOpts& o) {
   q4.type = quant::parse_quant_type(o.quant_type);
   q4.double_quant = !o.no_double_quant;
   const torch::Dtype dtype = parse_dtype(o.dtype == "auto" ? cfg.torch_dtype : o.dtype);
-  std::cerr << "quantizing " << o.model << " (" << cfg.num_parameters() << " parameters, " << dtype_name(dtype)
+  std::cerr << std::fixed << std::setprecision(2) << "quantizing " << o.model << " (" << cfg.num_parameters() << " parameters, " << dtype_name(dtype)
             << ") to " << o.quant_type << (q4.double_quant ? " with double quantization" : "") << " ...\n";
   const Stopwatch clock;
   CausalLM m = load_model(o.model, dtype, torch::kCPU, q4);

@@ -700,6 +700,7 @@ void load_4bit_linears(CausalLMImpl& m, const Checkpoint& ckpt, torch::Dtype dty
     if (stored) {
       std::optional<QuantizedWeight> q = read_bnb_weight(ckpt, name, out, in, *stored);
       if (q) lin.set_quantized(std::make_shared<const QuantizedWeight>(std::move(*q)));
+      for (const char* part : {"", ".absmax", ".nested_absmax"}) ckpt.release(name + part);  // copied out
       return;
     }
     const torch::Tensor src = ckpt.get(name);
