@@ -2,9 +2,11 @@
 // reading one back with every field checked (docs/quantization.md, "Checkpoint layout").
 #include "rlvr/model/quant_checkpoint.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <set>
+#include <type_traits>
 
 #include "rlvr/core/error.h"
 #include "rlvr/model/qwen2.h"
@@ -52,20 +54,27 @@ std::string state_name(const Checkpoint& ckpt, const std::string& name) {
   return ckpt.has(nf4) ? nf4 : ckpt.has(fp4) ? fp4 : "";
 }
 
-// `key` of the quant-state JSON: present, of JSON type T (whole numbers for int), else one line.
+// Whether JSON value v holds a T: a string, a whole number, a number, or a list of whole numbers.
+template <typename T>
+bool json_holds(const json& v) {
+  if constexpr (std::is_same_v<T, std::string>) {
+    return v.is_string();
+  } else if constexpr (std::is_integral_v<T>) {
+    return v.is_number_integer();
+  } else if constexpr (std::is_floating_point_v<T>) {
+    return v.is_number();
+  } else {
+    return v.is_array() && std::all_of(v.begin(), v.end(), [](const json& e) { return e.is_number_integer(); });
+  }
+}
+
+// `key` of the quant-state JSON, present and holding a T, else one line.
 template <typename T>
 T state_field(const json& j, const char* key, const std::string& where) {
   RLVR_CHECK(j.contains(key), where, " lacks \"", key, "\"; the checkpoint is incomplete or not bitsandbytes'");
   const json& v = j.at(key);
-  bool ok = std::is_same_v<T, std::string> ? v.is_string() : std::is_integral_v<T> ? v.is_number_integer()
-                                                                                  : v.is_number();
-  if constexpr (std::is_same_v<T, std::vector<int64_t>>) ok = v.is_array();
-  RLVR_CHECK(ok, where, ": \"", key, "\" has the wrong type (", v.dump(), ")");
-  try {
-    return v.get<T>();
-  } catch (const json::exception&) {
-    fail(where, ": \"", key, "\" has the wrong type (", v.dump(), ")");
-  }
+  RLVR_CHECK(json_holds<T>(v), where, ": \"", key, "\" has the wrong type (", v.dump(), ")");
+  return v.get<T>();
 }
 
 bool power_of_two_in(int64_t v, int64_t lo, int64_t hi) { return v >= lo && v <= hi && (v & (v - 1)) == 0; }
