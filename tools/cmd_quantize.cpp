@@ -64,7 +64,8 @@ void add_quantize_commands(CLI::App& app) {
       "with their absmax statistics (blocksize 64; with double quantization the absmax values 8-bit "
       "quantized in blocks of 256), everything else (embeddings, lm_head, norms, biases) in --dtype, "
       "config.json with quantization_config, and the tokenizer files copied. rlvr loads the result with "
-      "every command that takes --model; transformers + bitsandbytes load it as a pre-quantized model. "
+      "every command that takes --model; it is the layout transformers + bitsandbytes read for a pre-quantized "
+      "model. "
       "docs/quantization.md has the layout and the rounding rules.");
   cmd->add_option("--model", o->model, "unquantized Hugging Face model directory (bf16 / fp32 / fp16)")->required();
   cmd->add_option("--out", o->out, "output directory (new or empty)")->required();
