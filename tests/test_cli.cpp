@@ -234,9 +234,9 @@ TEST(CliFlags, LoadIn4bitInfoAndItsFlags) {
   ASSERT_TRUE(by.contains("4-bit fp4 codes")) << by.dump();
   ASSERT_TRUE(by.contains("4-bit statistics")) << by.dump();
   EXPECT_LT(jq["weights_mb"].get<double>(), jp["weights_mb"].get<double>());
-  // 1 layer of q (16x16), k and v (8x16), o (16x16), gate and up (32x16), down (16x32): 2,048
-  // weights in 1,024 bytes of codes.
-  EXPECT_DOUBLE_EQ(by["4-bit fp4 codes"].get<double>() * 1048576.0, 1024.0);
+  // 1 layer of q (16x16), k and v (8x16), o (16x16), gate and up (32x16), down (16x32): 2,304
+  // weights in 1,152 bytes of codes.
+  EXPECT_DOUBLE_EQ(by["4-bit fp4 codes"].get<double>() * 1048576.0, 1152.0);
   expect_usage_error("info --model " + model + " --quant-type fp4", "rlvr info: --quant-type requires --load-in-4bit; see 'rlvr info --help'");
   expect_usage_error("info --model " + model + " --no-double-quant", "rlvr info: --no-double-quant requires --load-in-4bit; see 'rlvr info --help'");
   expect_error_line("info --model " + model + " --load-in-4bit --quant-type nf5",

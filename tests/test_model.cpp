@@ -867,3 +867,236 @@ TEST(Loader, TokenizerMustFitTheModelsVocabulary) {
   write_json_file(dir + "/generation_config.json", {{"eos_token_id", 258}});
   EXPECT_EQ(load_model_dir(dir, LoadOptions{}).eos_ids, (std::vector<int64_t>{258}));
 }
+
+// ---- 4-bit checkpoints (issue 16): rlvr quantize, the bitsandbytes layout, loading it back ----
+
+namespace {
+// A bf16 model directory whose Linear weights have element counts that are not multiples of 64
+// (gate / up / down: 451 x 37 = 16687, odd, 261 blocks, so two nested blocks), one all-zero
+// 64-value block (layer 0 gate_proj, elements 64..127) and one outlier row (layer 0 q_proj row 3
+// times 50); the byte-level tokenizer beside it.
+std::string quant_test_model(const std::string& name) {
+  const std::string dir = test::scratch_dir(name);
+  ModelConfig c = test::tiny_qwen2_config(259);
+  c.hidden_size = 37;
+  c.head_dim = 10;
+  c.intermediate_size = 451;
+  c.torch_dtype = "bfloat16";
+  CausalLM m = make_random_model(c, 21);
+  {
+    torch::NoGradGuard ng;
+    auto& layer = *m->model->layers->ptr<DecoderLayerImpl>(0);
+    layer.mlp->gate_proj->weight.view({-1}).narrow(0, 64, 64).zero_();
+    layer.self_attn->q_proj->weight[3].mul_(50.0);
+  }
+  save_model(m, dir, torch::kBFloat16);
+  write_byte_level_tokenizer(dir);
+  return dir;
+}
+
+const char* const kLinearNames[] = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
+                                    "mlp.gate_proj",    "mlp.up_proj",      "mlp.down_proj"};
+
+// Runs `rlvr quantize` and returns the output folder.
+std::string run_quantize(const std::string& in, const std::string& name, const std::string& flags = "") {
+  const std::string out = test::scratch_dir(name) + "/q";
+  auto r = test::run_cmd(test::rlvr_bin() + " quantize --model " + in + " --out " + out + " " + flags);
+  EXPECT_EQ(r.status, 0) << r.err;
+  return out;
+}
+
+std::vector<uint8_t> bytes_of(const torch::Tensor& t) {
+  auto c = t.contiguous();
+  const auto* p = static_cast<const uint8_t*>(c.data_ptr());
+  return std::vector<uint8_t>(p, p + c.numel() * c.element_size());
+}
+template <typename T>
+std::vector<uint8_t> bytes_of(const std::vector<T>& v) {
+  const auto* p = reinterpret_cast<const uint8_t*>(v.data());
+  return std::vector<uint8_t>(p, p + v.size() * sizeof(T));
+}
+template <typename T, size_t N>
+std::vector<uint8_t> bytes_of(const std::array<T, N>& v) {
+  return bytes_of(std::vector<T>(v.begin(), v.end()));
+}
+
+nlohmann::json state_json(const SafetensorsFile& f, const std::string& key) {
+  const auto b = bytes_of(f.get(key));
+  return nlohmann::json::parse(std::string(b.begin(), b.end()));
+}
+
+// Every Linear weight of `out` holds what rlvr::quant computes from the original bf16 weight.
+void expect_layout_equals_quant(const std::string& in, const std::string& out, quant::QuantType type, bool nested) {
+  const Checkpoint src = Checkpoint::open(in);
+  const SafetensorsFile f = SafetensorsFile::open(out + "/model.safetensors");
+  const std::string tname = quant::quant_type_name(type);
+  for (int layer = 0; layer < 2; ++layer) {
+    for (const char* lin : kLinearNames) {
+      const std::string w = "model.layers." + std::to_string(layer) + "." + lin + ".weight";
+      SCOPED_TRACE(w);
+      const torch::Tensor orig = src.get(w).to(torch::kFloat32).contiguous();
+      const auto ref = quant::quantize_4bit(orig.data_ptr<float>(), orig.numel(), type, 64);
+      EXPECT_EQ(f.get(w).sizes(), (std::vector<int64_t>{(orig.numel() + 1) / 2, 1}));
+      EXPECT_EQ(bytes_of(f.get(w)), ref.packed);
+      EXPECT_EQ(bytes_of(f.get(w + ".quant_map")), bytes_of(quant::code_table(type)));
+      const auto state = state_json(f, w + ".quant_state.bitsandbytes__" + tname);
+      EXPECT_EQ(state["quant_type"], tname);
+      EXPECT_EQ(state["blocksize"], 64);
+      EXPECT_EQ(state["dtype"], "bfloat16");
+      EXPECT_EQ(state["shape"], nlohmann::json(orig.sizes().vec()));
+      if (!nested) {
+        EXPECT_EQ(bytes_of(f.get(w + ".absmax")), bytes_of(ref.absmax));
+        EXPECT_FALSE(f.has(w + ".nested_absmax"));
+        continue;
+      }
+      const auto dq = quant::double_quantize(ref.absmax);
+      EXPECT_EQ(bytes_of(f.get(w + ".absmax")), dq.q.codes);
+      EXPECT_EQ(bytes_of(f.get(w + ".nested_absmax")), bytes_of(dq.q.absmax));
+      EXPECT_EQ(bytes_of(f.get(w + ".nested_quant_map")), bytes_of(quant::dynamic_map()));
+      EXPECT_EQ(state["nested_blocksize"], 256);
+      EXPECT_EQ(state["nested_dtype"], "float32");
+      EXPECT_EQ(state["nested_offset"].get<double>(), static_cast<double>(dq.offset));
+    }
+  }
+}
+}  // namespace
+
+// Acceptance 1 of issue 16: codes and statistics equal to the quantization functions (which follow
+// bitsandbytes' kernels, tests/test_quant.cpp) on the same weights; embeddings and norms as stored.
+TEST(Quant4bit, QuantizeWritesBitsandbytesLayoutEqualToTheQuantFunctions) {
+  const std::string in = quant_test_model("q4_layout_in");
+  {
+    const torch::Tensor gate = Checkpoint::open(in).get("model.layers.0.mlp.gate_proj.weight").to(torch::kFloat32);
+    const auto q = quant::quantize_4bit(gate.contiguous().data_ptr<float>(), gate.numel());
+    ASSERT_EQ(q.absmax[1], 0.0f);  // the all-zero block is there
+    ASSERT_EQ(gate.numel() % 2, 1);
+  }
+  const std::string out = run_quantize(in, "q4_layout_nf4");
+  expect_layout_equals_quant(in, out, quant::QuantType::nf4, true);
+  const auto cfg = read_json_file(out + "/config.json");
+  const auto& qc = cfg.at("quantization_config");
+  EXPECT_EQ(qc.at("quant_method"), "bitsandbytes");
+  EXPECT_EQ(qc.at("load_in_4bit"), true);
+  EXPECT_EQ(qc.at("load_in_8bit"), false);
+  EXPECT_EQ(qc.at("bnb_4bit_quant_type"), "nf4");
+  EXPECT_EQ(qc.at("bnb_4bit_use_double_quant"), true);
+  EXPECT_EQ(qc.at("bnb_4bit_compute_dtype"), "bfloat16");
+  EXPECT_EQ(qc.at("bnb_4bit_quant_storage"), "uint8");
+  EXPECT_EQ(cfg.at("torch_dtype"), "bfloat16");
+  EXPECT_EQ(read_text_file(out + "/tokenizer.json"), read_text_file(in + "/tokenizer.json"));
+  const SafetensorsFile f = SafetensorsFile::open(out + "/model.safetensors");
+  for (const char* name : {"model.embed_tokens.weight", "lm_head.weight", "model.norm.weight",
+                           "model.layers.1.self_attn.k_proj.bias"})
+    EXPECT_EQ(bytes_of(f.get(name)), bytes_of(Checkpoint::open(in).get(name))) << name;
+  expect_layout_equals_quant(in, run_quantize(in, "q4_layout_fp4", "--quant-type fp4 --no-double-quant"),
+                             quant::QuantType::fp4, false);
+}
+
+namespace {
+void expect_same_4bit(const CausalLM& a, const CausalLM& b) {
+  const auto qa = a->quantized_weights(), qb = b->quantized_weights();
+  ASSERT_EQ(qa.size(), 14u);
+  ASSERT_EQ(qa.size(), qb.size());
+  for (size_t i = 0; i < qa.size(); ++i) {
+    SCOPED_TRACE(qa[i].first);
+    EXPECT_EQ(qa[i].first, qb[i].first);
+    const QuantizedWeight &x = *qa[i].second, &y = *qb[i].second;
+    EXPECT_TRUE(x.type == y.type && x.blocksize == y.blocksize && x.out == y.out && x.in == y.in && x.dtype == y.dtype);
+    EXPECT_EQ(x.nested, y.nested);
+    EXPECT_EQ(x.nested_blocksize, y.nested_blocksize);
+    EXPECT_EQ(bytes_of(std::vector<float>{x.offset}), bytes_of(std::vector<float>{y.offset}));
+    for (auto [tx, ty] : {std::pair{x.packed, y.packed}, {x.quant_map, y.quant_map}, {x.absmax, y.absmax},
+                          {x.nested_codes, y.nested_codes}, {x.nested_absmax, y.nested_absmax},
+                          {x.nested_map, y.nested_map}}) {
+      ASSERT_EQ(tx.defined(), ty.defined());
+      if (tx.defined()) EXPECT_EQ(bytes_of(tx), bytes_of(ty));
+    }
+  }
+}
+}  // namespace
+
+// Acceptance 2 of issue 16: the directory rlvr quantize writes loads to bitwise the same 4-bit
+// weights and logits as quantizing the original at load.
+TEST(Quant4bit, QuantizedDirectoryLoadsBitwiseAsQuantizeAtLoad) {
+  const std::string in = quant_test_model("q4_roundtrip_in");
+  for (const bool nested : {true, false}) {
+    const std::string out = run_quantize(in, nested ? "q4_roundtrip_dq" : "q4_roundtrip_plain",
+                                         nested ? "" : "--no-double-quant");
+    Quant4bitOptions q4;
+    q4.enabled = true;
+    q4.double_quant = nested;
+    CausalLM at_load = load_model(in, torch::kBFloat16, torch::kCPU, q4);
+    CausalLM stored = load_model(out, torch::kBFloat16, torch::kCPU);  // 4-bit whatever q4 says
+    ASSERT_TRUE(stored->is_4bit());
+    expect_same_4bit(at_load, stored);
+    const auto ids = torch::tensor({5, 17, 200, 3, 99}).unsqueeze(0);
+    const auto pos = torch::arange(5).unsqueeze(0);
+    torch::NoGradGuard ng;
+    EXPECT_TRUE(torch::equal(at_load->forward(ids, pos), stored->forward(ids, pos)));
+    // The same model from a bf16 load is close but not equal: the weights really are 4-bit.
+    CausalLM full = load_model(in, torch::kBFloat16, torch::kCPU);
+    EXPECT_FALSE(torch::equal(full->forward(ids, pos), stored->forward(ids, pos)));
+  }
+}
+
+namespace {
+// Rewrites `dir`'s model.safetensors through `edit` (tensors copied out of the mapping first).
+template <typename Fn>
+void edit_tensors(const std::string& dir, Fn edit) {
+  std::vector<std::pair<std::string, torch::Tensor>> tensors;
+  {
+    const SafetensorsFile f = SafetensorsFile::open(dir + "/model.safetensors");
+    for (const auto& e : f.entries()) tensors.emplace_back(e.name, f.get(e.name).clone());
+  }
+  edit(tensors);
+  save_safetensors(dir + "/model.safetensors", tensors);
+}
+}  // namespace
+
+// A corrupted 4-bit checkpoint fails to load with one line naming the file, the tensor and what is
+// wrong; so do a quant type other than the stored one and quantization configs rlvr cannot read.
+TEST(Quant4bit, CorruptCheckpointsAndConfigsGiveOneLineErrors) {
+  const std::string in = quant_test_model("q4_corrupt_in");
+  const std::string dir = test::scratch_dir("q4_corrupt");
+  Quant4bitOptions q4;
+  q4.enabled = true;
+  CausalLM quantized = load_model(in, torch::kBFloat16, torch::kCPU, q4);
+  save_model(quantized, dir, torch::kBFloat16);
+  const std::string w = "model.layers.1.mlp.up_proj.weight";
+  const auto load = [&] { load_model(dir, torch::kBFloat16, torch::kCPU); };
+  edit_tensors(dir, [&](auto& t) {
+    for (auto& [name, v] : t)
+      if (name == w + ".absmax") v = v.narrow(0, 0, v.size(0) - 1);
+  });
+  expect_one_line(load, {dir + "/model.safetensors", "tensor '" + w + ".absmax' has shape [260]",
+                         "the quant state implies [261]"});
+  edit_tensors(dir, [&](auto& t) {
+    t.erase(std::remove_if(t.begin(), t.end(), [&](const auto& p) { return p.first == w + ".absmax"; }), t.end());
+  });
+  expect_one_line(load, {"missing tensor '" + w + ".absmax'"});
+  edit_tensors(dir, [&](auto& t) {
+    for (auto& [name, v] : t)
+      if (name == "model.layers.0.self_attn.q_proj.weight.quant_state.bitsandbytes__nf4") {
+        std::string s = R"({"quant_type": "nf4", "blocksize": 64, "dtype": "bfloat16", "shape": [40, 38]})";
+        v = torch::from_blob(s.data(), {static_cast<int64_t>(s.size())}, torch::kUInt8).clone();
+      }
+  });
+  expect_one_line(load, {"model.layers.0.self_attn.q_proj.weight", "[40,38]", "config.json implies [40, 37]"});
+  q4.type = quant::QuantType::fp4;
+  expect_one_line([&] { load_model(dir, torch::kBFloat16, torch::kCPU, q4); },
+                  {dir, "the checkpoint is nf4 4-bit", "fp4 was asked for"});
+  const auto cfg = read_json_file(dir + "/config.json");
+  const std::string src = dir + "/config.json";
+  const std::pair<std::pair<const char*, nlohmann::json>, const char*> bad[] = {
+      {{"quant_method", "gptq"}, "quantization_config.quant_method 'gptq' is not supported"},
+      {{"load_in_8bit", true}, "quantization_config.load_in_8bit is true"},
+      {{"bnb_4bit_quant_storage", "bfloat16"}, "quantization_config.bnb_4bit_quant_storage 'bfloat16'"},
+      {{"bnb_4bit_quant_type", "int4"}, "quantization_config.bnb_4bit_quant_type 'int4' is unknown"}};
+  for (const auto& [kv, msg] : bad) {
+    auto j = cfg;
+    j["quantization_config"][kv.first] = kv.second;
+    expect_one_line([&] { ModelConfig::from_json(j, src); }, {src, msg});
+  }
+  // quantization_config survives from_json -> to_json.
+  EXPECT_EQ(ModelConfig::from_json(cfg, src).to_json().at("quantization_config"), cfg.at("quantization_config"));
+}

@@ -1,13 +1,16 @@
 // Run directories that never lose work (docs/recipe.md, "The run directory"): a run already in
 // output_dir, an output_dir in the model, two runs at once, the recipe record, unreadable
-// checkpoints, changed recipes on resume, non-finite steps, interrupts (also through the CLI).
+// checkpoints, changed recipes on resume, non-finite steps, interrupts (also through the CLI); and
+// the model directory `rlvr merge` writes from a base and a run's adapter.
 // Tiny models on CPU; each test takes a few seconds.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <csignal>
 #include <functional>
 #include <set>
+#include <sstream>
 
 #include "rlvr/core/error.h"
 #include "rlvr/core/files.h"
@@ -358,4 +361,97 @@ TEST_F(RunDir, InterruptedCliRunExitsWithTheSignal) {
   ASSERT_EQ(cks.size(), 1u);
   const int64_t step = read_json_file(cks[0] + "/trainer_state.json").at("global_step").get<int64_t>();
   EXPECT_EQ(step % 2, 0) << "checkpoints only at the end of a generation batch's iterations";
+}
+
+// i. rlvr merge (issue 16, acceptance 6): an adapter that changes the output, merged in float32,
+// generates greedily the same ids as the base with --adapter; the merged directory holds no LoRA
+// tensors, the base's tokenizer files and config.json with the stored dtype; bad input is one line
+// and writes nothing.
+namespace {
+
+// Greedy completion ids of `rlvr generate` over `prompts`, one list per prompt.
+std::vector<std::vector<int64_t>> greedy_ids(const std::string& model, const std::string& prompts,
+                                             const std::string& more = "") {
+  auto r = test::run_cmd(test::rlvr_bin() + " generate --model " + model + " --prompts-file " + prompts +
+                         " --temperature 0 --seed 3 --max-new-tokens 12 " + more);
+  EXPECT_EQ(r.status, 0) << r.err;
+  std::vector<std::vector<int64_t>> ids;
+  std::istringstream lines(r.out);
+  for (std::string line; std::getline(lines, line);)
+    ids.push_back(nlohmann::json::parse(line).at("completion_ids").get<std::vector<int64_t>>());
+  return ids;
+}
+
+// A LoRA adapter of `model` (r 4, alpha 8) whose lora_B is not zero, so merging it changes the output.
+std::string random_adapter(const std::string& model, const std::string& dir) {
+  CausalLM m = load_model(model, torch::kFloat32, torch::kCPU);
+  LoraConfig lora;
+  lora.r = 4;
+  lora.alpha = 8;
+  m->add_lora(lora, 11);
+  torch::NoGradGuard ng;
+  auto gen = at::detail::createCPUGenerator(12);
+  for (auto& [name, t] : m->adapter_state())
+    if (has(name, "lora_B")) t.normal_(0.0, 0.5, gen);
+  save_adapter(m, dir, model);
+  return dir;
+}
+
+// `rlvr merge args`: a failure with one line on stderr that holds `what`.
+void expect_merge_error(const std::string& args, const std::string& what) {
+  auto r = test::run_cmd(test::rlvr_bin() + " merge " + args);
+  EXPECT_EQ(r.status, 1) << args;
+  EXPECT_TRUE(has(r.err, what)) << args << ": " << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+}
+
+}  // namespace
+
+TEST_F(RunDir, MergedModelGeneratesAsTheBaseWithItsAdapter) {
+  const std::string adapter = random_adapter(model_, dir_ + "/adapter"), merged = dir_ + "/merged";
+  const std::string prompts = dir_ + "/prompts.jsonl";
+  write_text_file(prompts, "{\"prompt\": \"Once upon\"}\n{\"prompt_ids\": [72, 105, 33]}\n{\"prompt\": \"2+2=\"}\n");
+  auto r = test::run_cmd(test::rlvr_bin() + " merge --model " + model_ + " --adapter " + adapter + " --out " + merged +
+                         " --dtype float32");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_TRUE(has(r.err, "merge: loaded") && has(r.err, "wrote " + merged)) << r.err;
+  const auto with_adapter = greedy_ids(model_, prompts, "--adapter " + adapter);
+  ASSERT_EQ(with_adapter.size(), 3u);
+  EXPECT_NE(greedy_ids(model_, prompts), with_adapter) << "the adapter must change the output";
+  EXPECT_EQ(greedy_ids(merged, prompts), with_adapter);
+
+  auto base = SafetensorsFile::open(model_ + "/model.safetensors"), out = SafetensorsFile::open(merged + "/model.safetensors");
+  EXPECT_EQ(out.entries().size(), base.entries().size());
+  for (const auto& e : out.entries()) EXPECT_FALSE(has(e.name, "lora")) << e.name;
+  EXPECT_EQ(read_json_file(merged + "/config.json").at("torch_dtype"), "float32");
+  for (const char* f : {"tokenizer.json", "tokenizer_config.json"})
+    EXPECT_EQ(read_text_file(merged + "/" + f), read_text_file(model_ + "/" + f)) << f;
+
+  r = test::run_cmd(test::rlvr_bin() + " merge --model " + model_ + " --adapter " + adapter + " --out " + dir_ +
+                    "/merged-bf16 --dtype bfloat16");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(read_json_file(dir_ + "/merged-bf16/config.json").at("torch_dtype"), "bfloat16");
+  EXPECT_EQ(SafetensorsFile::open(dir_ + "/merged-bf16/model.safetensors").get("model.norm.weight").scalar_type(),
+            torch::kBFloat16);
+}
+
+TEST_F(RunDir, MergeRefusesBadInputInOneLine) {
+  const std::string adapter = random_adapter(model_, dir_ + "/adapter"), out = dir_ + "/merged";
+  const std::string other = random_adapter(test::tiny_model_dir(dir_ + "/wide", 48, 1), dir_ + "/wide-adapter");
+  const std::string quantized = dir_ + "/q4";
+  make_dirs(quantized);
+  auto config = read_json_file(model_ + "/config.json");
+  config["quantization_config"] = {{"load_in_4bit", true}, {"bnb_4bit_quant_type", "nf4"}};
+  write_json_file(quantized + "/config.json", config);
+  const std::string base = "--model " + model_ + " ";
+  expect_merge_error(base + "--adapter " + dir_ + "/none --out " + out, "no such folder");
+  expect_merge_error(base + "--adapter " + other + " --out " + out, "has shape");
+  expect_merge_error(base + "--adapter " + adapter + " --out " + model_, "is the base model directory");
+  expect_merge_error(base + "--adapter " + adapter + " --out " + out + " --dtype float64", "merge stores float32");
+  expect_merge_error("--model " + quantized + " --adapter " + adapter + " --out " + out, "unquantized base");
+  EXPECT_FALSE(file_exists(out)) << "nothing is written before every check passed";
+  make_dirs(out);
+  write_text_file(out + "/notes.txt", "mine");
+  expect_merge_error(base + "--adapter " + adapter + " --out " + out, "not empty");
+  EXPECT_EQ(list_dir(out), std::vector<std::string>{"notes.txt"});
 }

@@ -148,33 +148,41 @@ TEST(GrpoTrain, TinyModelLearnsCopyTask) {
 }
 
 // QLoRA (issue 16, acceptance 5): LoRA adapters on a 4-bit NF4 base with double quantization learn
-// the copy task; the adapter the run saves (PEFT layout) loads on the unquantized float32 base,
-// where greedy decoding still answers every digit.
-TEST(GrpoTrain, QloraLearnsCopyTaskAndItsAdapterLoadsOnTheUnquantizedBase) {
+// to answer "7" after any digit (chance 1/259), and the adapter the run saves (PEFT layout) loads on
+// the unquantized float32 base, where greedy decoding then answers "7" to every digit. The base's
+// weights are drawn with std 0.2: with 0.02 its tied embedding rows are too short for adapters
+// alone to lift any logit far above the rest. (The copy task above is a poor LoRA test: a prompt
+// whose 16 samples all agree on a wrong digit gets no advantage signal, and adapters lock into it.)
+TEST(GrpoTrain, QloraLearnsAndItsAdapterLoadsOnTheUnquantizedBase) {
   auto dir = test::scratch_dir("train_qlora");
-  tiny_model_dir(dir + "/model", 64, 2);
-  write_copy_task(dir + "/copy.jsonl");
-  GrpoRecipe r = recipe({"model_name_or_path=" + dir + "/model", "train_dataset_id_or_path=" + dir + "/copy.jsonl",
+  tiny_model_dir(dir + "/model", 64, 2, 0.2);
+  {
+    std::ofstream f(dir + "/seven.jsonl");
+    for (int i = 0; i < 200; ++i)
+      f << nlohmann::json({{"question", std::string(1, static_cast<char>('0' + (i * 7) % 10))}, {"answer", "7"}}).dump()
+        << "\n";
+  }
+  GrpoRecipe r = recipe({"model_name_or_path=" + dir + "/model", "train_dataset_id_or_path=" + dir + "/seven.jsonl",
                          "dataset_format=jsonl", "val_fraction=0", "output_dir=" + dir + "/out", "use_peft=true",
                          "load_in_4bit=true", "bnb_4bit_quant_type=nf4", "use_bnb_nested_quant=true",
                          "lora_r=8", "lora_alpha=16", "lora_dropout=0", "lora_target_modules=[all-linear]",
-                         "dtype=float32", "learning_rate=QLORA_LR", "lr_scheduler_type=constant", "max_steps=QLORA_STEPS",
+                         "dtype=float32", "learning_rate=0.003", "lr_scheduler_type=constant", "max_steps=100",
                          "num_generations=16", "per_device_train_batch_size=128", "num_shots=0",
                          "prompt_template={question}=", "stop_strings=[]", "max_completion_length=1",
                          "reward_funcs=[exact_match]", "logging_steps=1", "save_steps=0",
                          "gradient_checkpointing=false", "seed=1"});
-  GrpoTrainer t(r);
-  ASSERT_TRUE(t.policy().model->is_4bit());
-  auto res = t.train(false);
+  {
+    GrpoTrainer t(r);
+    ASSERT_TRUE(t.policy().model->is_4bit());
+    ASSERT_EQ(t.train(false).steps_done, 100);
+  }
   auto rows = metrics_of(dir + "/out");
-  ASSERT_EQ(static_cast<int64_t>(rows.size()), res.steps_done);
-  const size_t n = rows.size();
+  ASSERT_EQ(rows.size(), 100u);
   double first = 0, last = 0;
-  for (size_t i = 0; i < 10; ++i) first += rows[i]["reward"].get<double>() / 10;
-  for (size_t i = n - 20; i < n; ++i) last += rows[i]["reward"].get<double>() / 20;
+  for (int i = 0; i < 10; ++i) first += rows[i]["reward"].get<double>() / 10;
+  for (int i = 80; i < 100; ++i) last += rows[i]["reward"].get<double>() / 20;
   EXPECT_LT(first, 0.1) << "starts near chance";
   EXPECT_GE(last, 0.9) << "learns the task on the 4-bit base";
-  // The saved adapter on the unquantized base.
   CausalLM base = load_model(dir + "/model", torch::kFloat32, torch::kCPU);
   ASSERT_FALSE(base->is_4bit());
   load_adapter(base, dir + "/out");
@@ -186,7 +194,7 @@ TEST(GrpoTrain, QloraLearnsCopyTaskAndItsAdapterLoadsOnTheUnquantizedBase) {
     auto x = torch::tensor(std::vector<int64_t>(ids.begin(), ids.end())).unsqueeze(0);
     auto pos = torch::arange(x.size(1)).unsqueeze(0);
     const int64_t next = base->forward(x, pos).select(1, -1).argmax(-1).item<int64_t>();
-    EXPECT_EQ(tok.decode({static_cast<int32_t>(next)}), std::string(1, d)) << "prompt " << d << "=";
+    EXPECT_EQ(tok.decode({static_cast<int32_t>(next)}), "7") << "prompt " << d << "=";
   }
 }
 

@@ -8,7 +8,9 @@
 
 namespace rlvr::test {
 
-inline std::string tiny_model_dir(const std::string& dir, int64_t hidden, int64_t layers) {
+// init_std: the weights' normal(0, init_std). With the default 0.02 the tied embedding rows are so
+// short that adapters alone cannot move a logit by more than about 1.3; LoRA tests use more.
+inline std::string tiny_model_dir(const std::string& dir, int64_t hidden, int64_t layers, double init_std = 0.02) {
   write_byte_level_tokenizer(dir);
   ModelConfig c;
   c.hidden_size = hidden;
@@ -21,6 +23,7 @@ inline std::string tiny_model_dir(const std::string& dir, int64_t hidden, int64_
   c.max_position_embeddings = 512;
   c.tie_word_embeddings = true;
   c.eos_token_ids = {258};
+  c.initializer_range = init_std;
   CausalLM m = make_random_model(c, 3);
   save_model(m, dir, torch::kFloat32);
   return dir;

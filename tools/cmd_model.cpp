@@ -1,4 +1,4 @@
-// Model commands: init-model, info, generate. Thin adapters: parse flags, call the library,
+// Model commands: init-model, info, generate, merge. Thin adapters: parse flags, call the library,
 // print JSON lines.
 #include <sys/resource.h>
 #include <unistd.h>
@@ -14,6 +14,7 @@
 #include "rlvr/core/error.h"
 #include "rlvr/core/files.h"
 #include "rlvr/engine/engine.h"
+#include "rlvr/loader/merge.h"
 
 namespace rlvr::cli {
 
@@ -220,12 +221,31 @@ void add_generate(CLI::App& app) {
   });
 }
 
+void add_merge(CLI::App& app) {
+  auto o = std::make_shared<MergeOptions>();
+  auto* cmd = app.add_subcommand(
+      "merge",
+      "Merge a PEFT LoRA adapter into its base model and write a full HF model directory (config.json, "
+      "model.safetensors without LoRA tensors, the base's tokenizer files) that loads without --adapter. "
+      "The merge (W += B A * lora_alpha / r) runs in float32 on the original weights: --model must be the "
+      "unquantized checkpoint, never a 4-bit one");
+  cmd->add_option("--model", o->base, "the base model directory the adapter was trained on (unquantized)")
+      ->required();
+  cmd->add_option("--adapter", o->adapter, "PEFT adapter directory (adapter_config.json + adapter_model.safetensors)")
+      ->required();
+  cmd->add_option("--out", o->out, "output directory: new or empty")->required();
+  cmd->add_option("--dtype", o->dtype,
+                  "stored dtype: auto | float32 | bfloat16 | float16 (auto: the base checkpoint's torch_dtype)");
+  cmd->callback([o] { merge_adapter(*o, [](const std::string& line) { std::cerr << line << "\n"; }); });
+}
+
 }  // namespace
 
 void add_model_commands(CLI::App& app, CLI::App& bench) {
   add_init_model(app);
   add_info(app);
   add_generate(app);
+  add_merge(app);
   add_bench_generate(bench);
 }
 

@@ -14,11 +14,12 @@ void add_report_commands(CLI::App& app, CLI::App& bench);     // report
 void add_sandbox_commands(CLI::App& bench);                   // bench sandbox
 void add_template_commands(CLI::App& app, CLI::App& bench);   // template (and its --bench)
 // Torch, in librlvr_torchcli.so (see tools/torch_plugin.cpp):
-void add_model_commands(CLI::App& app, CLI::App& bench);      // init-model, info, generate, bench generate
+void add_model_commands(CLI::App& app, CLI::App& bench);      // init-model, info, generate, merge, bench generate
 void add_eval_commands(CLI::App& app, CLI::App& bench);       // eval
 void add_train_commands(CLI::App& app, CLI::App& bench);      // train, sft
 void add_recipe_commands(CLI::App& app, CLI::App& bench);     // recipe-keys
 void add_demo_commands(CLI::App& app, CLI::App& bench);       // demo
+void add_quantize_commands(CLI::App& app);                    // quantize
 
 }  // namespace rlvr::cli
 

@@ -14,6 +14,7 @@ extern "C" __attribute__((visibility("default"))) void rlvr_add_torch_commands(C
   rlvr::cli::add_train_commands(*app, *bench);
   rlvr::cli::add_recipe_commands(*app, *bench);
   rlvr::cli::add_demo_commands(*app, *bench);
+  rlvr::cli::add_quantize_commands(*app);
 }
 
 extern "C" __attribute__((visibility("default"))) const char* rlvr_torch_error_message(

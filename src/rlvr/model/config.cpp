@@ -100,6 +100,41 @@ void check_sizes(const ModelConfig& c, const std::string& src) {
              ", num_attention_heads ", c.num_attention_heads, ", head_dim ", c.head_dim, ", vocab_size ",
              c.vocab_size, "), more than 2^40, which no model has; fix the size that is wrong");
 }
+
+// The dtype names transformers writes for bnb_4bit_compute_dtype (str(torch.dtype) after "torch.").
+bool is_float_dtype_name(const std::string& s) {
+  return s == "float32" || s == "bfloat16" || s == "float16" || s == "float64";
+}
+
+// quantization_config (transformers' BitsAndBytesConfig.to_dict; "_load_in_4bit" is the
+// attribute behind the load_in_4bit property and is written too). Only bitsandbytes 4-bit with
+// uint8 storage is a layout rlvr reads.
+BnbQuantization parse_quantization(const json& q, const std::string& src) {
+  const std::string where = src + ": quantization_config";
+  RLVR_CHECK(q.is_object(), where, " must be an object");
+  const auto method = opt<std::string>(q, "quant_method", "", where);
+  RLVR_CHECK(method == "bitsandbytes", where, ".quant_method '", method,
+             "' is not supported; rlvr reads bitsandbytes 4-bit checkpoints only (or load the unquantized model)");
+  const bool in8 = opt<bool>(q, "load_in_8bit", opt<bool>(q, "_load_in_8bit", false, where), where);
+  RLVR_CHECK(!in8, where, ".load_in_8bit is true: 8-bit (LLM.int8) checkpoints are not supported; use a 4-bit "
+             "or an unquantized checkpoint");
+  const bool in4 = opt<bool>(q, "load_in_4bit", opt<bool>(q, "_load_in_4bit", false, where), where);
+  RLVR_CHECK(in4, where, ".load_in_4bit must be true (a bitsandbytes checkpoint that is not 4-bit)");
+  const auto storage = opt<std::string>(q, "bnb_4bit_quant_storage", "uint8", where);
+  RLVR_CHECK(storage == "uint8", where, ".bnb_4bit_quant_storage '", storage,
+             "' is not supported; rlvr reads 4-bit codes stored as uint8 (bitsandbytes' default)");
+  BnbQuantization b;
+  const auto type = opt<std::string>(q, "bnb_4bit_quant_type", "fp4", where);
+  RLVR_CHECK(type == "nf4" || type == "fp4", where, ".bnb_4bit_quant_type '", type, "' is unknown; use nf4 or fp4");
+  b.quant_type = quant::parse_quant_type(type);
+  b.double_quant = opt<bool>(q, "bnb_4bit_use_double_quant", false, where);
+  b.compute_dtype = opt<std::string>(q, "bnb_4bit_compute_dtype", "float32", where);
+  RLVR_CHECK(is_float_dtype_name(b.compute_dtype), where, ".bnb_4bit_compute_dtype '", b.compute_dtype,
+             "' is not a floating-point dtype (float32, bfloat16, float16)");
+  b.skip_modules = opt<std::vector<std::string>>(q, "llm_int8_skip_modules", {}, where);
+  b.int8_threshold = opt<double>(q, "llm_int8_threshold", 6.0, where);
+  return b;
+}
 }  // namespace
 
 ModelConfig ModelConfig::from_json(const nlohmann::json& j, const std::string& src) {
@@ -134,6 +169,8 @@ ModelConfig ModelConfig::from_json(const nlohmann::json& j, const std::string& s
   c.head_dim = opt<int64_t>(j, "head_dim", c.hidden_size / c.num_attention_heads, src);
   check_sizes(c, src);
   c.eos_token_ids = eos_ids(j, c.vocab_size, src);
+  if (j.contains("quantization_config") && !j.at("quantization_config").is_null())
+    c.quantization = parse_quantization(j.at("quantization_config"), src);
   return c;
 }
 
@@ -166,7 +203,24 @@ nlohmann::json ModelConfig::to_json() const {
   if (bos_token_id >= 0) j["bos_token_id"] = bos_token_id;
   if (eos_token_ids.size() == 1) j["eos_token_id"] = eos_token_ids[0];
   if (eos_token_ids.size() > 1) j["eos_token_id"] = eos_token_ids;
+  if (quantization) j["quantization_config"] = quantization->to_json();
   return j;
+}
+
+nlohmann::json BnbQuantization::to_json() const {
+  return {{"quant_method", "bitsandbytes"},
+          {"_load_in_4bit", true},
+          {"_load_in_8bit", false},
+          {"load_in_4bit", true},
+          {"load_in_8bit", false},
+          {"bnb_4bit_quant_type", quant::quant_type_name(quant_type)},
+          {"bnb_4bit_use_double_quant", double_quant},
+          {"bnb_4bit_compute_dtype", compute_dtype},
+          {"bnb_4bit_quant_storage", "uint8"},
+          {"llm_int8_threshold", int8_threshold},
+          {"llm_int8_skip_modules", skip_modules.empty() ? nlohmann::json(nullptr) : nlohmann::json(skip_modules)},
+          {"llm_int8_enable_fp32_cpu_offload", false},
+          {"llm_int8_has_fp16_weight", false}};
 }
 
 int64_t ModelConfig::num_parameters() const { return parameter_count<int64_t>(*this); }

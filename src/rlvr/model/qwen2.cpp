@@ -15,6 +15,7 @@
 #include "rlvr/core/files.h"
 #include "rlvr/io/safetensors.h"
 #include "rlvr/model/cpu_allocator.h"
+#include "rlvr/model/quant_checkpoint.h"
 #include "rlvr/model/row_kernels.h"
 
 namespace rlvr {
@@ -672,16 +673,50 @@ void check_config_fits(const ModelConfig& c, const Checkpoint& ckpt) {
       {l0 + "self_attn.q_proj.weight", {c.num_attention_heads * D, C}},
       {l0 + "self_attn.k_proj.weight", {c.num_key_value_heads * D, C}},
       {l0 + "mlp.gate_proj.weight", {c.intermediate_size, C}}};
-  for (const auto& [name, want] : sizes) check_shape(ckpt, name, ckpt.get(name).sizes(), want);
+  for (const auto& [name, want] : sizes) check_shape(ckpt, name, stored_weight_shape(ckpt, name), want);
+}
+
+// q4 on a checkpoint that is already 4-bit: its codes load as stored (double quantization and
+// blocksize are the checkpoint's); only a different quant type is refused.
+void check_requested_4bit(const std::string& dir, const ModelConfig& cfg, const Quant4bitOptions& q4) {
+  if (!q4.enabled || !cfg.quantization || q4.type == cfg.quantization->quant_type) return;
+  const char* have = quant::quant_type_name(cfg.quantization->quant_type);
+  fail(dir, ": the checkpoint is ", have, " 4-bit (config.json quantization_config) but ",
+       quant::quant_type_name(q4.type), " was asked for; ask for ", have,
+       " or run rlvr quantize on the unquantized model");
+}
+
+// The decoder Linear weights as 4-bit codes on the CPU, one layer at a time, before anything else
+// is copied (the model's .to() moves them): read as a bitsandbytes checkpoint stores them (a weight
+// without a quant state stays in the model dtype), or quantized from the checkpoint tensor cast to
+// the model dtype (as transformers casts before bitsandbytes quantizes). set_quantized drops each
+// layer's float weight before the next is read, so the model never holds them all.
+void load_4bit_linears(CausalLMImpl& m, const Checkpoint& ckpt, torch::Dtype dtype, const Quant4bitOptions& q4) {
+  const auto& stored = m.config().quantization;
+  torch::NoGradGuard ng;
+  for_each_linear(m, [&](const std::string& module, const std::string&, AdaptedLinearImpl& lin) {
+    const std::string name = module + ".weight";
+    const int64_t out = lin.weight.size(0), in = lin.weight.size(1);
+    if (stored) {
+      std::optional<QuantizedWeight> q = read_bnb_weight(ckpt, name, out, in, *stored);
+      if (q) lin.set_quantized(std::make_shared<const QuantizedWeight>(std::move(*q)));
+      return;
+    }
+    const torch::Tensor src = ckpt.get(name);
+    check_shape(ckpt, name, src.sizes(), {out, in});
+    lin.set_quantized(std::make_shared<const QuantizedWeight>(quantize_weight(src.to(dtype), q4)));
+  });
+  release_cpu_cache();
 }
 }  // namespace
 
 CausalLM load_model(const std::string& dir, torch::Dtype dtype, torch::Device device, const Quant4bitOptions& q4) {
-  RLVR_CHECK(!q4.enabled, dir, ": 4-bit loading is not built yet (issue 16)");
   ModelConfig cfg = ModelConfig::load(dir);
+  check_requested_4bit(dir, cfg, q4);
   Checkpoint ckpt = Checkpoint::open(dir);
   check_config_fits(cfg, ckpt);
   CausalLM m(cfg);
+  if (q4.enabled || cfg.quantization) load_4bit_linears(*m, ckpt, dtype, q4);
   m->to(device, dtype);
   torch::NoGradGuard ng;
   for (auto& [name, p] : m->base_state()) {
@@ -696,16 +731,29 @@ CausalLM load_model(const std::string& dir, torch::Dtype dtype, torch::Device de
   return m;
 }
 
-void save_model(CausalLM& model, const std::string& dir, torch::Dtype dtype) {
-  RLVR_CHECK(!model->is_4bit(), dir, ": save_model writes full-precision weights and this model holds 4-bit "
-             "codes; save the adapter, or merge from the unquantized base (rlvr merge)");
+void save_model(CausalLM& model, const std::string& dir, torch::Dtype dtype, nlohmann::json config) {
   make_dirs(dir);
   ModelConfig cfg = model->config();
   cfg.torch_dtype = dtype_name(dtype);
   std::vector<std::pair<std::string, torch::Tensor>> tensors;
   for (auto& [name, p] : model->base_state()) tensors.emplace_back(name, p.detach().to(dtype));
+  // 4-bit weights in bitsandbytes' layout with quantization_config, as transformers saves them.
+  const auto q4 = model->quantized_weights();
+  cfg.quantization.reset();
+  if (!q4.empty()) cfg.quantization = bnb_quantization(q4, dtype);
+  for (const auto& [name, q] : q4)
+    for (auto& t : bnb_tensors(name, *q)) tensors.push_back(std::move(t));
   save_safetensors(join_path(dir, "model.safetensors"), tensors, {{"format", "pt"}});
-  write_json_file(join_path(dir, "config.json"), cfg.to_json());
+  const nlohmann::json ours = cfg.to_json();
+  if (config.is_null()) {
+    config = ours;
+  } else {
+    config["torch_dtype"] = ours["torch_dtype"];
+    if (config.contains("dtype")) config["dtype"] = ours["torch_dtype"];  // transformers >= 5's name
+    config.erase("quantization_config");
+    if (ours.contains("quantization_config")) config["quantization_config"] = ours["quantization_config"];
+  }
+  write_json_file(join_path(dir, "config.json"), config);
 }
 
 void save_adapter(const CausalLM& model, const std::string& dir, const std::string& base_model) {

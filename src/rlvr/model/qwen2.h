@@ -170,8 +170,13 @@ CausalLM make_random_model(const ModelConfig& cfg, uint64_t seed);
 // loads its stored codes and statistics as they are.
 CausalLM load_model(const std::string& dir, torch::Dtype dtype, torch::Device device,
                     const Quant4bitOptions& q4 = {});
-// Writes config.json + model.safetensors (HF layout) in `dtype`.
-void save_model(CausalLM& model, const std::string& dir, torch::Dtype dtype);
+// Writes config.json + model.safetensors (HF layout, no LoRA tensors) in `dtype`; a 4-bit model's
+// quantized weights in transformers' bitsandbytes layout with config.json quantization_config
+// (rlvr/model/quant_checkpoint.h). `config`: the config.json to write, its torch_dtype (and dtype,
+// when present) and quantization_config set to this model's; a checkpoint's own keeps the keys
+// rlvr does not read. Null writes the model's ModelConfig.
+void save_model(CausalLM& model, const std::string& dir, torch::Dtype dtype,
+                nlohmann::json config = nullptr);
 // PEFT adapter directory: adapter_config.json + adapter_model.safetensors.
 void save_adapter(const CausalLM& model, const std::string& dir, const std::string& base_model);
 // Loads a PEFT adapter directory (config and tensors), checking every shape: adds the LoRA when

@@ -80,4 +80,11 @@ int32_t to_tokenizer_id(int64_t id);
 // ids 0..255 are the bytes, then <|endoftext|> 256, <|im_start|> 257, <|im_end|> 258 (eos).
 void write_byte_level_tokenizer(const std::string& out_dir);
 
+// The files of a Hugging Face model directory that belong to its tokenizer and generation
+// settings: tokenizer.json, tokenizer_config.json, special_tokens_map.json, vocab.json,
+// merges.txt, chat_template.jinja, generation_config.json.
+const std::vector<std::string>& tokenizer_file_names();
+// Copies those of them that `from_dir` holds into `to_dir` (which exists); returns the names copied.
+std::vector<std::string> copy_tokenizer_files(const std::string& from_dir, const std::string& to_dir);
+
 }  // namespace rlvr

@@ -10,6 +10,7 @@
 #include "rlvr/core/files.h"
 #include "rlvr/dist/comm.h"
 #include "rlvr/io/safetensors.h"
+#include "rlvr/tokenizer/tokenizer.h"
 #include "rlvr/train/data_parallel.h"
 
 namespace rlvr {
@@ -233,11 +234,7 @@ nlohmann::json load_checkpoint(const std::string& dir, Policy& p, torch::optim::
 void save_final(const std::string& output_dir, const Policy& p) {
   save_weights(output_dir, p);
   // The tokenizer travels with a full model so the directory is self-contained.
-  for (const char* f : {"tokenizer.json", "tokenizer_config.json", "generation_config.json"}) {
-    std::string src = join_path(p.dir, f);
-    if (!p.peft && file_exists(src))
-      copy_file(src, join_path(output_dir, f));
-  }
+  if (!p.peft) copy_tokenizer_files(p.dir, output_dir);
 }
 
 std::vector<std::string> checkpoints_newest_first(const std::string& output_dir) {

@@ -98,7 +98,7 @@ void add_model_fields(Listing<S>& l) {
       .add("load_in_4bit", &TrainRecipeBase::load_in_4bit,
            "QLoRA: keep the frozen decoder Linear weights in 4 bits, as bitsandbytes does (needs "
            "use_peft)")
-      .add("bnb_4bit_quant_type", &TrainRecipeBase::bnb_4bit_quant_type, "4-bit code: nf4 | fp4")
+      .add("bnb_4bit_quant_type", &TrainRecipeBase::bnb_4bit_quant_type, "4-bit code: nf4 or fp4")
       .add("use_bnb_nested_quant", &TrainRecipeBase::use_bnb_nested_quant,
            "QLoRA double quantization: the 4-bit block scales in 8 bits");
 }

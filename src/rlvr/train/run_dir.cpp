@@ -11,6 +11,7 @@
 
 #include "rlvr/core/error.h"
 #include "rlvr/core/files.h"
+#include "rlvr/tokenizer/tokenizer.h"
 
 namespace rlvr {
 
@@ -25,9 +26,10 @@ bool is_run_file(const std::string& name) {
   static const char* const files[] = {
       "metrics.jsonl",          "completions.jsonl", "recipe.json",          "config.json",
       "adapter_config.json",    "adapter_model.safetensors",                 "model.safetensors",
-      "model.safetensors.index.json", "tokenizer.json", "tokenizer_config.json",
-      "generation_config.json", "report.html"};
+      "model.safetensors.index.json", "report.html"};
   for (const char* f : files)
+    if (name == f) return true;
+  for (const std::string& f : tokenizer_file_names())
     if (name == f) return true;
   return starts_with(name, "checkpoint-") || (starts_with(name, "nonfinite-") && ends_with(name, ".jsonl")) ||
          (starts_with(name, "model-") && ends_with(name, ".safetensors"));
