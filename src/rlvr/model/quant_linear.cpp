@@ -40,8 +40,12 @@ void check_weight(const QuantizedWeight& q, const char* what) {
              what, ": the 4-bit weight (", q.out, " x ", q.in, ", blocksize ", q.blocksize, ") has ",
              q.packed.numel(), " code bytes, ", q.absmax.numel(), " absmax values and ",
              q.quant_map.numel(), " code values; expected ", (n + 1) / 2, ", ", blocks, " and 16");
+  // The CPU kernels read the raw buffers.
+  RLVR_CHECK(q.packed.scalar_type() == torch::kUInt8 && q.absmax.scalar_type() == torch::kFloat32 &&
+                 q.quant_map.scalar_type() == torch::kFloat32 && q.packed.is_contiguous() &&
+                 q.absmax.is_contiguous() && q.quant_map.is_contiguous(),
+             what, ": the 4-bit weight needs contiguous uint8 codes and float32 absmax and code values");
 }
-
 
 // --- CPU dequantization: per block a 16-entry table (code value * absmax, float32, rounded to
 // the output type), then one table lookup per nibble. Element e is in byte e / 2, the high
