@@ -990,6 +990,20 @@ TEST(Quant4bit, QuantizeWritesBitsandbytesLayoutEqualToTheQuantFunctions) {
     EXPECT_EQ(bytes_of(f.get(name)), bytes_of(Checkpoint::open(in).get(name))) << name;
   expect_layout_equals_quant(in, run_quantize(in, "q4_layout_fp4", "--quant-type fp4 --no-double-quant"),
                              quant::QuantType::fp4, false);
+  // Bad input: one line each (status 1), a bad flag value is a usage error (status 2).
+  const auto quantize = [&](const std::string& from, const std::string& to, const std::string& flags = "") {
+    return test::run_cmd(test::rlvr_bin() + " quantize --model " + from + " --out " + to + " " + flags);
+  };
+  const std::pair<test::RunResult, std::string> bad[] = {
+      {quantize(in, out), "quantize: --out " + out + " exists and is not an empty directory"},
+      {quantize(out, out + "2"), "quantize: --model " + out + " is already 4-bit"},
+      {quantize(out + "/nothing", out + "2"), "is not a model directory (no config.json)"}};
+  for (const auto& [r, msg] : bad) {
+    EXPECT_EQ(r.status, 1) << r.err;
+    EXPECT_NE(r.err.find(msg), std::string::npos) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  }
+  EXPECT_EQ(quantize(in, out + "2", "--quant-type int4").status, 2);
 }
 
 namespace {
@@ -1068,7 +1082,7 @@ TEST(Quant4bit, CorruptCheckpointsAndConfigsGiveOneLineErrors) {
     for (auto& [name, v] : t)
       if (name == w + ".absmax") v = v.narrow(0, 0, v.size(0) - 1);
   });
-  expect_one_line(load, {dir + "/model.safetensors", "tensor '" + w + ".absmax' has shape [260]",
+  expect_one_line(load, {dir + ": tensor '" + w + ".absmax' has shape [260]",
                          "the quant state implies [261]"});
   edit_tensors(dir, [&](auto& t) {
     t.erase(std::remove_if(t.begin(), t.end(), [&](const auto& p) { return p.first == w + ".absmax"; }), t.end());
@@ -1081,7 +1095,8 @@ TEST(Quant4bit, CorruptCheckpointsAndConfigsGiveOneLineErrors) {
         v = torch::from_blob(s.data(), {static_cast<int64_t>(s.size())}, torch::kUInt8).clone();
       }
   });
-  expect_one_line(load, {"model.layers.0.self_attn.q_proj.weight", "[40,38]", "config.json implies [40, 37]"});
+  expect_one_line(load, {"tensor 'model.layers.0.self_attn.q_proj.weight' has shape [40, 38] but config.json "
+                         "implies [40, 37]"});
   q4.type = quant::QuantType::fp4;
   expect_one_line([&] { load_model(dir, torch::kBFloat16, torch::kCPU, q4); },
                   {dir, "the checkpoint is nf4 4-bit", "fp4 was asked for"});
@@ -1097,6 +1112,17 @@ TEST(Quant4bit, CorruptCheckpointsAndConfigsGiveOneLineErrors) {
     j["quantization_config"][kv.first] = kv.second;
     expect_one_line([&] { ModelConfig::from_json(j, src); }, {src, msg});
   }
+  // A Linear stored without a quant state (transformers' llm_int8_skip_modules) loads as a float weight.
+  save_model(quantized, dir, torch::kBFloat16);
+  const std::string kept = "model.layers.0.mlp.down_proj.weight";
+  edit_tensors(dir, [&](auto& t) {
+    t.erase(std::remove_if(t.begin(), t.end(), [&](const auto& p) { return p.first.rfind(kept, 0) == 0; }), t.end());
+    t.emplace_back(kept, Checkpoint::open(in).get(kept).clone());
+  });
+  CausalLM partial = load_model(dir, torch::kBFloat16, torch::kCPU);
+  EXPECT_EQ(partial->quantized_weights().size(), 13u);
+  EXPECT_TRUE(torch::equal(partial->model->layers->ptr<DecoderLayerImpl>(0)->mlp->down_proj->weight,
+                           Checkpoint::open(in).get(kept)));
   // quantization_config survives from_json -> to_json.
   EXPECT_EQ(ModelConfig::from_json(cfg, src).to_json().at("quantization_config"), cfg.at("quantization_config"));
 }

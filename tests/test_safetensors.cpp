@@ -143,3 +143,19 @@ TEST(Safetensors, TruncatedAndMissingFiles) {
   msg = error_of([&] { Checkpoint::open(dir + "/nodir"); });
   EXPECT_FALSE(msg.empty());
 }
+
+// release() drops a tensor's pages from the process; the next read maps them from the file again,
+// so a view reads the same values, and a write made through a view (copy-on-write) is dropped too.
+TEST(Safetensors, ReleaseKeepsTheValuesAndDropsPrivateWrites) {
+  auto dir = test::scratch_dir("st_release");
+  const std::string path = dir + "/m.safetensors";
+  const torch::Tensor big = torch::arange(1 << 20, torch::kFloat32);  // 4 MiB: whole pages inside
+  save_safetensors(path, {{"a", torch::ones({3})}, {"big", big}});
+  const Checkpoint ckpt = Checkpoint::open(path);
+  torch::Tensor view = ckpt.get("big");
+  view.fill_(-1.0f);
+  ckpt.release("big");
+  ckpt.release("no such tensor");
+  EXPECT_TRUE(torch::equal(view.narrow(0, 4096, (1 << 20) - 8192), big.narrow(0, 4096, (1 << 20) - 8192)));
+  EXPECT_TRUE(torch::equal(ckpt.get("a"), torch::ones({3})));
+}

@@ -1,6 +1,7 @@
 // rlvr quantize: writes a model directory in the layout transformers saves for a bitsandbytes
 // 4-bit model (docs/quantization.md, "Checkpoint layout"). A thin adapter over load_model's
 // quantize-at-load and save_model.
+#include <iomanip>
 #include <iostream>
 
 #include "commands.h"
@@ -8,6 +9,7 @@
 #include "rlvr/core/error.h"
 #include "rlvr/core/files.h"
 #include "rlvr/model/qwen2.h"
+#include "rlvr/tokenizer/tokenizer.h"
 
 namespace rlvr::cli {
 
@@ -17,11 +19,6 @@ struct QuantizeOpts {
   std::string model, out, quant_type = "nf4", dtype = "auto";
   bool no_double_quant = false;
 };
-
-// The files of a model directory that belong to its tokenizer and generation settings.
-const char* const kTokenizerFiles[] = {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
-                                       "vocab.json",     "merges.txt",            "generation_config.json",
-                                       "chat_template.jinja"};
 
 // One line for each input the command cannot use.
 ModelConfig check_quantize_input(const QuantizeOpts& o) {
@@ -42,20 +39,16 @@ void run_quantize(const QuantizeOpts& o) {
   q4.type = quant::parse_quant_type(o.quant_type);
   q4.double_quant = !o.no_double_quant;
   const torch::Dtype dtype = parse_dtype(o.dtype == "auto" ? cfg.torch_dtype : o.dtype);
-  std::cerr << "quantizing " << o.model << " (" << cfg.num_parameters() << " parameters, " << dtype_name(dtype)
+  std::cerr << std::fixed << std::setprecision(2) << "quantizing " << o.model << " (" << cfg.num_parameters() << " parameters, " << dtype_name(dtype)
             << ") to " << o.quant_type << (q4.double_quant ? " with double quantization" : "") << " ...\n";
   const Stopwatch clock;
   CausalLM m = load_model(o.model, dtype, torch::kCPU, q4);
   const size_t layers = m->quantized_weights().size();
   std::cerr << "quantized " << layers << " Linear weights in " << clock.seconds() << " s; writing " << o.out << "\n";
   make_dirs(o.out);
-  save_model(m, o.out, dtype);
+  save_model(m, o.out, dtype, read_json_file(join_path(o.model, "config.json")));  // keeps IN's other keys
   std::string copied;
-  for (const char* name : kTokenizerFiles) {
-    if (!file_exists(join_path(o.model, name))) continue;
-    copy_file(join_path(o.model, name), join_path(o.out, name));
-    copied += std::string(", ") + name;
-  }
+  for (const std::string& name : copy_tokenizer_files(o.model, o.out)) copied += ", " + name;
   std::cerr << "wrote " << o.out << ": config.json, model.safetensors" << copied << " (" << clock.seconds()
             << " s)\n";
 }

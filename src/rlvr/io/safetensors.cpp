@@ -166,6 +166,16 @@ torch::Tensor SafetensorsFile::get(const std::string& name) const {
   return torch::from_blob(ptr, e.shape, [keep](void*) {}, torch::TensorOptions().dtype(di.dtype));
 }
 
+void SafetensorsFile::release(const std::string& name) const {
+  auto it = index_.find(name);
+  if (it == index_.end()) return;
+  const TensorEntry& e = entries_[it->second];
+  const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  const uintptr_t base = reinterpret_cast<uintptr_t>(map_->addr) + data_start_;
+  const uintptr_t from = (base + e.begin + page - 1) / page * page, to = (base + e.end) / page * page;
+  if (to > from) madvise(reinterpret_cast<void*>(from), to - from, MADV_DONTNEED);  // advice: failure is harmless
+}
+
 Checkpoint Checkpoint::open(const std::string& dir_or_file) {
   Checkpoint c;
   c.path_ = dir_or_file;
@@ -214,6 +224,11 @@ torch::Tensor Checkpoint::get(const std::string& name) const {
   RLVR_CHECK(it != where_.end(), path_, ": missing tensor '", name,
              "'; the checkpoint does not match the model config");
   return files_[it->second].get(name);
+}
+
+void Checkpoint::release(const std::string& name) const {
+  auto it = where_.find(name);
+  if (it != where_.end()) files_[it->second].release(name);
 }
 
 std::vector<std::string> Checkpoint::names() const {

@@ -31,6 +31,10 @@ class SafetensorsFile {
   // A CPU tensor viewing the mapped bytes (copy-on-write private mapping, so writes never
   // reach the file). Throws naming the file when the tensor is missing.
   torch::Tensor get(const std::string& name) const;
+  // Drops the mapped pages that lie wholly inside tensor `name` from this process's memory, for a
+  // loader done with it (copied or quantized): the next read maps them from the file again, and a
+  // write made through a view of them is lost. No-op for an unknown name.
+  void release(const std::string& name) const;
 
  private:
   std::string path_;
@@ -48,6 +52,7 @@ class Checkpoint {
   static Checkpoint open(const std::string& dir_or_file);
   bool has(const std::string& name) const { return where_.count(name) > 0; }
   torch::Tensor get(const std::string& name) const;  // error names the checkpoint when missing
+  void release(const std::string& name) const;       // SafetensorsFile::release in its file
   std::vector<std::string> names() const;
   const std::string& path() const { return path_; }
 

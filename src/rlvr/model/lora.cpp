@@ -89,7 +89,9 @@ torch::Tensor lora_dropout(const torch::Tensor& x, double p) {
 }
 
 AdaptedLinearImpl::AdaptedLinearImpl(int64_t in, int64_t out, bool with_bias) {
-  weight = register_parameter("weight", torch::zeros({out, in}));
+  // Uninitialised, like Embedding's: load_model and make_random_model write every weight, and memory
+  // never written costs no RSS, so a 4-bit load never holds the float Linear weights.
+  weight = register_parameter("weight", torch::empty({out, in}));
   if (with_bias) bias = register_parameter("bias", torch::zeros({out}));
 }
 

@@ -700,13 +700,17 @@ void load_4bit_linears(CausalLMImpl& m, const Checkpoint& ckpt, torch::Dtype dty
     if (stored) {
       std::optional<QuantizedWeight> q = read_bnb_weight(ckpt, name, out, in, *stored);
       if (q) lin.set_quantized(std::make_shared<const QuantizedWeight>(std::move(*q)));
+      for (const char* part : {"", ".absmax", ".nested_absmax"}) ckpt.release(name + part);  // copied out
       return;
     }
     const torch::Tensor src = ckpt.get(name);
     check_shape(ckpt, name, src.sizes(), {out, in});
     lin.set_quantized(std::make_shared<const QuantizedWeight>(quantize_weight(src.to(dtype), q4)));
+    ckpt.release(name);
+    // This layer's float scratch leaves the CPU cache: kept there, it was not reused by the next
+    // layers and the load's peak grew by 0.7 GB on the Qwen2.5-0.5B shape.
+    release_cpu_cache();
   });
-  release_cpu_cache();
 }
 }  // namespace
 
@@ -723,6 +727,7 @@ CausalLM load_model(const std::string& dir, torch::Dtype dtype, torch::Device de
     torch::Tensor src = ckpt.get(name);
     check_shape(ckpt, name, src.sizes(), p.sizes());
     p.copy_(src);
+    ckpt.release(name);  // its mapped pages would count as this process's memory until the end
   }
   for (auto& p : m->parameters()) p.set_requires_grad(false);
   // The float32 weights the modules were built with are gone: their blocks fit nothing that comes
