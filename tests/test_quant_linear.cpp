@@ -51,7 +51,11 @@ TEST(QuantLinear, FastAndTensorOpDequantizationEqualTheReferenceBitwise) {
             const auto ref = dequantize_weight_reference(q, dtype);
             SCOPED_TRACE(::testing::Message() << quant::quant_type_name(type) << " nested " << nested << " "
                                               << out << "x" << in << " to " << dtype);
-            EXPECT_TRUE(bitwise_equal(dequantize_weight(q, dtype), ref));
+            for (int simd : {2, 1, 0}) {
+              set_dequantize_simd(simd);
+              EXPECT_TRUE(bitwise_equal(dequantize_weight(q, dtype), ref)) << "simd level " << simd;
+            }
+            set_dequantize_simd(2);
             EXPECT_TRUE(bitwise_equal(dequantize_weight_tensor_ops(q, dtype), ref));
           }
         }

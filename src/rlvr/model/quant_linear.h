@@ -56,6 +56,10 @@ torch::Tensor dequantize_weight(const QuantizedWeight& q, torch::ScalarType dtyp
 torch::Tensor dequantize_weight_reference(const QuantizedWeight& q, torch::ScalarType dtype);
 // The tensor-op path dequantize_weight takes off the CPU (any device; tested on CPU).
 torch::Tensor dequantize_weight_tensor_ops(const QuantizedWeight& q, torch::ScalarType dtype);
+// Caps the CPU kernels dequantize_weight picks at run time (2: AVX-512 for float32 output, AVX2
+// for bf16; 1: AVX2; 0: scalar; the CPU's own support still applies), so tests check each against the reference. Returns the cap
+// it replaces. Not thread-safe: call it while nothing dequantizes.
+int set_dequantize_simd(int level);
 
 // y = x W^T + b with W dequantized to x's dtype for this call only. Backward recomputes W (it is
 // never saved between forward and backward) and returns gradients for x and the bias only.
