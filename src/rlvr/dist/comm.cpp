@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <csignal>
 #include <cstdlib>
 #include <mutex>
 #include <sstream>
@@ -189,6 +190,10 @@ std::unique_ptr<Comm> Comm::connect(const DistEnv& env, const ConnectOptions& op
 #ifndef USE_C10D_NCCL
   RLVR_CHECK(!nccl, "recipe: ddp_backend nccl: this build's libtorch has no NCCL; use gloo");
 #endif
+  // A peer that dies leaves our sockets half closed; writing to one must fail as an error that
+  // names the lost rank, not kill this rank with SIGPIPE (not every c10d / Gloo write passes
+  // MSG_NOSIGNAL; seen as Comm.ALostRankIsNamed's rank 0 exiting 141 under load).
+  std::signal(SIGPIPE, SIG_IGN);
   auto& im = *(c->impl_ = std::make_unique<Impl>());
   im.rank = env.rank;
   im.world = env.world;
