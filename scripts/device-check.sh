@@ -12,7 +12,9 @@
 #   build     Release, all cores, into build-cuda/
 #   test_cuda CUDA == CPU (forward f32/bf16, engine greedy + sampling, LoRA backward, dropout replay)
 #   test_golden on the fresh fixture, CPU and CUDA
-#   bench     rlvr bench generate --preset gsm8k-8shot-0.5b --device cuda
+#   bnb       scripts/bnb_compare.py: rlvr quantize against transformers + bitsandbytes (every tensor
+#             of the 4-bit files, nf4 + double quant and fp4), rlvr generate on their 4-bit directory
+#   bench     rlvr bench generate --preset gsm8k-8shot-0.5b --device cuda, then with --load-in-4bit
 #   train     rlvr train: two GRPO steps on CUDA (tiny model, LoRA, bf16, checkpointing), resume
 #   ctest     every other test binary
 # Local trial runs: PHASES=env,deps,configure (a comma list) runs only those; TORCH_PREFIX=DIR
@@ -81,6 +83,7 @@ phase env 40 "
   $PY -c 'import torch, sys; print(\"torch\", torch.__version__, \"cuda\", torch.version.cuda, \"avail\", torch.cuda.is_available(), \"cxx11abi\", torch._C._GLIBCXX_USE_CXX11_ABI, \"cmake\", torch.utils.cmake_prefix_path); print(torch.cuda.get_device_name(0) if torch.cuda.is_available() else \"no gpu\")'
   $PY -c 'import transformers, safetensors; print(\"transformers\", transformers.__version__, \"safetensors\", safetensors.__version__)'
   $PY -c 'import peft; print(\"peft\", peft.__version__)' || true
+  $PY -c 'import bitsandbytes; print(\"bitsandbytes\", bitsandbytes.__version__)' || true
   ls /usr/local/cuda/lib64 | head -50
 "
 note "torch: $($PY -c 'import torch;print(torch.__version__, "cuda", torch.version.cuda, "available", torch.cuda.is_available())' 2>&1 | tail -1)"
@@ -172,8 +175,15 @@ if [ -x "$BUILD/test_golden" ] && [ -f "$GOLDEN/golden.json" ]; then
 fi
 
 if [ -x "$BUILD/rlvr" ]; then
+  phase bnb 120 "rm -rf $BUILD/bnb && mkdir -p $BUILD/bnb && $PY scripts/bnb_compare.py $BUILD/rlvr $BUILD/bnb $LOGS/bnb.json"
+  tail -30 "$LOGS/bnb.log" 2>/dev/null | cut -c1-300 >>"$SUMMARY"
+fi
+
+if [ -x "$BUILD/rlvr" ]; then
   phase bench 150 "$BUILD/rlvr bench generate --preset gsm8k-8shot-0.5b --device $CHECK_DEVICE ${BENCH_ARGS:-}"
   grep -vE "^(model ready|shared-prefix|naive prefill)" "$LOGS/bench.log" 2>/dev/null | tail -15 >>"$SUMMARY"
+  phase bench_4bit 150 "$BUILD/rlvr bench generate --preset gsm8k-8shot-0.5b --device $CHECK_DEVICE --load-in-4bit ${BENCH_ARGS:-}"
+  grep -vE "^(model ready|shared-prefix|naive prefill)" "$LOGS/bench_4bit.log" 2>/dev/null | tail -15 >>"$SUMMARY"
 
   T=$BUILD/train-check
   phase train 120 "
