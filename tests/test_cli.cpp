@@ -219,7 +219,7 @@ TEST(CliFlags, Float16OnCpuIsOneLine) {
 
 // --load-in-4bit (issue 16): info counts the 4-bit codes and their statistics apart from the
 // float weights, and they take less room than the same weights unquantized; the 4-bit flags
-// need --load-in-4bit, and a code that is not one is one line.
+// need --load-in-4bit, and a code that is not one is a usage error.
 TEST(CliFlags, LoadIn4bitInfoAndItsFlags) {
   const std::string model = cli_model(test::scratch_dir("cli_4bit"));
   auto plain = test::run_cmd(test::rlvr_bin() + " info --model " + model);
@@ -239,8 +239,8 @@ TEST(CliFlags, LoadIn4bitInfoAndItsFlags) {
   EXPECT_DOUBLE_EQ(by["4-bit fp4 codes"].get<double>() * 1048576.0, 1152.0);
   expect_usage_error("info --model " + model + " --quant-type fp4", "rlvr info: --quant-type requires --load-in-4bit; see 'rlvr info --help'");
   expect_usage_error("info --model " + model + " --no-double-quant", "rlvr info: --no-double-quant requires --load-in-4bit; see 'rlvr info --help'");
-  expect_error_line("info --model " + model + " --load-in-4bit --quant-type nf5",
-                    "--quant-type nf5: not a 4-bit code; use nf4 or fp4");
+  expect_usage_error("info --model " + model + " --load-in-4bit --quant-type nf5",
+                     "rlvr info: --quant-type: nf5 not in {nf4,fp4}; see 'rlvr info --help'");
 }
 
 // A worker count that is not one is a usage error (status 2), like any other bad flag value.

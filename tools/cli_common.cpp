@@ -20,7 +20,9 @@ void add_quant_flags(CLI::App* cmd, QuantFlags& q) {
   auto* on = cmd->add_flag("--load-in-4bit", q.load_in_4bit,
                            "quantize the decoder Linear weights to 4 bits at load (QLoRA, bitsandbytes layout; "
                            "a checkpoint saved in 4-bit loads as 4-bit without it)");
-  cmd->add_option("--quant-type", q.quant_type, "4-bit code with --load-in-4bit: nf4 | fp4")->needs(on);
+  cmd->add_option("--quant-type", q.quant_type, "4-bit code with --load-in-4bit: nf4 | fp4")
+      ->check(CLI::IsMember({"nf4", "fp4"}))
+      ->needs(on);
   cmd->add_flag("--no-double-quant", q.no_double_quant,
                 "with --load-in-4bit: keep the block scales in float32 (default: 8-bit double quantization)")
       ->needs(on);
@@ -29,11 +31,7 @@ void add_quant_flags(CLI::App* cmd, QuantFlags& q) {
 Quant4bitOptions QuantFlags::options() const {
   Quant4bitOptions o;
   o.enabled = load_in_4bit;
-  try {
-    o.type = quant::parse_quant_type(quant_type);
-  } catch (const Error&) {
-    fail("--quant-type ", quant_type, ": not a 4-bit code; use nf4 or fp4");
-  }
+  o.type = quant::parse_quant_type(quant_type);  // nf4 | fp4, checked by the flag
   o.double_quant = !no_double_quant;
   return o;
 }

@@ -18,7 +18,7 @@ struct QuantFlags {
   bool load_in_4bit = false;
   std::string quant_type = "nf4";
   bool no_double_quant = false;
-  Quant4bitOptions options() const;  // quant_type checked here (one line naming the flag)
+  Quant4bitOptions options() const;
 };
 void add_quant_flags(CLI::App* cmd, QuantFlags& q);
 
