@@ -117,8 +117,14 @@ EvalOptions eval_options(const EvalArgs& a) {
   opt.prompt.chat_template_kwargs = parse_json_flag<ChatTemplate::json>("--chat-template-kwargs", a.chat_template_kwargs);
   RLVR_CHECK(opt.prompt.chat_template_kwargs.is_object(), "--chat-template-kwargs must be a JSON object, e.g. "
              "'{\"enable_thinking\": false}'");
-  opt.model_label = a.model.dir;
   return opt;
+}
+
+// The report's model name: the directory, marked when its decoder weights are held in 4 bits.
+std::string model_label(const std::string& dir, const CausalLMImpl& m) {
+  const auto q = m.quantized_weights();
+  if (q.empty()) return dir;
+  return dir + " (4-bit " + quant::quant_type_name(q[0].second->type) + (q[0].second->nested ? ", double quant)" : ")");
 }
 
 // The judges of --rewards with their --reward-options ({"name": {...}}); none without --rewards.
@@ -205,6 +211,7 @@ void run_eval(EvalArgs a) {
     LoadedModel lm;
     comm.agree([&] { lm = load_variant(a.model, adapter); });
     Engine engine(lm.model);
+    opt.model_label = model_label(a.model.dir, *lm.model);
     opt.adapter_label = adapter;
     for (int64_t k : a.shots) {
       opt.prompt.shots = k;
