@@ -198,13 +198,15 @@ TEST(GrpoTrain, QloraLearnsAndItsAdapterLoadsOnTheUnquantizedBase) {
   }
 }
 
-TEST(GrpoTrain, ResumeEqualsUninterruptedAndRunsAreDeterministic) {
-  auto dir = test::scratch_dir("train_resume");
+// Three runs of the same recipe plus `extra`: a, b resumed from a's step-2 checkpoint, c from
+// scratch. b ends as a did (resume) and c equals a (determinism), adapter and metrics.
+void resume_equals_uninterrupted(const std::string& name, const std::vector<std::string>& extra) {
+  auto dir = test::scratch_dir(name);
   tiny_model_dir(dir + "/model", 32, 2);
   SynthOptions so;
   write_gsm8k_jsonl(dir + "/train.jsonl", synth_problems(64, 5, so, Split::kTrain));
   auto run = [&](const std::string& out) {
-    return recipe({"model_name_or_path=" + dir + "/model", "train_dataset_id_or_path=" + dir + "/train.jsonl",
+    std::vector<std::string> sets = {"model_name_or_path=" + dir + "/model", "train_dataset_id_or_path=" + dir + "/train.jsonl",
                    "output_dir=" + out, "use_peft=true", "lora_r=4", "lora_alpha=8", "lora_dropout=0.1",
                    "lora_target_modules=[q_proj, v_proj, down_proj]", "dtype=float32",
                    "learning_rate=0.01", "max_steps=4", "warmup_ratio=0.25", "lr_scheduler_type=cosine",
@@ -213,7 +215,9 @@ TEST(GrpoTrain, ResumeEqualsUninterruptedAndRunsAreDeterministic) {
                    // A random model never writes the format; any digit gives the groups variance.
                    "reward_funcs=[gsm8k_correct, any_digit]",
                    "reward_options={any_digit: {type: regex, pattern: '[0-9]'}}",
-                   "logging_steps=1", "save_steps=2", "gradient_checkpointing=true", "seed=7"});
+                   "logging_steps=1", "save_steps=2", "gradient_checkpointing=true", "seed=7"};
+    sets.insert(sets.end(), extra.begin(), extra.end());
+    return recipe(sets);
   };
   GrpoTrainer a(run(dir + "/a"));
   a.train(false);
@@ -260,6 +264,13 @@ TEST(GrpoTrain, ResumeEqualsUninterruptedAndRunsAreDeterministic) {
   EXPECT_TRUE(ma[0].contains("kl"));
   EXPECT_TRUE(ma[0].contains("rewards/any_digit/mean"));
   EXPECT_GT(ma[0]["reward_std"].get<double>(), 0);
+}
+
+TEST(GrpoTrain, ResumeEqualsUninterruptedAndRunsAreDeterministic) { resume_equals_uninterrupted("train_resume", {}); }
+
+// QLoRA runs resume bit for bit too: the base is quantized the same way at every load.
+TEST(GrpoTrain, QloraResumeEqualsUninterruptedAndRunsAreDeterministic) {
+  resume_equals_uninterrupted("train_resume_qlora", {"load_in_4bit=true", "use_bnb_nested_quant=true"});
 }
 
 TEST(GrpoTrain, SharedPrefixForwardGivesTheFullSequenceStep) {
