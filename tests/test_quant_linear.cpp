@@ -110,8 +110,10 @@ TEST(QuantLinear, QuantizeWeightFillsEveryFieldAsTheQuantModule) {
     EXPECT_EQ(std::vector<float>(nested.nested_absmax.data_ptr<float>(),
                                  nested.nested_absmax.data_ptr<float>() + nested.nested_absmax.numel()),
               na.q.absmax);
-    EXPECT_EQ(std::vector<float>(nested.absmax.data_ptr<float>(), nested.absmax.data_ptr<float>() + absmax.size()),
-              absmax);
+    EXPECT_FALSE(nested.absmax.defined()) << "memory holds only the nested codes";
+    EXPECT_EQ(block_scales(nested), absmax);
+    EXPECT_EQ(block_scales(plain), q4.absmax);
+    EXPECT_EQ(nested.statistic_bytes(), 16 + 4 * (1 + 16 + 256));  // codes; nested absmax, code values, map
     const auto& map = quant::dynamic_map();
     EXPECT_EQ(std::vector<float>(nested.nested_map.data_ptr<float>(), nested.nested_map.data_ptr<float>() + 256),
               std::vector<float>(map.begin(), map.end()));
@@ -172,7 +174,7 @@ TEST(QuantLinear, GradientsReachInputBiasAndAdaptersNotTheCodes) {
   EXPECT_TRUE(torch::allclose(plain->bias.grad(), quant->bias.grad(), 1e-5, 1e-6));
   EXPECT_FALSE(quant->qweight->packed.requires_grad());
   EXPECT_FALSE(quant->qweight->packed.grad().defined());
-  EXPECT_FALSE(quant->qweight->absmax.grad().defined());
+  EXPECT_FALSE(quant->qweight->nested_absmax.grad().defined());
 }
 
 TEST(QuantLinear, QuantizedModelIsCloseTrainsAndRefusesMergeAndFullFinetune) {

@@ -151,25 +151,6 @@ void check_scales(const Checkpoint& ckpt, const std::string& name, const torch::
              " holds a negative or non-finite value; an absmax is finite and >= 0");
 }
 
-std::array<float, 256> to_map(const torch::Tensor& t) {
-  std::array<float, 256> map{};
-  std::memcpy(map.data(), t.contiguous().data_ptr<float>(), sizeof(map));
-  return map;
-}
-
-// The per-block scales from the nested fields, with the stored map (never a regenerated one).
-torch::Tensor reconstruct_absmax(const QuantizedWeight& q) {
-  quant::NestedAbsmax nested;
-  nested.offset = q.offset;
-  nested.q.blocksize = q.nested_blocksize;
-  const auto* codes = q.nested_codes.data_ptr<uint8_t>();
-  nested.q.codes.assign(codes, codes + q.nested_codes.numel());
-  const auto* scales = q.nested_absmax.data_ptr<float>();
-  nested.q.absmax.assign(scales, scales + q.nested_absmax.numel());
-  std::vector<float> absmax = quant::dequantize_nested(nested, to_map(q.nested_map));
-  return torch::from_blob(absmax.data(), {static_cast<int64_t>(absmax.size())}, torch::kFloat32).clone();
-}
-
 torch::Tensor code_table_tensor(quant::QuantType type) {
   const auto& table = quant::code_table(type);
   return torch::from_blob(const_cast<float*>(table.data()), {16}, torch::kFloat32).clone();
@@ -256,8 +237,7 @@ std::optional<QuantizedWeight> read_bnb_weight(const Checkpoint& ckpt, const std
   q.nested_map = need_tensor(ckpt, name + ".nested_quant_map", torch::kFloat32, {256}).clone();
   RLVR_CHECK(torch::isfinite(q.nested_map).all().item<bool>(), tensor_where(ckpt, name + ".nested_quant_map"),
              " holds a non-finite value");
-  q.absmax = reconstruct_absmax(q);
-  return q;
+  return q;  // the kernels rebuild the scales from the nested fields with this stored map
 }
 
 }  // namespace rlvr

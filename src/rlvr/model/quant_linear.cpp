@@ -8,6 +8,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 
 #include "rlvr/core/error.h"
@@ -33,19 +34,57 @@ std::vector<T> vector_of(const torch::Tensor& t) {
 }
 
 void check_weight(const QuantizedWeight& q, const char* what) {
-  RLVR_CHECK(q.packed.defined() && q.absmax.defined() && q.quant_map.defined(), what,
+  const torch::Tensor& scales = q.nested ? q.nested_codes : q.absmax;
+  RLVR_CHECK(q.packed.defined() && scales.defined() && q.quant_map.defined(), what,
              ": the 4-bit weight has no codes or statistics");
   const int64_t n = q.out * q.in, blocks = (n + q.blocksize - 1) / q.blocksize;
-  RLVR_CHECK(q.packed.numel() == (n + 1) / 2 && q.absmax.numel() == blocks && q.quant_map.numel() == 16,
+  RLVR_CHECK(q.packed.numel() == (n + 1) / 2 && scales.numel() == blocks && q.quant_map.numel() == 16,
              what, ": the 4-bit weight (", q.out, " x ", q.in, ", blocksize ", q.blocksize, ") has ",
-             q.packed.numel(), " code bytes, ", q.absmax.numel(), " absmax values and ",
+             q.packed.numel(), " code bytes, ", scales.numel(), " absmax values and ",
              q.quant_map.numel(), " code values; expected ", (n + 1) / 2, ", ", blocks, " and 16");
   // The CPU kernels read the raw buffers.
-  RLVR_CHECK(q.packed.scalar_type() == torch::kUInt8 && q.absmax.scalar_type() == torch::kFloat32 &&
-                 q.quant_map.scalar_type() == torch::kFloat32 && q.packed.is_contiguous() &&
-                 q.absmax.is_contiguous() && q.quant_map.is_contiguous(),
-             what, ": the 4-bit weight needs contiguous uint8 codes and float32 absmax and code values");
+  RLVR_CHECK(q.packed.scalar_type() == torch::kUInt8 && q.quant_map.scalar_type() == torch::kFloat32 &&
+                 q.packed.is_contiguous() && q.quant_map.is_contiguous() && scales.is_contiguous() &&
+                 scales.scalar_type() == (q.nested ? torch::kUInt8 : torch::kFloat32),
+             what, ": the 4-bit weight needs contiguous uint8 codes, float32 code values and absmax (uint8 "
+             "when nested)");
+  if (!q.nested) return;
+  RLVR_CHECK(q.nested_blocksize > 0 && q.nested_absmax.defined() && q.nested_map.defined() &&
+                 q.nested_absmax.numel() == (blocks + q.nested_blocksize - 1) / q.nested_blocksize &&
+                 q.nested_map.numel() == 256 && q.nested_absmax.scalar_type() == torch::kFloat32 &&
+                 q.nested_map.scalar_type() == torch::kFloat32 && q.nested_absmax.is_contiguous() &&
+                 q.nested_map.is_contiguous(),
+             what, ": the 4-bit weight's nested statistics need ", (blocks + q.nested_blocksize - 1) / q.nested_blocksize,
+             " float32 nested absmax values and a 256-value float32 map");
 }
+
+// The scale of block b: the absmax, or with double quantization its reconstruction (a float
+// product, then a float sum, as quant::dequantize_nested; this file is built without FMA
+// contraction).
+struct BlockScales {
+  const float* absmax = nullptr;
+  const uint8_t* codes = nullptr;
+  const float* nested_absmax = nullptr;
+  const float* map = nullptr;
+  float offset = 0;
+  int64_t nested_blocksize = 256;
+  explicit BlockScales(const QuantizedWeight& q) {
+    if (!q.nested) {
+      absmax = q.absmax.data_ptr<float>();
+      return;
+    }
+    codes = q.nested_codes.data_ptr<uint8_t>();
+    nested_absmax = q.nested_absmax.data_ptr<float>();
+    map = q.nested_map.data_ptr<float>();
+    offset = q.offset;
+    nested_blocksize = q.nested_blocksize;
+  }
+  float operator()(int64_t b) const {
+    if (absmax) return absmax[b];
+    const float scaled = map[codes[b]] * nested_absmax[b / nested_blocksize];
+    return scaled + offset;
+  }
+};
 
 // --- CPU dequantization: per block a 16-entry table (code value * absmax, float32, rounded to
 // the output type), then one table lookup per nibble. Element e is in byte e / 2, the high
@@ -178,13 +217,13 @@ void make_table(const float* code, float absmax, uint16_t* table) {
 template <typename T>
 void dequantize_range(const QuantizedWeight& q, int64_t e0, int64_t e1, T* out) {
   const auto* packed = q.packed.data_ptr<uint8_t>();
-  const float* absmax = q.absmax.data_ptr<float>();
+  const BlockScales scale(q);
   const float* code = q.quant_map.data_ptr<float>();
   const int64_t bs = q.blocksize;
   at::parallel_for(e0 / bs, (e1 + bs - 1) / bs, std::max<int64_t>(1, 16384 / bs), [&](int64_t b0, int64_t b1) {
     T table[16];
     for (int64_t b = b0; b < b1; ++b) {
-      make_table(code, absmax[b], table);
+      make_table(code, scale(b), table);
       const int64_t s = std::max(e0, b * bs), t = std::min(e1, (b + 1) * bs);
       lookup_span(packed, s, t, table, out + (s - e0));
     }
@@ -246,8 +285,21 @@ QuantizedWeight quantize_weight(const torch::Tensor& w, const Quant4bitOptions& 
   q.nested_map = tensor_of(std::vector<float>(map.begin(), map.end()), torch::kFloat32, dev);
   q.offset = nested.offset;
   q.nested_blocksize = nested.q.blocksize;
-  q.absmax = tensor_of(quant::dequantize_nested(nested, map), torch::kFloat32, dev);
-  return q;
+  return q;  // absmax stays undefined: the kernels rebuild each block's scale from the nested fields
+}
+
+std::vector<float> block_scales(const QuantizedWeight& q) {
+  check_weight(q, "block_scales");
+  if (!q.nested) return vector_of<float>(q.absmax);
+  quant::NestedAbsmax nested;
+  nested.offset = q.offset;
+  nested.q.blocksize = q.nested_blocksize;
+  nested.q.codes = vector_of<uint8_t>(q.nested_codes);
+  nested.q.absmax = vector_of<float>(q.nested_absmax);
+  const std::vector<float> m = vector_of<float>(q.nested_map);
+  std::array<float, 256> map{};
+  std::copy(m.begin(), m.end(), map.begin());
+  return quant::dequantize_nested(nested, map);
 }
 
 torch::Tensor dequantize_weight_reference(const QuantizedWeight& q, torch::ScalarType dtype) {
@@ -258,18 +310,23 @@ torch::Tensor dequantize_weight_reference(const QuantizedWeight& q, torch::Scala
   q4.n = static_cast<size_t>(q.out * q.in);
   q4.packed = vector_of<uint8_t>(q.packed);
   auto w = torch::empty({q.out, q.in}, torch::kFloat32);
-  quant::dequantize_4bit(q4, vector_of<float>(q.absmax), w.data_ptr<float>());
+  quant::dequantize_4bit(q4, block_scales(q), w.data_ptr<float>());
   return w.to(q.packed.device(), dtype);
 }
 
 torch::Tensor dequantize_weight_tensor_ops(const QuantizedWeight& q, torch::ScalarType dtype) {
   check_weight(q, "dequantize_weight");
-  const int64_t n = q.out * q.in, bs = q.blocksize, blocks = q.absmax.numel();
+  const int64_t n = q.out * q.in, bs = q.blocksize, blocks = (n + bs - 1) / bs;
+  torch::Tensor scales = q.absmax;
+  if (q.nested)  // a float product, then a float sum, as quant::dequantize_nested
+    scales = q.nested_map.index({q.nested_codes.to(torch::kLong)}) *
+                 q.nested_absmax.repeat_interleave(q.nested_blocksize).narrow(0, 0, blocks) +
+             q.offset;
   // Two codes a byte, the high nibble first; bytes are padded out to whole blocks (bs is even).
   auto codes = torch::stack({torch::bitwise_right_shift(q.packed, 4), torch::bitwise_and(q.packed, 0x0F)}, 1);
   auto values = q.quant_map.index({codes.view({-1}).to(torch::kLong)});
   values = torch::constant_pad_nd(values, {0, blocks * bs - values.numel()});
-  auto w = values.view({blocks, bs}) * q.absmax.unsqueeze(1);
+  auto w = values.view({blocks, bs}) * scales.unsqueeze(1);
   return w.view({-1}).narrow(0, 0, n).view({q.out, q.in}).to(dtype);
 }
 

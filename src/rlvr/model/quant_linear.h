@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 #include "rlvr/quant/quant.h"
 
@@ -30,9 +31,9 @@ struct QuantizedWeight {
   torch::ScalarType dtype = torch::kBFloat16;  // the dtype it was quantized from (quant_state "dtype")
   torch::Tensor packed;            // uint8 (ceil(out * in / 2)): two codes a byte, high nibble first
   torch::Tensor quant_map;         // float32 (16): the code values (the checkpoint's quant_map)
-  // The per-block scales the dequantization multiplies by, float32 (ceil(out * in / blocksize)):
-  // the absmax values themselves, or, with double quantization, their reconstruction from the
-  // nested fields below (computed once at load; the forward never redoes it).
+  // The per-block scales, float32 (ceil(out * in / blocksize)), without double quantization.
+  // With it (nested == true) absmax is left undefined: the kernels rebuild each block's scale
+  // from the nested fields below, so memory holds only the 8-bit codes (block_scales gives them).
   torch::Tensor absmax;
   // Double quantization (nested == true): the checkpoint's `absmax` is nested_codes.
   bool nested = false;
@@ -46,6 +47,10 @@ struct QuantizedWeight {
   int64_t code_bytes() const;
   int64_t statistic_bytes() const;
 };
+
+// The per-block scales on the CPU: absmax, or the reconstruction of the nested fields with the
+// stored map (quant::dequantize_nested), as the dequantization uses them.
+std::vector<float> block_scales(const QuantizedWeight& q);
 
 // Quantizes a (out, in) floating-point weight (any device; read as float32) as bitsandbytes does.
 QuantizedWeight quantize_weight(const torch::Tensor& w, const Quant4bitOptions& o);
