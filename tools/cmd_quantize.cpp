@@ -4,6 +4,7 @@
 #include <iomanip>
 #include <iostream>
 
+#include "cli_common.h"
 #include "commands.h"
 #include "rlvr/core/clock.h"
 #include "rlvr/core/error.h"
@@ -16,8 +17,8 @@ namespace rlvr::cli {
 namespace {
 
 struct QuantizeOpts {
-  std::string model, out, quant_type = "nf4", dtype = "auto";
-  bool no_double_quant = false;
+  std::string model, out, dtype = "auto";
+  QuantFlags quant{true};  // always 4-bit; --quant-type and --no-double-quant as --load-in-4bit's
 };
 
 // One line for each input the command cannot use.
@@ -34,13 +35,10 @@ ModelConfig check_quantize_input(const QuantizeOpts& o) {
 
 void run_quantize(const QuantizeOpts& o) {
   const ModelConfig cfg = check_quantize_input(o);
-  Quant4bitOptions q4;
-  q4.enabled = true;
-  q4.type = quant::parse_quant_type(o.quant_type);
-  q4.double_quant = !o.no_double_quant;
+  const Quant4bitOptions q4 = o.quant.options();
   const torch::Dtype dtype = parse_dtype(o.dtype == "auto" ? cfg.torch_dtype : o.dtype);
   std::cerr << std::fixed << std::setprecision(2) << "quantizing " << o.model << " (" << cfg.num_parameters() << " parameters, " << dtype_name(dtype)
-            << ") to " << o.quant_type << (q4.double_quant ? " with double quantization" : "") << " ...\n";
+            << ") to " << o.quant.quant_type << (q4.double_quant ? " with double quantization" : "") << " ...\n";
   const Stopwatch clock;
   CausalLM m = load_model(o.model, dtype, torch::kCPU, q4);
   const size_t layers = m->quantized_weights().size();
@@ -69,9 +67,9 @@ void add_quantize_commands(CLI::App& app) {
       "docs/quantization.md has the layout and the rounding rules.");
   cmd->add_option("--model", o->model, "unquantized Hugging Face model directory (bf16 / fp32 / fp16)")->required();
   cmd->add_option("--out", o->out, "output directory (new or empty)")->required();
-  cmd->add_option("--quant-type", o->quant_type, "4-bit code: nf4 (QLoRA's NormalFloat) or fp4")
+  cmd->add_option("--quant-type", o->quant.quant_type, "4-bit code: nf4 (QLoRA's NormalFloat) or fp4")
       ->check(CLI::IsMember({"nf4", "fp4"}));
-  cmd->add_flag("--no-double-quant", o->no_double_quant,
+  cmd->add_flag("--no-double-quant", o->quant.no_double_quant,
                 "keep the absmax values in float32 (bnb_4bit_use_double_quant false)");
   cmd->add_option("--dtype", o->dtype,
                   "dtype the Linear weights are cast to before quantizing and the other weights are stored in "
